@@ -1,0 +1,38 @@
+# One command to learn (make lab), one to check everything (make test).
+# Both create the virtual environment .venv on first use and reuse it afterwards.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# jupyter refuses to start as root without this flag
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: setup lab test generate grade bench timing screenshots gpu-check
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/01_module_basics/01_module_basics.ipynb
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# regenerate notebooks/ and solutions/ from autograder/source
+generate: $(STAMP)
+	$(PY) -m nncourse.generate
+
+# grade every submission of a chapter: make grade CHAPTER=01_module_basics
+grade: $(STAMP)
+	$(PY) -m nncourse.grade $(CHAPTER)
+
+bench: $(STAMP)
+	$(PY) -m nncourse.bench
+
+timing: $(STAMP)
+	$(PY) -m nncourse.timing

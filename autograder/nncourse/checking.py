@@ -1,0 +1,258 @@
+"""Checks shared by every chapter: a probe runs the learner's code, a judge compares.
+
+An exercise's test is two functions:
+
+* the **probe** receives the learner's objects (a class, a function, a model), exercises
+  them on seeded inputs and returns plain data (tensors and JSON values);
+* the **judge** compares that data with the same probe run on the reference solution and
+  raises :class:`Mistake` with the learner's value beside the expected one.
+
+In a notebook, ``check(exercise_id, test_name, **objects)`` runs both and prints the verdict.
+At grading time the probe runs inside the sandboxed child that executes the submission and
+only its plain data leaves it; the judge runs in the trusted grader (see ``nncourse.grading``).
+"""
+from __future__ import annotations
+
+import importlib
+import linecache
+import os
+import pkgutil
+import sys
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from . import plaindata
+
+_MISSING = object()
+ERROR_KEY = "__error__"
+WARNINGS_KEY = "__warnings__"
+
+
+class Mistake(Exception):
+    """Raised by a judge: what is wrong, the learner's value beside the expected one, a hint.
+
+    ``credit`` is the fraction of the test's points still earned (0 unless partial credit).
+    """
+
+    def __init__(self, what: str, *, got: Any = _MISSING, expected: Any = _MISSING,
+                 hint: str | None = None, credit: float = 0.0):
+        super().__init__(what)
+        self.what, self.got, self.expected, self.hint, self.credit = what, got, expected, hint, credit
+
+    def describe(self) -> str:
+        lines = [self.what]
+        if self.got is not _MISSING:
+            lines.append(_labelled("yours   ", self.got))
+        if self.expected is not _MISSING:
+            lines.append(_labelled("expected", self.expected))
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+
+def _labelled(label: str, value: Any) -> str:
+    text = format_value(value)
+    pad = " " * (len(label) + 4)
+    return f"  {label}: " + text.replace("\n", "\n" + pad)
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu()
+        if t.is_floating_point():
+            t = t.float()
+        with _printoptions():
+            text = repr(t)
+        return text.replace("tensor(", "tensor(", 1)
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return repr(value)
+
+
+class _printoptions:
+    def __enter__(self):
+        self._saved = torch._tensor_str.PRINT_OPTS.__dict__.copy()
+        torch.set_printoptions(precision=4, threshold=24, edgeitems=3, linewidth=88, sci_mode=False)
+
+    def __exit__(self, *exc):
+        torch._tensor_str.PRINT_OPTS.__dict__.update(self._saved)
+
+
+@dataclass
+class Verdict:
+    exercise: str
+    test: str
+    credit: float          # fraction of the test's points earned, in [0, 1]
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        return self.credit >= 1.0
+
+
+class CheckFailed(AssertionError):
+    """A failed check. IPython shows only its message, not a traceback into the library."""
+
+    def __init__(self, verdict: Verdict):
+        super().__init__(verdict.message)
+        self.verdict = verdict
+
+    def _render_traceback_(self):
+        return ["\x1b[0;31mCheckFailed\x1b[0m: " + self.verdict.message.splitlines()[0],
+                *self.verdict.message.splitlines()[1:]]
+
+
+@dataclass
+class Test:
+    exercise: str
+    name: str
+    probe: Callable[..., dict]
+    needs_reference: bool = True
+    judge_fn: Callable[[dict, dict | None], Any] | None = None
+
+    def judge(self, fn):
+        """Decorator: set the judge ``fn(got, ref)``; it returns None or a note, or raises Mistake."""
+        self.judge_fn = fn
+        return fn
+
+
+@dataclass
+class Exercise:
+    id: str
+    chapter: str
+    time_limit: float = 30.0   # seconds the answer cell may run at grading time
+    tests: dict[str, Test] = field(default_factory=dict)
+
+    def test(self, name: str, *, reference: bool = True):
+        """Decorator registering a probe as the test ``name`` of this exercise."""
+        def register(probe):
+            t = Test(self.id, name, probe, needs_reference=reference)
+            self.tests[name] = t
+            return t
+        return register
+
+
+EXERCISES: dict[str, Exercise] = {}
+
+
+def exercise(exercise_id: str, chapter: str, time_limit: float = 30.0) -> Exercise:
+    ex = Exercise(exercise_id, chapter, time_limit)
+    EXERCISES[exercise_id] = ex
+    return ex
+
+
+def _load_exercise_modules() -> None:
+    from . import exercises
+    for info in pkgutil.iter_modules(exercises.__path__):
+        importlib.import_module(f"{exercises.__name__}.{info.name}")
+
+
+def get_test(exercise_id: str, test_name: str) -> Test:
+    if not EXERCISES:
+        _load_exercise_modules()
+    try:
+        return EXERCISES[exercise_id].tests[test_name]
+    except KeyError:
+        raise KeyError(f"no check named {test_name!r} for exercise {exercise_id!r}") from None
+
+
+# --------------------------------------------------------------------------- probing
+_LIBRARY_DIRS = (os.path.dirname(__file__), os.path.dirname(torch.__file__))
+
+
+def _learner_frame(tb) -> str:
+    """The last traceback line that belongs to the learner's code (not torch's, not ours)."""
+    found = ""
+    for frame in traceback.extract_tb(tb):
+        if not frame.filename.startswith(_LIBRARY_DIRS) and "/lib/python" not in frame.filename:
+            line = frame.line or linecache.getline(frame.filename, frame.lineno).strip()
+            found = f"in {frame.name}, line {frame.lineno}: {line}"
+    return found
+
+
+def run_probe(test: Test, objects: dict) -> dict:
+    """Run a probe on some objects and return plain data, as the scorer would receive it.
+
+    The learner's exceptions become data; warnings are recorded, never printed (a warning is
+    not a mistake, and stock nbgrader would zero a test cell that writes to stderr).
+    The probe runs under a forked RNG so checking never shifts the notebook's random stream.
+    """
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with warnings.catch_warnings(record=True) as caught, torch.random.fork_rng(devices=devices):
+        warnings.simplefilter("always")
+        torch.manual_seed(1234)
+        try:
+            data = dict(test.probe(**objects))
+        except Exception as e:  # the learner's code failed; say how
+            where = _learner_frame(e.__traceback__)
+            data = {ERROR_KEY: f"{type(e).__name__}: {e}" + (f"\n  ({where})" if where else "")}
+    data[WARNINGS_KEY] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    try:
+        return plaindata.roundtrip(data)
+    except plaindata.PlainDataError as e:
+        return {ERROR_KEY: f"the probe produced data that cannot be exported ({e})"}
+
+
+def judge(test: Test, got: Any, ref: dict | None) -> Verdict:
+    """Compare a probe's data with the reference's. Never raises: anything odd fails the test."""
+    head = f"{test.exercise} · {test.name}"
+    if not isinstance(got, dict):
+        return Verdict(test.exercise, test.name, 0.0, f"✘ {head}: no usable result was exported.")
+    if got.get(ERROR_KEY):
+        return Verdict(test.exercise, test.name, 0.0,
+                       f"✘ {head}: calling your code raised an exception.\n  {got[ERROR_KEY]}")
+    try:
+        note = test.judge_fn(got, ref)
+    except Mistake as m:
+        return Verdict(test.exercise, test.name, max(0.0, min(1.0, m.credit)),
+                       f"✘ {head}: {m.describe()}")
+    except Exception as e:  # malformed data: a probe that did not finish, or tampering
+        return Verdict(test.exercise, test.name, 0.0,
+                       f"✘ {head}: the result could not be judged ({type(e).__name__}: {e}).")
+    message = f"✔ {head}" + (f": {note}" if note else "")
+    return Verdict(test.exercise, test.name, 1.0, message)
+
+
+# --------------------------------------------------------------------------- the notebook API
+_export: dict[str, Any] = {"dir": None, "cell": None, "count": 0}
+
+
+def export_to(directory: str | None, cell_id: str | None = None) -> None:
+    """Used by the grading child: from now on ``check`` writes probe data instead of judging."""
+    _export.update(dir=directory, cell=cell_id, count=0)
+
+
+def reference_data(test: Test, names) -> dict | None:
+    """The probe's data on the reference solution's objects of the same names (cached)."""
+    if not test.needs_reference:
+        return None
+    key = (test.exercise, test.name, tuple(sorted(names)))
+    if key not in _reference_cache:
+        from . import reference
+        _reference_cache[key] = run_probe(test, reference.objects(test.exercise, names))
+    return _reference_cache[key]
+
+
+_reference_cache: dict[tuple, dict] = {}
+
+
+def check(exercise_id: str, test_name: str, **objects) -> None:
+    """Check one aspect of an exercise and say plainly what is wrong, if anything."""
+    test = get_test(exercise_id, test_name)
+    got = run_probe(test, objects)
+    if _export["dir"]:
+        index = _export["count"]
+        _export["count"] += 1
+        got["__check__"] = [exercise_id, test_name]
+        plaindata.dump(got, os.path.join(_export["dir"], f"{_export['cell']}__{index}.npz"))
+        return
+    verdict = judge(test, got, reference_data(test, objects))
+    for w in got.get(WARNINGS_KEY) or []:
+        print(f"  (note: your code warned — {w})")
+    if not verdict.passed:
+        raise CheckFailed(verdict)
+    print(verdict.message)

@@ -1,0 +1,1 @@
+"""One module per chapter: the tests behind every graded exercise (probe + judge)."""

@@ -1,0 +1,352 @@
+"""Chapter 1 — what a Module is: the checks behind ex1_1 … ex1_6."""
+import torch
+from torch import nn
+
+from ..checking import exercise
+from ..expect import expect_close, expect_equal, expect_true
+from ..probing import (device, linears, load_seeded, load_seeded_linears, output_and_grads, randn,
+                       state_shapes)
+
+CHAPTER = "01_module_basics"
+
+
+# --------------------------------------------------------------------- shared by ex1_1 and ex1_2
+def _module_probe(cls, sizes, seed, batches=(4,)):
+    model = cls(*sizes)
+    data = {"is_module": isinstance(model, nn.Module), "shapes": state_shapes(model),
+            "linear_names": sorted(n for n, m in model.named_modules() if isinstance(m, nn.Linear))}
+    load_seeded(model, seed)
+    for i, n in enumerate(batches):
+        x = randn(n, sizes[0], seed=seed + 1 + i, scale=2.0)
+        data[f"batch{n}"] = output_and_grads(model, x)
+    model.eval()
+    data["eval_output"] = model(randn(3, sizes[0], seed=seed + 7, scale=2.0)).detach()
+    return data
+
+
+def _judge_structure(got, ref, names_hint):
+    expect_true(got["is_module"], "the class does not create an nn.Module.",
+                hint="write `class ...(nn.Module)` and call super().__init__() first in __init__.")
+    expect_equal(got["shapes"], ref["shapes"], "the state_dict keys and shapes differ from the contract",
+                 hint=names_hint)
+    expect_equal(got["linear_names"], ref["linear_names"], "the nn.Linear submodules differ",
+                 hint=names_hint)
+
+
+def _judge_forward(got, ref, hint):
+    for key in ref:
+        if key.startswith("batch"):
+            expect_close(got[key]["output"], ref[key]["output"],
+                         f"the output for a batch of {key[5:]} (reference weights loaded)", hint)
+            for name, grad in ref[key]["grads"].items():
+                expect_close(got[key]["grads"].get(name), grad, f"the gradient of {name}", hint)
+    expect_close(got["eval_output"], ref["eval_output"], "the output in eval() mode", hint)
+
+
+# --------------------------------------------------------------------- ex1_1
+ex1_1 = exercise("ex1_1_simple_nn", CHAPTER)
+_HINT_1_1 = "fc1 = nn.Linear(input_size, hidden_size), fc2 = nn.Linear(hidden_size, output_size)."
+_FWD_1_1 = "forward should be fc2(relu(fc1(x))): ReLU between the layers, nothing after fc2."
+
+
+@ex1_1.test("structure")
+def simple_nn_structure(SimpleNN):
+    return _module_probe(SimpleNN, (5, 7, 3), seed=11, batches=())
+
+
+@simple_nn_structure.judge
+def _(got, ref):
+    _judge_structure(got, ref, _HINT_1_1)
+
+
+@ex1_1.test("forward")
+def simple_nn_forward(SimpleNN):
+    return _module_probe(SimpleNN, (5, 7, 3), seed=12)
+
+
+@simple_nn_forward.judge
+def _(got, ref):
+    _judge_structure(got, ref, _HINT_1_1)
+    _judge_forward(got, ref, _FWD_1_1)
+
+
+@ex1_1.test("hidden")
+def simple_nn_hidden(SimpleNN):
+    return _module_probe(SimpleNN, (2, 16, 4), seed=13, batches=(1, 10))
+
+
+simple_nn_hidden.judge(simple_nn_forward.judge_fn)
+
+
+# --------------------------------------------------------------------- ex1_2
+ex1_2 = exercise("ex1_2_simple_net", CHAPTER)
+_HINT_1_2 = ("layer1 = nn.Linear(input_size, hidden_size), layer2 = nn.Linear(hidden_size, hidden_size), "
+             "output = nn.Linear(hidden_size, output_size).")
+_FWD_1_2 = "forward should be output(relu(layer2(relu(layer1(x))))): no ReLU after the output layer."
+
+
+@ex1_2.test("structure")
+def simple_net_structure(SimpleNet):
+    return _module_probe(SimpleNet, (6, 8, 2), seed=21, batches=())
+
+
+@simple_net_structure.judge
+def _(got, ref):
+    _judge_structure(got, ref, _HINT_1_2)
+
+
+@ex1_2.test("forward")
+def simple_net_forward(SimpleNet):
+    return _module_probe(SimpleNet, (6, 8, 2), seed=22)
+
+
+@simple_net_forward.judge
+def _(got, ref):
+    _judge_structure(got, ref, _HINT_1_2)
+    _judge_forward(got, ref, _FWD_1_2)
+
+
+@ex1_2.test("hidden")
+def simple_net_hidden(SimpleNet):
+    return _module_probe(SimpleNet, (3, 5, 4), seed=23, batches=(1, 9))
+
+
+simple_net_hidden.judge(simple_net_forward.judge_fn)
+
+
+# --------------------------------------------------------------------- ex1_3
+ex1_3 = exercise("ex1_3_mlp", CHAPTER)
+
+
+class _CountingTanh(nn.Module):
+    """An activation that counts how many instances the MLP creates."""
+    created = 0
+
+    def __init__(self):
+        super().__init__()
+        type(self).created += 1
+
+    def forward(self, x):
+        return torch.tanh(x)
+
+
+def _mlp_probe(MLP, sizes, seed, **kwargs):
+    model = MLP(sizes, **kwargs)
+    layers = linears(model)
+    data = {"linear_shapes": [list(layer.weight.shape) for layer in layers],
+            "n_parameters": sum(p.numel() for p in model.parameters())}
+    load_seeded_linears(model, seed)
+    x = randn(5, sizes[0], seed=seed + 1, scale=2.0)
+    result = output_and_grads(model, x)
+    data["output"] = result["output"]
+    data["linear_weight_grads"] = [layer.weight.grad for layer in layers]
+    return data
+
+
+def _judge_mlp(got, ref):
+    expect_equal(got["n_parameters"], ref["n_parameters"],
+                 "model.parameters() does not see the expected number of scalar parameters",
+                 hint="layers kept in a plain Python list are not registered: use nn.ModuleList or nn.Sequential.")
+    expect_equal(got["linear_shapes"], ref["linear_shapes"],
+                 "the Linear layers (weight shapes, in order) differ",
+                 hint="one nn.Linear(sizes[i], sizes[i + 1]) per consecutive pair of sizes.")
+    hint = "a fresh activation() between consecutive Linears, none after the last one."
+    expect_close(got["output"], ref["output"], "the output (seeded weights in every Linear)", hint)
+    for i, (g, r) in enumerate(zip(got["linear_weight_grads"], ref["linear_weight_grads"])):
+        expect_close(g, r, f"the gradient of Linear number {i}", hint)
+
+
+@ex1_3.test("structure")
+def mlp_structure(MLP):
+    return _mlp_probe(MLP, [4, 6, 5, 3], seed=31)
+
+
+mlp_structure.judge(_judge_mlp)
+
+
+@ex1_3.test("hidden")
+def mlp_hidden(MLP):
+    data = {"two_sizes": _mlp_probe(MLP, [3, 2], seed=32),
+            "deep": _mlp_probe(MLP, [2, 9, 9, 9, 1], seed=33)}
+    _CountingTanh.created = 0
+    data["tanh"] = _mlp_probe(MLP, [3, 8, 8, 2], seed=34, activation=_CountingTanh)
+    data["activations_created"] = _CountingTanh.created
+    return data
+
+
+@mlp_hidden.judge
+def _(got, ref):
+    _judge_mlp(got["two_sizes"], ref["two_sizes"])
+    _judge_mlp(got["deep"], ref["deep"])
+    _judge_mlp(got["tanh"], ref["tanh"])
+    expect_equal(got["activations_created"], ref["activations_created"],
+                 "MLP([3, 8, 8, 2], activation=A) should create one fresh A() per gap between Linears",
+                 hint="call activation() once per hidden layer instead of reusing one instance.")
+
+
+# --------------------------------------------------------------------- ex1_4
+ex1_4 = exercise("ex1_4_custom_activation", CHAPTER)
+
+
+@ex1_4.test("applies")
+def custom_activation_applies(CustomActivationModule):
+    x = randn(4, 6, seed=41, scale=3.0)
+    data = {}
+    for name, fn in {"sigmoid": torch.sigmoid, "tanh": torch.tanh}.items():
+        module = CustomActivationModule(fn)
+        data[name] = module(x)
+        data[f"{name}_is_module"] = isinstance(module, nn.Module)
+        data[f"{name}_n_parameters"] = sum(p.numel() for p in module.parameters())
+    return data
+
+
+@custom_activation_applies.judge
+def _(got, ref):
+    for name in ("sigmoid", "tanh"):
+        expect_true(got[f"{name}_is_module"], "CustomActivationModule is not an nn.Module.")
+        expect_close(got[name], ref[name], f"the output with torch.{name}",
+                     hint="forward should return self.activation_func(x), with the function given to __init__.")
+        expect_equal(got[f"{name}_n_parameters"], 0, "the module should have no parameters")
+
+
+@ex1_4.test("hidden")
+def custom_activation_hidden(CustomActivationModule):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), CustomActivationModule(lambda t: 2 * t.clamp(min=0)), nn.Linear(4, 2))
+    load_seeded(net, 42)
+    data = output_and_grads(net, randn(6, 3, seed=43, scale=2.0))
+    data["state_keys"] = sorted(net[1].state_dict())
+    return data
+
+
+@custom_activation_hidden.judge
+def _(got, ref):
+    hint = "any callable works: store it in __init__ and apply it in forward."
+    expect_equal(got["state_keys"], [], "the activation module should hold no state")
+    expect_close(got["output"], ref["output"], "the output of Sequential(Linear, CustomActivationModule(lambda), Linear)", hint)
+    for name, grad in ref["grads"].items():
+        expect_close(got["grads"].get(name), grad, f"the gradient of {name}", hint)
+
+
+# --------------------------------------------------------------------- ex1_5
+ex1_5 = exercise("ex1_5_count_parameters", CHAPTER)
+
+
+def _frozen_net():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    net[0].requires_grad_(False)
+    return net
+
+
+class _TiedNet(nn.Module):
+    """Shares a Linear, ties a weight, and carries BatchNorm buffers."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(6, 6, bias=False)
+        self.block = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.Linear(5, 6, bias=False))
+        self.reused = self.block[0]                 # the same module under two names
+        self.block[2].weight = nn.Parameter(self.embed.weight.data[:, :5].clone())
+        self.head = nn.Linear(6, 6, bias=False)
+        self.head.weight = self.embed.weight        # tied weight
+        self.register_buffer("steps", torch.zeros(7))
+
+
+@ex1_5.test("basic")
+def count_parameters_basic(count_parameters):
+    net = _frozen_net()
+    return {"trainable": count_parameters(net), "all": count_parameters(net, trainable_only=False),
+            "all_positional": count_parameters(net, False),
+            "unfrozen": count_parameters(nn.Linear(10, 7))}
+
+
+@count_parameters_basic.judge
+def _(got, ref):
+    for key, hint in [
+        ("unfrozen", "count scalars: p.numel() for each parameter, not the number of tensors."),
+        ("trainable", "by default only parameters with requires_grad=True count."),
+        ("all", "with trainable_only=False every parameter counts, frozen ones too."),
+        ("all_positional", "trainable_only is the second positional parameter."),
+    ]:
+        expect_true(isinstance(got[key], int) and not isinstance(got[key], bool),
+                    "count_parameters should return a Python int", got=got[key])
+        expect_equal(got[key], ref[key], f"count_parameters gives the wrong number ({key})", hint)
+
+
+@ex1_5.test("hidden")
+def count_parameters_hidden(count_parameters):
+    net = _TiedNet()
+    net.block[0].requires_grad_(False)
+    return {"trainable": count_parameters(net), "all": count_parameters(net, trainable_only=False),
+            "buffers_only": count_parameters(nn.BatchNorm1d(4, affine=False), trainable_only=False)}
+
+
+@count_parameters_hidden.judge
+def _(got, ref):
+    hint = ("a parameter shared by several modules is one parameter (model.parameters() lists it once); "
+            "buffers such as BatchNorm's running_mean are not parameters.")
+    for key in ("buffers_only", "all", "trainable"):
+        expect_equal(got[key], ref[key], f"count_parameters gives the wrong number ({key})", hint)
+
+
+# --------------------------------------------------------------------- ex1_6
+ex1_6 = exercise("ex1_6_layer_names", CHAPTER)
+
+
+class _Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(4, 4)
+        self.act = nn.ReLU()
+        self.inner = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 4))
+
+
+class _Tree(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Linear(3, 4)
+        self.blocks = nn.ModuleList([_Block(), _Block()])
+        self.gate = nn.ReLU()
+        self.heads = nn.ModuleDict({"a": nn.Linear(4, 2), "b": nn.Bilinear(4, 4, 1)})
+
+
+class _MyLinear(nn.Linear):
+    pass
+
+
+@ex1_6.test("linear")
+def layer_names_linear(layer_names):
+    return {"default": layer_names(_Tree()), "relu": layer_names(_Tree(), nn.ReLU)}
+
+
+@layer_names_linear.judge
+def _(got, ref):
+    hint = ("walk model.named_modules() (it recurses into every level, depth first) "
+            "and keep the names of modules that are isinstance(module, layer_type).")
+    expect_equal(got["default"], ref["default"], "the names of the nn.Linear layers differ", hint)
+    expect_equal(got["relu"], ref["relu"], "the names for layer_type=nn.ReLU differ", hint)
+
+
+@ex1_6.test("hidden")
+def layer_names_hidden(layer_names):
+    root_linear = _MyLinear(3, 3)
+    shared = nn.Linear(2, 2)
+    return {"tuple": layer_names(_Tree(), (nn.Tanh, nn.Bilinear)),
+            "subclass": layer_names(nn.Sequential(_MyLinear(2, 2), nn.Sequential(nn.Linear(2, 2)))),
+            "root_excluded": layer_names(root_linear),
+            "shared_once": layer_names(nn.Sequential(shared, nn.ReLU(), shared)),
+            "none": layer_names(nn.Sequential(nn.ReLU()), nn.Conv2d)}
+
+
+@layer_names_hidden.judge
+def _(got, ref):
+    for key, hint in [
+        ("tuple", "layer_type may be a tuple of classes; isinstance accepts one directly."),
+        ("subclass", "a subclass of nn.Linear is an nn.Linear: use isinstance, not type(m) == layer_type."),
+        ("root_excluded", "the root module itself (name '') is not one of its layers."),
+        ("shared_once", "named_modules lists a module used twice once, under its first name."),
+        ("none", "no match gives an empty list."),
+    ]:
+        expect_true(isinstance(got[key], list), "layer_names should return a list", got=got[key])
+        expect_equal(got[key], ref[key], f"layer_names gives the wrong names ({key})", hint)

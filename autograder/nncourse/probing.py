@@ -1,0 +1,69 @@
+"""Helpers for probes: seeded inputs, weights shared with the reference, gradients.
+
+Random data is made on the CPU with a private generator and then moved to the course's
+device, so the numbers are the same on CPU and CUDA.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .runtime import device
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def randn(*shape: int, seed: int, scale: float = 1.0) -> torch.Tensor:
+    return (torch.randn(*shape, generator=generator(seed)) * scale).to(device)
+
+
+def state_shapes(module: nn.Module) -> dict[str, list[int]]:
+    """``state_dict`` keys with their shapes."""
+    return {k: list(v.shape) for k, v in module.state_dict().items()}
+
+
+def seeded_state(shapes: dict[str, list[int]], seed: int, scale: float = 0.5) -> dict[str, torch.Tensor]:
+    """One tensor per state_dict key, the same for the learner's module and the reference."""
+    g = generator(seed)
+    return {k: (torch.randn(*shapes[k], generator=g) * scale).to(device) for k in sorted(shapes)}
+
+
+def load_seeded(module: nn.Module, seed: int) -> nn.Module:
+    """Give ``module`` seeded weights (by state_dict key) and move it to the device."""
+    module.to(device)
+    module.load_state_dict(seeded_state(state_shapes(module), seed))
+    return module
+
+
+def linears(module: nn.Module) -> list[nn.Linear]:
+    """The Linear submodules in registration order (for contracts that leave names free)."""
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def load_seeded_linears(module: nn.Module, seed: int) -> nn.Module:
+    """Seeded weights for every Linear in order, whatever their names."""
+    module.to(device)
+    g = generator(seed)
+    with torch.no_grad():
+        for layer in linears(module):
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.5)
+            if layer.bias is not None:
+                layer.bias.copy_(torch.randn(layer.bias.shape, generator=g) * 0.5)
+    return module
+
+
+def output_and_grads(module: nn.Module, x: torch.Tensor, names=None) -> dict:
+    """Forward ``x``, backpropagate a fixed weighting of the output, return output and grads.
+
+    The weighting is seeded so that every output element matters to every gradient.
+    """
+    module.zero_grad(set_to_none=True)
+    out = module(x)
+    weights = torch.randn(out.shape, generator=generator(99)).to(out.device)
+    (out * weights).sum().backward()
+    named = dict(module.named_parameters())
+    grads = {n: (p.grad if p.grad is not None else None) for n, p in named.items()
+             if names is None or n in names}
+    return {"output": out.detach(), "grads": grads}

@@ -1,0 +1,73 @@
+"""For chapter authors: run every check of a chapter on answer variants, in this process.
+
+    python -m nncourse.verify 01_module_basics
+
+runs the solution (all checks must pass) and every variant of ``tests/grader_cases`` for that
+chapter, printing the credit of each test cell beside the expected points. It is a quick
+loop for writing checks; the grader tests prove the same through ``nbgrader autograde``.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+
+from . import notebooks, paths
+from .checking import CheckFailed
+
+
+def run_variant(chapter: str, replacements: dict[str, str]) -> dict[str, float]:
+    """Points of every test cell when the answer cells are replaced (solution elsewhere)."""
+    nb = notebooks.read_source(chapter)
+    ns: dict = {"__name__": "__main__"}
+    scores = {}
+    for cell in nb.cells:
+        if notebooks.is_read_only(cell) or notebooks.is_answer(cell):
+            code = replacements.get(notebooks.grade_id(cell), cell.source)
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    exec(compile(notebooks.strip_magics(code), notebooks.grade_id(cell), "exec"), ns)
+            except Exception as e:
+                print(f"    [{notebooks.grade_id(cell)} raised {type(e).__name__}: {e}]")
+        elif notebooks.is_test(cell):
+            gid = notebooks.grade_id(cell)
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    exec(compile(notebooks.strip_magics(cell.source), gid, "exec"), ns)
+                scores[gid] = notebooks.points(cell)
+            except CheckFailed as e:
+                scores[gid] = notebooks.points(cell) * e.verdict.credit
+                scores[gid + ":why"] = e.verdict.message.splitlines()[0]
+            except Exception as e:
+                scores[gid] = 0.0
+                scores[gid + ":why"] = f"{type(e).__name__}: {e}"
+    return scores
+
+
+def main(chapter: str) -> int:
+    sys.path.insert(0, str(paths.REPO_ROOT / "tests"))
+    from grader_cases import chapter_cases
+
+    ok = True
+    solution = run_variant(chapter, {})
+    for gid, pts in solution.items():
+        if gid.endswith(":why"):
+            ok = False
+            print(f"SOLUTION FAILS {gid[:-4]}: {pts}")
+    full = {g: p for g, p in solution.items() if not g.endswith(":why")}
+    for v in chapter_cases().get(chapter, []):
+        scores = run_variant(chapter, {v.exercise: v.code})
+        expected = dict(full)
+        if v.expect:
+            expected.update(v.expect)
+        bad = {g: (scores.get(g), expected[g]) for g in expected if scores.get(g) != expected[g]}
+        status = "ok " if not bad else "BAD"
+        ok &= not bad
+        print(f"{status} {v.exercise:28s} {v.label}")
+        for g, (got, exp) in bad.items():
+            print(f"      {g}: got {got}, expected {exp}   {scores.get(g + ':why', '')}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1]))
