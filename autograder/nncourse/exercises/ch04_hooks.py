@@ -1,0 +1,797 @@
+"""Chapter 4 — hooks: the checks behind ex4_1 … ex4_5."""
+import torch
+from torch import nn
+
+from ..checking import Mistake, exercise
+from ..expect import ATOL, RTOL, expect_close, expect_equal, expect_true
+from ..probing import device, generator, load_seeded, randn
+
+CHAPTER = "04_hooks"
+
+
+# --------------------------------------------------------------------- shared helpers
+def hook_count(model: nn.Module) -> int:
+    """How many hooks are registered on the modules and parameters of ``model``."""
+    n = 0
+    for m in model.modules():
+        n += (len(m._forward_hooks) + len(m._forward_pre_hooks)
+              + len(m._backward_hooks) + len(m._backward_pre_hooks))
+    for p in model.parameters():
+        n += len(p._backward_hooks or {}) + len(getattr(p, "_post_accumulate_grad_hooks", None) or {})
+    return n
+
+
+def _handle_list(handles) -> dict:
+    """What was returned as 'the handles': a list whose items all have a callable remove()."""
+    return {"type": type(handles).__name__,
+            "is_list": isinstance(handles, list),
+            "all_removable": isinstance(handles, (list, tuple))
+            and all(callable(getattr(h, "remove", None)) for h in handles),
+            "count": len(handles) if isinstance(handles, (list, tuple)) else None}
+
+
+def _is_handle(h) -> bool:
+    return callable(getattr(h, "remove", None))
+
+
+def _attempt(fn):
+    """Run fn(); return (result, None) or (None, 'ErrorType: message') — used where a hint helps."""
+    try:
+        return fn(), None
+    except Exception as e:  # the learner's code failed inside a sub-case
+        return None, f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+
+
+def _close_floats(got: list, expected: list) -> bool:
+    if len(got) != len(expected):
+        return False
+    return all(abs(g - e) <= ATOL + RTOL * abs(e) for g, e in zip(got, expected))
+
+
+def _expect_no_error(error, what, hint):
+    if error:
+        raise Mistake(f"{what} raised an exception.", got=error, hint=hint)
+
+
+# --------------------------------------------------------------------- ex4_1
+ex4_1 = exercise("ex4_1_shape_logger", CHAPTER)
+
+
+class _Block(nn.Module):
+    """A module with children and its own forward (not a leaf)."""
+
+    def __init__(self, d_in, d_out):
+        super().__init__()
+        self.proj = nn.Linear(d_in, d_out)
+        self.act = nn.ReLU()
+        self.inner = nn.Sequential(nn.Linear(d_out, d_out), nn.Tanh())
+
+    def forward(self, x):
+        return self.inner(self.act(self.proj(x))) + x.mean(dim=-1, keepdim=True)
+
+
+class _Scale(nn.Module):
+    """A parameter-free leaf module written by hand."""
+
+    def forward(self, x):
+        return 0.5 * x
+
+
+class _Tree(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Linear(3, 4)
+        self.block = _Block(4, 6)
+        self.head = nn.Sequential(nn.Linear(6, 2), _Scale())
+        self.spare = nn.Dropout(0.5)      # registered but never called
+
+    def forward(self, x):
+        return self.head(self.block(self.stem(x)))
+
+
+def _plain_log(log) -> dict:
+    """The log as plain data, and whether every entry has the contract's form."""
+    entries, well_formed = [], True
+    for entry in list(log):
+        if (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)
+                and isinstance(entry[1], tuple) and all(type(d) is int for d in entry[1])):
+            entries.append([entry[0], list(entry[1])])
+        else:
+            well_formed = False
+            entries.append(repr(entry)[:120])
+    return {"entries": entries, "well_formed": well_formed}
+
+
+def _logged_forward(register_shape_logger, model, batches, seed):
+    log = []
+    handles = register_shape_logger(model, log)
+    for i, n in enumerate(batches):
+        model(randn(n, 3, seed=seed + i))
+    return log, handles
+
+
+@ex4_1.test("logs")
+def shape_logger_logs(register_shape_logger):
+    model = _Tree().to(device)
+    log, _ = _logged_forward(register_shape_logger, model, (5, 2), seed=411)
+    return {"log": _plain_log(log)}
+
+
+def _short(entries, limit=8):
+    return entries if len(entries) <= limit else entries[:limit] + [f"... {len(entries)} entries in all"]
+
+
+def _judge_log(got, expected, what):
+    hint_form = "append a tuple (name, tuple(output.shape)), e.g. ('block.proj', (5, 6))."
+    expect_true(got["well_formed"], f"{what}: the entries are not (str, tuple of ints) pairs",
+                hint=hint_form, got=got["entries"][:6])
+    g, e = got["entries"], expected["entries"]
+    if g == e:
+        return
+    shown = {"got": _short(g), "expected": _short(e)}
+    if len(g) < len(e) and g == e[:len(g)]:
+        raise Mistake(f"{what}: only {len(g)} of {len(e)} entries reached this log", **shown,
+                      hint="append to the very list passed as `log` (each call of register_shape_logger "
+                           "has its own), not to a global or a new list.")
+    got_names, exp_names = [x[0] for x in g], [x[0] for x in e]
+    if len(set(got_names)) == 1 and len(set(exp_names)) > 1 and len(g) > 1:
+        raise Mistake(f"{what}: every entry carries the same name '{got_names[0]}'", **shown,
+                      hint="a hook defined in a loop reads the loop variable when it runs, not when it was "
+                           "defined. Bind it: def hook(module, args, output, name=name): ...")
+    extra = sorted(set(got_names) - set(exp_names))
+    missing = sorted(set(exp_names) - set(got_names))
+    if extra or missing:
+        if "" in missing:
+            hint = "a model without children is itself the leaf: hook it too (its qualified name is '')."
+        elif any(any(n == "" or m.startswith(n + ".") for m in exp_names) for n in extra):
+            hint = ("hook only modules without children (next(module.children(), None) is None): containers "
+                    "such as Sequential, your own modules with submodules, and the root are skipped.")
+        else:
+            hint = "use the qualified names that model.named_modules() yields, e.g. 'block.inner.0'."
+        raise Mistake(f"{what}: the logged names differ (unexpected {extra}, missing {missing})",
+                      **shown, hint=hint)
+    if len(g) != len(e):
+        raise Mistake(f"{what}: {len(g)} entries were logged, expected {len(e)}", **shown,
+                      hint="one hook per leaf module and one entry per call: a module used twice is still "
+                           "one module (named_modules lists it once).")
+    raise Mistake(f"{what}: the entries differ", **shown,
+                  hint="entries come in the order the leaves run, with the shape of each output.")
+
+
+@shape_logger_logs.judge
+def _(got, ref):
+    _judge_log(got["log"], ref["log"], "the log after two forward passes of a nested model")
+
+
+@ex4_1.test("remove")
+def shape_logger_remove(register_shape_logger):
+    model = _Tree().to(device)
+    baseline = hook_count(model)
+    log, handles = _logged_forward(register_shape_logger, model, (4,), seed=412)
+    data = {"handles": _handle_list(handles), "hooks_added": hook_count(model) - baseline,
+            "logged_first": len(log)}
+    if data["handles"]["all_removable"]:
+        for h in handles:
+            h.remove()
+    model(randn(3, 3, seed=413))
+    data["logged_after_remove"] = len(log) - data["logged_first"]
+    data["hooks_left"] = hook_count(model) - baseline
+    return data
+
+
+@shape_logger_remove.judge
+def _(got, ref):
+    h = got["handles"]
+    expect_true(h["is_list"], f"register_shape_logger should return a list of handles, not {h['type']}",
+                hint="collect what register_forward_hook returns: handles.append(module.register_forward_hook(hook)).")
+    expect_true(h["all_removable"], "some returned items are not hook handles (no .remove())",
+                hint="register_forward_hook returns a RemovableHandle: return those.")
+    expect_equal(h["count"], ref["handles"]["count"], "the number of handles (one per leaf module)",
+                 hint="register exactly one forward hook on each module without children.")
+    expect_true(got["logged_first"] > 0, "nothing was logged by a forward pass",
+                hint="register with module.register_forward_hook(hook) and call model(x), not model.forward(x).")
+    expect_equal(got["logged_after_remove"], 0,
+                 "entries were still logged after handle.remove() on every returned handle",
+                 hint="return the handles of the hooks you registered, all of them.")
+    expect_equal(got["hooks_left"], 0, "hooks are still registered on the model after removing every handle",
+                 hint="every hook you add must be reachable through a returned handle.")
+
+
+@ex4_1.test("hidden")
+def shape_logger_hidden(register_shape_logger):
+    data = {}
+    # the root is a leaf: its name is ''
+    root = nn.Linear(3, 2).to(device)
+    log, _ = _logged_forward(register_shape_logger, root, (4,), seed=414)
+    data["root_leaf"] = _plain_log(log)
+    # a module used twice in forward: one hook, one entry per call, under its first name
+    shared = nn.Linear(3, 3)
+    seq = nn.Sequential(shared, nn.ReLU(), shared).to(device)
+    log, _ = _logged_forward(register_shape_logger, seq, (2,), seed=415)
+    data["shared"] = _plain_log(log)
+    # entries already in the log stay; two loggers on one model keep separate logs
+    model = _Tree().to(device)
+    first = [("earlier", (1,))]
+    h1 = register_shape_logger(model, first)
+    second = []
+    h2 = register_shape_logger(model, second)
+    model(randn(2, 3, seed=416))
+    data["first"] = _plain_log(first)
+    data["second"] = _plain_log(second)
+    for h in (h1 if isinstance(h1, (list, tuple)) else []):
+        h.remove()
+    model(randn(1, 3, seed=417))
+    data["first_after_remove"] = _plain_log(first)
+    data["second_after_first_removed"] = _plain_log(second)
+    for h in (h2 if isinstance(h2, (list, tuple)) else []):
+        h.remove()
+    return data
+
+
+@shape_logger_hidden.judge
+def _(got, ref):
+    _judge_log(got["root_leaf"], ref["root_leaf"],
+               "a model that is itself a leaf (nn.Linear): its entry is named ''")
+    _judge_log(got["shared"], ref["shared"], "Sequential(shared, ReLU(), shared), the Linear used twice")
+    _judge_log(got["first"], ref["first"], "a log that already held an entry")
+    _judge_log(got["second"], ref["second"], "a second logger on the same model")
+    _judge_log(got["first_after_remove"], ref["first_after_remove"],
+               "the first log after removing the first logger's handles")
+    _judge_log(got["second_after_first_removed"], ref["second_after_first_removed"],
+               "the second log, which must go on after the first logger's handles were removed")
+
+
+# --------------------------------------------------------------------- ex4_2
+ex4_2 = exercise("ex4_2_activation_recorder", CHAPTER)
+
+
+class _ProbeError(Exception):
+    """Raised by the checks inside a `with` block; it must reach the caller."""
+
+
+class _MyReLU(nn.ReLU):
+    pass
+
+
+class _Deep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(5, 8)
+        self.act = nn.ReLU()
+        self.block = nn.Sequential(nn.Linear(8, 8), _MyReLU(), nn.Linear(8, 8), nn.Tanh())
+        self.gate = nn.Sigmoid()
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = self.act(self.inp(x))
+        h = self.act(self.block(h) + h)       # self.act runs twice: the latest call wins
+        return self.out(self.gate(h) * h)
+
+
+def _seq_model(seed):
+    return load_seeded(nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(),
+                                     nn.Linear(8, 3), nn.Tanh()), seed)
+
+
+def _activations(rec) -> dict:
+    """rec.activations as plain data, with how each value was stored."""
+    acts = rec.activations
+    names = sorted(acts)
+    out = {"names": names, "values": {}, "not_tensor": [], "attached": []}
+    for name in names:
+        value = acts[name]
+        if not isinstance(value, torch.Tensor):
+            out["not_tensor"].append(f"{name}: {type(value).__name__}")
+            continue
+        if value.requires_grad or value.grad_fn is not None:
+            out["attached"].append(name)
+        out["values"][name] = value.detach()
+    return out
+
+
+def _judge_activations(got, ref, what):
+    expect_true(not got["not_tensor"], f"{what}: activations should map each name to one tensor",
+                got=got["not_tensor"],
+                hint="store the latest output, activations[name] = output.detach(), not a list of outputs.")
+    expect_equal(got["names"], ref["names"], f"{what}: the recorded layer names differ",
+                 hint="hook every module from model.named_modules() that is isinstance(module, layer_types), "
+                      "keyed by its qualified name.")
+    expect_true(not got["attached"], f"{what}: recorded activations are still attached to the autograd graph",
+                got=got["attached"],
+                hint="store output.detach(): a tensor with a grad_fn keeps the whole graph of the forward "
+                     "pass (and the tensors it saved) alive.")
+    for name in ref["names"]:
+        expect_close(got["values"][name], ref["values"][name], f"{what}: activations['{name}']",
+                     hint="store the output of the latest call: each call overwrites the previous one.")
+
+
+@ex4_2.test("records")
+def recorder_records(ActivationRecorder):
+    model = _seq_model(421)
+    recorder = ActivationRecorder(model)
+    data = {"enter_returns_self": None}
+    with recorder as rec:
+        data["enter_returns_self"] = rec is recorder
+        model(randn(4, 5, seed=422))
+        model(randn(3, 5, seed=423))                 # the latest call wins
+        data["inside"] = _activations(recorder)
+    return data
+
+
+def _judge_enter(got):
+    expect_true(got["enter_returns_self"], "`with ActivationRecorder(model) as rec:` does not give the recorder",
+                hint="__enter__ must return self.")
+
+
+@recorder_records.judge
+def _(got, ref):
+    _judge_enter(got)
+    _judge_activations(got["inside"], ref["inside"], "inside the with block, after two calls")
+
+
+@ex4_2.test("cleanup")
+def recorder_cleanup(ActivationRecorder):
+    model = _seq_model(424)
+    baseline = hook_count(model)
+    recorder = ActivationRecorder(model)
+    with recorder as rec:
+        enter_ok = rec is recorder
+        model(randn(4, 5, seed=425))
+        inside = hook_count(model) - baseline
+        snapshot = dict(recorder.activations)
+    after = hook_count(model) - baseline
+    model(randn(2, 5, seed=426))                    # after exit: nothing is recorded any more
+    unchanged = sorted(recorder.activations) == sorted(snapshot) and all(
+        recorder.activations[k] is v for k, v in snapshot.items())
+    return {"enter_returns_self": enter_ok, "hooks_inside": inside, "hooks_after": after,
+            "unchanged_after_exit": unchanged, "after_exit": _activations(recorder)}
+
+
+@recorder_cleanup.judge
+def _(got, ref):
+    _judge_enter(got)
+    expect_equal(got["hooks_inside"], ref["hooks_inside"],
+                 "the number of hooks inside the with block (one forward hook per matching module)",
+                 hint="register one forward hook on each module that is isinstance(module, layer_types).")
+    expect_equal(got["hooks_after"], 0, "hooks are still registered after the with block ended",
+                 hint="keep every handle register_forward_hook returns and call handle.remove() in __exit__.")
+    expect_true(got["unchanged_after_exit"], "activations still changed when the model ran after the with block",
+                hint="remove the hooks in __exit__ so that nothing is recorded after the block.")
+    _judge_activations(got["after_exit"], ref["after_exit"], "after the with block")
+
+
+@ex4_2.test("hidden")
+def recorder_hidden(ActivationRecorder):
+    data = {}
+    # an exception inside the block propagates, and the hooks are removed anyway
+    model = _seq_model(427)
+    baseline = hook_count(model)
+    propagated = False
+    try:
+        with ActivationRecorder(model):
+            model(randn(2, 5, seed=428))
+            raise _ProbeError("raised inside the with block")
+    except _ProbeError:
+        propagated = True
+    data["propagated"] = propagated
+    data["hooks_after_error"] = hook_count(model) - baseline
+
+    # a hook that was there before must survive
+    deep = load_seeded(_Deep(), 429)
+    seen = []
+    external = deep.act.register_forward_hook(lambda m, i, o: seen.append(1))
+    baseline = hook_count(deep)
+    x = randn(3, 5, seed=430)
+    recorder = ActivationRecorder(deep)
+    with recorder:
+        deep(x)
+    data["default_types"] = _activations(recorder)     # act (called twice: latest) and block.1 (a subclass)
+    data["hooks_after_deep"] = hook_count(deep) - baseline
+    deep(x)
+    data["external_calls"] = len(seen)
+    external.remove()
+    baseline = hook_count(deep)
+
+    recorder = ActivationRecorder(deep, nn.Tanh)        # a class, not a tuple
+    with recorder:
+        deep(x)
+    data["single_class"] = _activations(recorder)
+
+    recorder = ActivationRecorder(deep, layer_types=(nn.Sigmoid, nn.Linear))
+    with recorder:
+        deep(x)
+    data["tuple"] = _activations(recorder)
+    data["hooks_final"] = hook_count(deep) - baseline
+    return data
+
+
+@recorder_hidden.judge
+def _(got, ref):
+    expect_true(got["propagated"], "an exception raised inside the with block did not reach the caller",
+                hint="__exit__ must return False (or None): returning True swallows the exception.")
+    expect_equal(got["hooks_after_error"], 0, "hooks are still registered after the with block raised",
+                 hint="__exit__ runs also when the block raises: remove the handles there.")
+    _judge_activations(got["default_types"], ref["default_types"],
+                       "default layer_types on a model with a ReLU called twice and a ReLU subclass")
+    expect_equal(got["hooks_after_deep"], 0, "hooks are still registered after the with block ended",
+                 hint="remove exactly the handles you added.")
+    expect_equal(got["external_calls"], ref["external_calls"],
+                 "a forward hook registered on the model before the recorder stopped running",
+                 hint="remove only your own hooks (their handles), never clear module._forward_hooks.")
+    _judge_activations(got["single_class"], ref["single_class"], "layer_types=nn.Tanh (a class, not a tuple)")
+    _judge_activations(got["tuple"], ref["tuple"], "layer_types=(nn.Sigmoid, nn.Linear)")
+    expect_equal(got["hooks_final"], 0, "hooks are still registered after three with blocks",
+                 hint="remove every handle in __exit__.")
+
+
+# --------------------------------------------------------------------- ex4_3
+ex4_3 = exercise("ex4_3_clamp_inputs", CHAPTER)
+
+
+class _Pair(nn.Module):
+    """forward(a, b): records what it sees."""
+
+    def forward(self, a, b):
+        self.seen = (a.detach().clone(), b.detach().clone())
+        return 2 * a + b
+
+
+class _Triple(nn.Module):
+    """forward(a, b, k) with a plain int k."""
+
+    def forward(self, a, b, k):
+        self.seen_k = k
+        return (a - b) * k
+
+
+@ex4_3.test("clamps")
+def clamp_clamps(clamp_inputs):
+    lin = load_seeded(nn.Linear(4, 3), 431)
+    x = randn(5, 4, seed=432, scale=2.0)
+    original = x.clone()
+    handle = clamp_inputs(lin, -1.0, 0.5)
+    out = lin(x)
+    data = {"output": out.detach(), "caller_unchanged": torch.equal(x, original),
+            "is_handle": _is_handle(handle)}
+    if data["is_handle"]:
+        handle.remove()
+        data["after_remove"] = lin(original.clone()).detach()
+    return data
+
+
+@clamp_clamps.judge
+def _(got, ref):
+    expect_true(got["caller_unchanged"], "the tensor passed to the module was modified",
+                hint="clamp_ works in place on the caller's tensor; return a new tuple with x.clamp(min_val, max_val).")
+    expect_close(got["output"], ref["output"], "Linear's output with its input clamped to [-1, 0.5]",
+                 hint="use register_forward_pre_hook and return the new inputs, e.g. "
+                      "(args[0].clamp(min_val, max_val),) + args[1:].")
+    expect_true(got["is_handle"], "clamp_inputs should return the handle of the hook",
+                hint="return module.register_forward_pre_hook(hook).")
+    expect_close(got["after_remove"], ref["after_remove"], "the output after handle.remove() (no clamping)",
+                 hint="return the handle register_forward_pre_hook gave you.")
+
+
+@ex4_3.test("two_inputs")
+def clamp_two_inputs(clamp_inputs):
+    pair = _Pair().to(device)
+    a, b = randn(3, 4, seed=433, scale=2.0), randn(3, 4, seed=434, scale=2.0)
+    clamp_inputs(pair, -0.5, 0.5)
+    out, error = _attempt(lambda: pair(a, b).detach())
+    data = {"error": error}
+    if error is None:
+        data.update(output=out, seen_a=pair.seen[0], seen_b=pair.seen[1])
+    return data
+
+
+@clamp_two_inputs.judge
+def _(got, ref):
+    _expect_no_error(got["error"], "calling a module whose forward takes (a, b)",
+                     hint="a pre-hook that returns a single tensor replaces *all* the inputs (it is wrapped "
+                          "in a tuple): return (clamped_first,) + args[1:].")
+    expect_close(got["seen_a"], ref["seen_a"], "the first input forward received",
+                 hint="clamp args[0] to [min_val, max_val].")
+    expect_close(got["seen_b"], ref["seen_b"], "the second input forward received",
+                 hint="only the first positional input is clamped; pass the others through unchanged.")
+    expect_close(got["output"], ref["output"], "the output of forward(a, b)")
+
+
+@ex4_3.test("hidden")
+def clamp_hidden(clamp_inputs):
+    data = {}
+    # three inputs, the last a plain int; a negative range
+    triple = _Triple().to(device)
+    a, b = randn(2, 3, seed=435, scale=2.0), randn(2, 3, seed=436, scale=2.0)
+    a_before = a.clone()
+    handle = clamp_inputs(triple, -2.0, -0.5)
+    out, error = _attempt(lambda: triple(a, b, 3).detach())
+    data["triple"] = {"error": error, "output": out, "k": getattr(triple, "seen_k", None),
+                      "caller_unchanged": torch.equal(a, a_before)}
+    if _is_handle(handle):
+        handle.remove()
+
+    # two clamps stacked, then the first one removed
+    lin = load_seeded(nn.Linear(3, 2), 437)
+    x = randn(6, 3, seed=438, scale=2.0)
+    h1 = clamp_inputs(lin, -1.0, 1.0)
+    h2 = clamp_inputs(lin, 0.0, 2.0)
+    data["stacked"] = lin(x).detach()
+    data["handles"] = _is_handle(h1) and _is_handle(h2)
+    if data["handles"]:
+        h1.remove()
+        data["second_only"] = lin(x).detach()
+        h2.remove()
+
+    # gradients flow through the clamp to the caller's tensor; the caller's tensor is unchanged
+    x_leaf = randn(4, 3, seed=439, scale=2.0).requires_grad_()
+    clamp_inputs(lin, -0.75, 0.75)
+    lin.zero_grad(set_to_none=True)
+
+    def backward():
+        out = lin(x_leaf)
+        out.backward(torch.ones_like(out))
+        return x_leaf.grad
+
+    grad, error = _attempt(backward)
+    data["grad"] = {"error": error, "x_grad": grad, "weight_grad": lin.weight.grad}
+    return data
+
+
+@clamp_hidden.judge
+def _(got, ref):
+    t = got["triple"]
+    _expect_no_error(t["error"], "calling a module whose forward takes (a, b, k) with an int k",
+                     hint="clamp only args[0]; pass args[1:] through unchanged (they need not be tensors).")
+    expect_true(t["caller_unchanged"], "the caller's tensor was modified",
+                hint="x.clamp(...) makes a new tensor; clamp_ overwrites the caller's data.")
+    expect_equal(t["k"], 3, "the third input (an int) did not reach forward unchanged")
+    expect_close(t["output"], ref["triple"]["output"], "the output with the range [-2, -0.5]",
+                 hint="clamp(min_val, max_val): a negative range works like any other.")
+    expect_close(got["stacked"], ref["stacked"], "two clamps stacked: [-1, 1] then [0, 2]",
+                 hint="each hook receives the inputs the previous hook returned.")
+    expect_true(got["handles"], "clamp_inputs should return the hook's handle")
+    expect_close(got["second_only"], ref["second_only"], "the output after removing only the first clamp",
+                 hint="each call returns its own handle; removing it removes only that hook.")
+    g = got["grad"]
+    _expect_no_error(g["error"], "a backward pass through the clamped module",
+                     hint="do not clamp in place (clamp_) inside the hook: return x.clamp(min_val, max_val).")
+    expect_close(g["x_grad"], ref["grad"]["x_grad"], "the gradient reaching the caller's input",
+                 hint="do not detach the input or clamp under torch.no_grad(): gradients should flow "
+                      "through the clamp (zero where it cut the value).")
+    expect_close(g["weight_grad"], ref["grad"]["weight_grad"], "the gradient of the Linear's weight")
+
+
+# --------------------------------------------------------------------- ex4_4
+ex4_4 = exercise("ex4_4_grad_norm_monitor", CHAPTER)
+
+
+def _weighted_loss(out, seed):
+    return (out * torch.randn(out.shape, generator=generator(seed)).to(out.device)).sum()
+
+
+def _norms(monitor) -> dict:
+    """monitor.norms as plain data: empty lists dropped, anything that is not a float noted."""
+    norms = monitor.norms
+    out = {"values": {}, "not_float": []}
+    for name in sorted(norms):
+        values = list(norms[name])
+        bad = [type(v).__name__ for v in values if not isinstance(v, float)]
+        if bad:
+            out["not_float"].append(f"{name}: {bad[0]}")
+            continue
+        if values:
+            out["values"][name] = values
+    return out
+
+
+def _judge_norms(got, ref, what, hint=None):
+    expect_true(not got["not_float"], f"{what}: monitor.norms should hold Python floats",
+                got=got["not_float"], hint="append grad.norm().item() (a float), not the tensor.")
+    g, e = got["values"], ref["values"]
+    expect_equal(sorted(g), sorted(e), f"{what}: the parameters with recorded norms differ",
+                 hint="one key per parameter from model.named_parameters() that requires grad, "
+                      "e.g. '0.weight'.")
+    for name in sorted(e):
+        if len(g[name]) != len(e[name]):
+            raise Mistake(f"{what}: '{name}' has {len(g[name])} norms, expected {len(e[name])} "
+                          "(one per backward that reached it)", got=g[name], expected=e[name],
+                          hint=hint or "register one hook per parameter and append once each time it fires.")
+        if not _close_floats(g[name], e[name]):
+            raise Mistake(f"{what}: the norms of '{name}' differ", got=g[name], expected=e[name],
+                          hint=hint or "the L2 norm of the gradient the hook receives: grad.norm().item().")
+
+
+def _mlp(seed):
+    return load_seeded(nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)), seed)
+
+
+@ex4_4.test("norms")
+def monitor_norms(GradNormMonitor):
+    model = _mlp(441)
+    monitor = GradNormMonitor(model)
+    for step in range(3):
+        model.zero_grad()
+        _weighted_loss(model(randn(5, 4, seed=442 + step)), seed=445 + step).backward()
+    return {"norms": _norms(monitor), "grads": {n: p.grad for n, p in model.named_parameters()}}
+
+
+@monitor_norms.judge
+def _(got, ref):
+    _judge_norms(got["norms"], ref["norms"], "after three steps (gradients zeroed before each backward)")
+    for name, grad in ref["grads"].items():
+        expect_close(got["grads"].get(name), grad, f"the gradient of {name} after the last backward",
+                     hint="a monitoring hook must not change the gradient: return None from it.")
+
+
+@ex4_4.test("remove")
+def monitor_remove(GradNormMonitor):
+    model = _mlp(446)
+    baseline = hook_count(model)
+    monitor = GradNormMonitor(model)
+    for step in range(2):
+        model.zero_grad()
+        _weighted_loss(model(randn(3, 4, seed=447 + step)), seed=449).backward()
+    before = {k: len(v) for k, v in monitor.norms.items()}
+    monitor.remove()
+    model.zero_grad()
+    _weighted_loss(model(randn(3, 4, seed=450)), seed=451).backward()
+    after = {k: len(v) for k, v in monitor.norms.items()}
+    return {"recorded": sum(before.values()), "grew": sorted(k for k in after if after[k] != before.get(k, 0)),
+            "hooks_left": hook_count(model) - baseline}
+
+
+@monitor_remove.judge
+def _(got, ref):
+    expect_equal(got["recorded"], ref["recorded"], "the number of norms recorded in two steps",
+                 hint="one norm per parameter per backward.")
+    expect_equal(got["grew"], [], "norms were still recorded after monitor.remove()",
+                 hint="keep the handles of your hooks and call handle.remove() on each in remove().")
+    expect_equal(got["hooks_left"], 0, "hooks are still registered after monitor.remove()",
+                 hint="remove the hooks themselves (handle.remove()), not just stop reading them: "
+                      "leftover hooks pile up and run on every backward.")
+
+
+class _TwoBranch(nn.Module):
+    """A frozen stem, two branches of which one may be skipped, and a tied weight."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Linear(4, 4)
+        self.left = nn.Linear(4, 4)
+        self.right = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+        self.tied = nn.Linear(2, 2, bias=False)
+        self.stem.requires_grad_(False)
+
+    def forward(self, x, use_left=True):
+        h = torch.tanh(self.stem(x))
+        if use_left:
+            h = h + self.left(h)
+        y = self.right(h)
+        return self.tied(self.tied(y))            # the same weight used twice
+
+
+@ex4_4.test("hidden")
+def monitor_hidden(GradNormMonitor):
+    model = load_seeded(_TwoBranch(), 452)
+    monitor = GradNormMonitor(model)
+    x = randn(6, 4, seed=453)
+    model.zero_grad()
+    _weighted_loss(model(x), seed=454).backward()
+    model.zero_grad()
+    _weighted_loss(model(x, use_left=False), seed=455).backward()          # left gets no gradient
+    zeroed = _norms(monitor)
+    # two backward passes without zeroing: each norm is of the gradient that backward computed
+    mlp = _mlp(456)
+    acc = GradNormMonitor(mlp)
+    for step in range(2):
+        _weighted_loss(mlp(randn(4, 4, seed=457 + step)), seed=459 + step).backward()
+    return {"branches": zeroed, "accumulating": _norms(acc)}
+
+
+@monitor_hidden.judge
+def _(got, ref):
+    _judge_norms(got["branches"], ref["branches"],
+                 "a model with a frozen stem, a branch skipped in the second pass and a weight used twice",
+                 hint="skip parameters with requires_grad=False; a parameter that gets no gradient in a "
+                      "backward gets no entry; a weight used twice has one gradient (the sum) per backward.")
+    _judge_norms(got["accumulating"], ref["accumulating"],
+                 "two backward passes without zeroing the gradients in between",
+                 hint="record the gradient backward computed (the argument of a hook registered with "
+                      "param.register_hook), not .grad, which accumulates over backward passes.")
+
+
+# --------------------------------------------------------------------- ex4_5
+ex4_5 = exercise("ex4_5_scale_output", CHAPTER)
+
+
+def _scaled_pass(scale_output, module, factor, x, seed):
+    """Output and gradients (input and parameters) with the module's output scaled."""
+    handle = scale_output(module, factor)
+    x = x.clone().requires_grad_()
+    module.zero_grad(set_to_none=True)
+    out = module(x)
+    _weighted_loss(out, seed).backward()
+    grads = {n: p.grad for n, p in module.named_parameters()}
+    return handle, {"output": out.detach(), "x_grad": x.grad, "grads": grads}
+
+
+def _judge_pass(got, ref, what, hint):
+    expect_close(got["output"], ref["output"], f"{what}: the output", hint)
+    expect_close(got["x_grad"], ref["x_grad"], f"{what}: the gradient of the input",
+                 "return output * factor (no detach, no .data, no torch.no_grad): gradients must flow through it.")
+    for name, grad in ref["grads"].items():
+        expect_close(got["grads"].get(name), grad, f"{what}: the gradient of {name}",
+                     "gradients must flow through output * factor.")
+
+
+_HINT_4_5 = ("register_forward_hook(hook) with hook(module, args, output) returning output * factor: "
+             "the returned value replaces the output.")
+
+
+@ex4_5.test("scales")
+def scale_scales(scale_output):
+    lin = load_seeded(nn.Linear(4, 3), 461)
+    x = randn(5, 4, seed=462)
+    handle, data = _scaled_pass(scale_output, lin, 2.5, x, seed=463)
+    data = {"scaled": data, "is_handle": _is_handle(handle)}
+    if data["is_handle"]:
+        handle.remove()
+        data["after_remove"] = lin(x).detach()
+    return data
+
+
+@scale_scales.judge
+def _(got, ref):
+    _judge_pass(got["scaled"], ref["scaled"], "Linear with factor 2.5", _HINT_4_5)
+    expect_true(got["is_handle"], "scale_output should return the hook's handle",
+                hint="return module.register_forward_hook(hook).")
+    expect_close(got["after_remove"], ref["after_remove"], "the output after handle.remove() (unscaled)")
+
+
+@ex4_5.test("hidden")
+def scale_hidden(scale_output):
+    data = {}
+    # zero and negative factors
+    for key, factor in (("zero", 0.0), ("negative", -1.5)):
+        lin = load_seeded(nn.Linear(3, 3), 464)
+        h, data[key] = _scaled_pass(scale_output, lin, factor, randn(4, 3, seed=465), seed=466)
+    # a module that saves its output for backward: an in-place change breaks backward
+    result, error = _attempt(lambda: _scaled_pass(scale_output, nn.Tanh(), 3.0,
+                                                  randn(4, 3, seed=467, scale=2.0), seed=468)[1])
+    data["tanh"] = {"error": error, "result": result}
+    # a module that returns its input: an in-place change would overwrite the caller's tensor
+    ident = nn.Identity()
+    scale_output(ident, -2.0)
+    x = randn(3, 3, seed=469)
+    before = x.clone()
+    data["identity"] = {"output": ident(x).detach(), "caller_unchanged": torch.equal(x, before)}
+    # two hooks stack; inside a Sequential the next layer sees the scaled output
+    inner = nn.Linear(3, 3)
+    net = load_seeded(nn.Sequential(inner, nn.ReLU(), nn.Linear(3, 2)), 470)
+    h1 = scale_output(inner, 2.0)
+    h2 = scale_output(inner, -0.5)
+    x = randn(5, 3, seed=471)
+    data["stacked"] = net(x).detach()
+    if _is_handle(h1) and _is_handle(h2):
+        h2.remove()
+        data["first_only"] = net(x).detach()
+        h1.remove()
+    return data
+
+
+@scale_hidden.judge
+def _(got, ref):
+    _judge_pass(got["zero"], ref["zero"], "factor 0.0", _HINT_4_5)
+    _judge_pass(got["negative"], ref["negative"], "factor -1.5", _HINT_4_5)
+    in_place = ("do not change the output in place (output.mul_(factor), output *= factor): nn.Tanh saves its "
+                "output for backward, and nn.Identity's output is the caller's tensor. Return output * factor.")
+    _expect_no_error(got["tanh"]["error"], "a backward pass through nn.Tanh with a scaled output", in_place)
+    _judge_pass(got["tanh"]["result"], ref["tanh"]["result"], "nn.Tanh with factor 3.0", _HINT_4_5)
+    expect_true(got["identity"]["caller_unchanged"], "nn.Identity with a scaled output changed the caller's tensor",
+                hint=in_place)
+    expect_close(got["identity"]["output"], ref["identity"]["output"], "nn.Identity with factor -2.0", _HINT_4_5)
+    expect_close(got["stacked"], ref["stacked"],
+                 "a Sequential whose first Linear has two scale hooks (2.0, then -0.5)",
+                 hint="each hook receives the output the previous hook returned; the next layer sees the result.")
+    expect_close(got["first_only"], ref["first_only"], "the same after removing the second hook",
+                 hint="return the handle of the hook you registered.")

@@ -1,0 +1,632 @@
+"""Chapter 5 — nn.functional vs nn.Xxx: the checks behind ex5_1 … ex5_4."""
+import torch
+from torch import nn
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from ..checking import Mistake, exercise
+from ..expect import expect_close, expect_equal, expect_true
+from ..probing import device, generator, linears, load_seeded, output_and_grads, randn
+
+CHAPTER = "05_functional_vs_modules"
+
+
+def _param_info(model: nn.Module) -> dict:
+    """What a learner's module owns, described in plain data."""
+    return {
+        "is_module": isinstance(model, nn.Module),
+        "param_shapes": {n: list(p.shape) for n, p in model.named_parameters()},
+        "children": [n for n, _ in model.named_children()],
+        "plain_tensors": sorted(k for k, v in vars(model).items()
+                                if isinstance(v, torch.Tensor) and not isinstance(v, nn.Parameter)),
+    }
+
+
+# ===================================================================== ex5_1
+ex5_1 = exercise("ex5_1_functional_nn", CHAPTER)
+_NAMES_5_1 = ["b1", "b2", "w1", "w2"]
+_HINT_5_1 = ("in __init__: self.w1 = nn.Parameter(torch.randn(hidden_size, input_size)), "
+             "self.b1 = nn.Parameter(torch.zeros(hidden_size)), and the same for w2 (output, hidden) and b2.")
+_FWD_5_1 = "forward should be F.linear(F.relu(F.linear(x, self.w1, self.b1)), self.w2, self.b2)."
+
+
+class _SimpleNN(nn.Module):
+    """Stand-in for chapter 1's SimpleNN: fc1 -> ReLU -> fc2."""
+
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.fc1 = nn.Linear(input_size, hidden_size)
+        self.fc2 = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def _functional_probe(FunctionalNN, sizes, seed, batches=()):
+    model = FunctionalNN(*sizes)
+    data = _param_info(model)
+    data["expected_shapes"] = {"w1": [sizes[1], sizes[0]], "b1": [sizes[1]],
+                               "w2": [sizes[2], sizes[1]], "b2": [sizes[2]]}
+    if not batches or data["param_shapes"] != data["expected_shapes"]:
+        return data
+    # copy a SimpleNN's weights in (w1 <- fc1.weight, ...), then compare outputs and gradients
+    simple = load_seeded(_SimpleNN(*sizes), seed)
+    model.to(device)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for mine, theirs in [("w1", "fc1.weight"), ("b1", "fc1.bias"), ("w2", "fc2.weight"), ("b2", "fc2.bias")]:
+            params[mine].copy_(simple.get_parameter(theirs))
+    for i, n in enumerate(batches):
+        x = randn(n, sizes[0], seed=seed + 1 + i, scale=2.0)
+        data[f"batch{n}"] = output_and_grads(model, x)
+    model.eval()
+    data["eval_output"] = model(randn(3, sizes[0], seed=seed + 7, scale=2.0)).detach()
+    return data
+
+
+def _judge_functional_structure(got, ref, children=True):
+    """``children=False``: the forward tests ask only for what copying the weights in needs."""
+    expect_true(got["is_module"], "the class does not create an nn.Module.",
+                hint="write `class FunctionalNN(nn.Module)` and call super().__init__() first in __init__.")
+    if got["plain_tensors"]:
+        raise Mistake(f"{', '.join(got['plain_tensors'])} are plain tensors, not nn.Parameter: "
+                      "the module does not own them, so parameters(), state_dict() and the optimizer never see them.",
+                      got=sorted(got["param_shapes"]), expected=_NAMES_5_1,
+                      hint="wrap each tensor: self.w1 = nn.Parameter(torch.randn(hidden_size, input_size)).")
+    expect_true(not children or not got["children"],
+                f"FunctionalNN should hold its weights itself and have no submodules, but it has {got['children']}.",
+                hint="no nn.Linear / nn.ReLU here: keep w1, b1, w2, b2 as nn.Parameter attributes and use "
+                     "F.linear and F.relu in forward.")
+    expect_equal(sorted(got["param_shapes"]), _NAMES_5_1,
+                 "the parameter names differ from the contract", hint=_HINT_5_1)
+    for name in ("w1", "b1", "w2", "b2"):
+        expect_equal(got["param_shapes"][name], got["expected_shapes"][name],
+                     f"the shape of {name} is wrong (F.linear expects weight shaped (out_features, in_features))",
+                     hint=_HINT_5_1)
+
+
+@ex5_1.test("structure")
+def functional_nn_structure(FunctionalNN):
+    return _functional_probe(FunctionalNN, (5, 7, 3), seed=501)
+
+
+@functional_nn_structure.judge
+def _(got, ref):
+    _judge_functional_structure(got, ref)
+
+
+@ex5_1.test("forward")
+def functional_nn_forward(FunctionalNN):
+    return _functional_probe(FunctionalNN, (5, 7, 3), seed=502, batches=(4,))
+
+
+@functional_nn_forward.judge
+def _(got, ref):
+    _judge_functional_structure(got, ref, children=False)
+    for key in ref:
+        if key.startswith("batch"):
+            what = f"with a SimpleNN's weights copied in, the output for a batch of {key[5:]}"
+            expect_close(got[key]["output"], ref[key]["output"], what, _FWD_5_1)
+            for name, grad in ref[key]["grads"].items():
+                expect_close(got[key]["grads"].get(name), grad, f"the gradient of {name}", _FWD_5_1)
+    expect_close(got["eval_output"], ref["eval_output"], "the output in eval() mode", _FWD_5_1)
+
+
+@ex5_1.test("hidden")
+def functional_nn_hidden(FunctionalNN):
+    return {"wide": _functional_probe(FunctionalNN, (2, 16, 4), seed=503, batches=(1, 10)),
+            "narrow": _functional_probe(FunctionalNN, (9, 1, 6), seed=504, batches=(5,))}
+
+
+@functional_nn_hidden.judge
+def _(got, ref):
+    for key in ("wide", "narrow"):
+        functional_nn_forward.judge_fn(got[key], ref[key])
+
+
+# ===================================================================== ex5_2
+ex5_2 = exercise("ex5_2_dropout_mlp", CHAPTER)
+_DROPOUT_TYPES = (nn.modules.dropout._DropoutNd,)
+_BIAS_2 = 0.5     # the second Linear becomes "identity + 0.5" so its output shows the dropped hidden units
+_HINT_TRAINING = ("F.dropout(h, p) defaults to training=True, so it keeps dropping after model.eval(): "
+                  "write F.dropout(h, self.p, training=self.training).")
+_HINT_ORDER_5_2 = "forward should be fc2(F.dropout(F.relu(fc1(x)), self.p, training=self.training))."
+
+
+def _dropout_structure(model):
+    return {"is_module": isinstance(model, nn.Module),
+            "linear_shapes": [list(layer.weight.shape) for layer in linears(model)],
+            "dropout_modules": [n for n, m in model.named_modules() if isinstance(m, _DROPOUT_TYPES)]}
+
+
+def _transparent(model, seed):
+    """Seeded first Linear, second Linear = identity plus a constant bias; returns (W1, b1)."""
+    model.to(device)
+    first, second = linears(model)
+    g = generator(seed)
+    with torch.no_grad():
+        first.weight.copy_(torch.randn(first.weight.shape, generator=g) * 0.5)
+        if first.bias is not None:
+            first.bias.copy_(torch.randn(first.bias.shape, generator=g) * 0.5)
+        second.weight.copy_(torch.eye(*second.weight.shape))
+        if second.bias is not None:
+            second.bias.fill_(_BIAS_2)
+    return first
+
+
+def _dropout_stats(model, first, x, keep_scale):
+    """One forward pass in the model's current mode; how the hidden units were dropped and scaled.
+
+    ``keep_scale`` is the factor expected on the surviving units: 1/(1-p) in training mode, 1 in eval mode.
+    """
+    with torch.no_grad():
+        clean = F.relu(F.linear(x, first.weight, first.bias))
+        out = model(x)
+    hidden = out - _BIAS_2            # exactly the second Linear's input (identity weight)
+    positive = clean > 1e-3          # units ReLU let through, far from zero
+    relu_zero = clean == 0
+    dropped = (hidden.abs() <= 1e-6) & positive
+    kept = (hidden.abs() > 1e-6) & positive
+    error = (hidden[kept] - clean[kept] * keep_scale).abs() / (1e-5 + 1e-4 * (clean[kept] * keep_scale).abs())
+    ratio = hidden[kept] / clean[kept]
+    return {
+        "n_positive": int(positive.sum()),
+        "dropped_fraction": float(dropped.sum()) / max(1, int(positive.sum())),
+        "worst_kept_error": float(error.max()) if error.numel() else 0.0,   # in units of the tolerance
+        "kept_scale_min": float(ratio.min()) if ratio.numel() else None,
+        "kept_scale_max": float(ratio.max()) if ratio.numel() else None,
+        "relu_zero_leak": float(hidden[relu_zero].abs().max()) if relu_zero.any() else 0.0,
+        "output_zero_fraction": float((out == 0).float().mean()),   # the bias 0.5 makes a zero output rare
+        "example_clean": clean[0, :8].cpu(), "example_hidden": hidden[0, :8].cpu(),
+    }
+
+
+def _dropout_train_probe(DropoutMLP, p=None, positional=False, seed=520, toggle=False):
+    if p is None:
+        model, p = DropoutMLP(8, 16, 16), 0.5
+    elif positional:
+        model = DropoutMLP(8, 16, 16, p)
+    else:
+        model = DropoutMLP(8, 16, 16, p=p)
+    data = _dropout_structure(model)
+    data["p"] = p
+    if len(data["linear_shapes"]) != 2:
+        return data
+    first = _transparent(model, seed)
+    x = randn(4000, 8, seed=seed + 1)
+    model.train()
+    data["train"] = _dropout_stats(model, first, x, 1.0 / (1.0 - p))
+    if toggle:
+        model.eval()
+        data["eval_after_train"] = _dropout_stats(model, first, x, 1.0)
+        model.train()
+        data["train_again"] = _dropout_stats(model, first, x, 1.0 / (1.0 - p))
+    return data
+
+
+def _judge_dropout_count(got):
+    expect_true(got["is_module"], "the class does not create an nn.Module.")
+    expect_equal(len(got["linear_shapes"]), 2, "DropoutMLP should have exactly two nn.Linear submodules",
+                 hint="fc1 = nn.Linear(input_size, hidden_size), fc2 = nn.Linear(hidden_size, output_size).")
+
+
+def _judge_train_stats(stats, p, label):
+    kept_scale = 1.0 / (1.0 - p)
+    expect_true(stats["output_zero_fraction"] < 0.01,
+                f"{label}: a fraction {stats['output_zero_fraction']:.3f} of the model's outputs is exactly zero: "
+                "dropout is applied to the output of the last Linear",
+                hint=_HINT_ORDER_5_2)
+    expect_true(stats["relu_zero_leak"] <= 1e-5,
+                f"{label}: hidden units that ReLU(first Linear(x)) sets to zero arrive non-zero at the second "
+                "Linear: dropout is not applied to the hidden layer (to the input, perhaps?)",
+                hint=_HINT_ORDER_5_2)
+    if p == 0:
+        expect_true(stats["dropped_fraction"] == 0 and stats["worst_kept_error"] <= 1,
+                    f"{label}: with p=0 nothing should be dropped or rescaled",
+                    got=stats["example_hidden"], expected=stats["example_clean"],
+                    hint="F.dropout(h, 0.0, training=True) returns h unchanged; use the p given to __init__.")
+        return
+    frac = stats["dropped_fraction"]
+    if abs(frac - p) > 0.02:
+        if frac < 0.01:
+            hint = ("nothing reaches the second Linear dropped: is dropout applied to the hidden layer, "
+                    "in training mode, with the p given to __init__?")
+        elif abs(frac - (1 - p)) <= 0.02:
+            hint = "p is the probability of DROPPING a unit, not of keeping it."
+        else:
+            hint = _HINT_ORDER_5_2
+        raise Mistake(f"{label}: a fraction {frac:.3f} of the positive hidden units is dropped, expected about "
+                      f"p = {p} (over {stats['n_positive']} units)", got=frac, expected=float(p), hint=hint)
+    if stats["worst_kept_error"] > 1:
+        raise Mistake(f"{label}: the hidden units that survive dropout should be multiplied by "
+                      f"1/(1-p) = {kept_scale:.4f}; yours are multiplied by "
+                      f"{stats['kept_scale_min']:.4f} … {stats['kept_scale_max']:.4f}",
+                      got=stats["example_hidden"], expected=stats["example_clean"] * kept_scale,
+                      hint="F.dropout rescales the survivors for you; a hand-made mask needs h * mask / (1 - p). "
+                           "Dropout goes between ReLU and the second Linear, nowhere else.")
+
+
+def _judge_eval_stats(stats, label):
+    if stats["dropped_fraction"] > 0 or stats["worst_kept_error"] > 1:
+        raise Mistake(f"{label}: in eval() mode a fraction {stats['dropped_fraction']:.3f} of the hidden units "
+                      "is still dropped (or rescaled): the model ignores self.training",
+                      got=stats["example_hidden"], expected=stats["example_clean"], hint=_HINT_TRAINING)
+
+
+@ex5_2.test("structure")
+def dropout_mlp_structure(DropoutMLP):
+    return {"default": _dropout_structure(DropoutMLP(5, 12, 3)),
+            "explicit_p": _dropout_structure(DropoutMLP(5, 12, 3, p=0.3))}
+
+
+@dropout_mlp_structure.judge
+def _(got, ref):
+    for key in ("default", "explicit_p"):
+        _judge_dropout_count(got[key])
+        expect_equal(got[key]["linear_shapes"], ref[key]["linear_shapes"],
+                     "the nn.Linear layers (weight shapes, in registration order) differ",
+                     hint="first nn.Linear(input_size, hidden_size), then nn.Linear(hidden_size, output_size).")
+        expect_equal(got[key]["dropout_modules"], [], "DropoutMLP should not contain an nn.Dropout submodule",
+                     hint="this exercise practises the functional form: F.dropout(h, self.p, training=self.training) "
+                          "in forward, with p stored as a plain attribute.")
+
+
+def _dropout_eval_probe(DropoutMLP, sizes, seed, p=None):
+    model = DropoutMLP(*sizes) if p is None else DropoutMLP(*sizes, p=p)
+    data = _dropout_structure(model)
+    if len(data["linear_shapes"]) != 2:
+        return data
+    model.to(device)
+    g = generator(seed)
+    with torch.no_grad():
+        for layer in linears(model):
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.5)
+            if layer.bias is not None:
+                layer.bias.copy_(torch.randn(layer.bias.shape, generator=g) * 0.5)
+    model.eval()
+    x = randn(64, sizes[0], seed=seed + 1, scale=2.0)
+    data["eval"] = output_and_grads(model, x, names=None)
+    data["eval"]["grads"] = [layer.weight.grad for layer in linears(model)]
+    data["eval_repeat"] = model(x).detach()
+    data["still_eval"] = not model.training
+    return data
+
+
+def _judge_dropout_eval(got, ref, label="in eval() mode"):
+    _judge_dropout_count(got)
+    expect_true(got["still_eval"], "calling the model switched it back to training mode",
+                hint="never call self.train() inside forward; read self.training instead.")
+    same = torch.equal(got["eval"]["output"], got["eval_repeat"])
+    expect_true(same, f"{label} two calls on the same input give different outputs: dropout is still active",
+                hint=_HINT_TRAINING, got=got["eval_repeat"], expected=got["eval"]["output"])
+    expect_close(got["eval"]["output"], ref["eval"]["output"],
+                 f"{label}, the output (should equal the same network without dropout)", _HINT_TRAINING)
+    for i, (g, r) in enumerate(zip(got["eval"]["grads"], ref["eval"]["grads"])):
+        expect_close(g, r, f"{label}, the gradient of Linear number {i}'s weight", _HINT_ORDER_5_2)
+
+
+@ex5_2.test("eval")
+def dropout_mlp_eval(DropoutMLP):
+    return _dropout_eval_probe(DropoutMLP, (5, 12, 3), seed=510)
+
+
+dropout_mlp_eval.judge(_judge_dropout_eval)
+
+
+@ex5_2.test("train", reference=False)
+def dropout_mlp_train(DropoutMLP):
+    return _dropout_train_probe(DropoutMLP, seed=520)
+
+
+@dropout_mlp_train.judge
+def _(got, ref):
+    _judge_dropout_count(got)
+    _judge_train_stats(got["train"], 0.5, "in train() mode with the default p=0.5")
+    return f"{got['train']['dropped_fraction']:.3f} of the units dropped at p=0.5"
+
+
+@ex5_2.test("hidden")
+def dropout_mlp_hidden(DropoutMLP):
+    return {"p02": _dropout_train_probe(DropoutMLP, p=0.2, seed=530, toggle=True),
+            "p07_positional": _dropout_train_probe(DropoutMLP, p=0.7, positional=True, seed=540),
+            "p0": _dropout_train_probe(DropoutMLP, p=0.0, seed=550),
+            "eval_p02": _dropout_eval_probe(DropoutMLP, (3, 20, 2), seed=560, p=0.2)}
+
+
+@dropout_mlp_hidden.judge
+def _(got, ref):
+    for key in ("p02", "p07_positional", "p0"):
+        _judge_dropout_count(got[key])
+    _judge_train_stats(got["p02"]["train"], 0.2, "in train() mode with p=0.2")
+    _judge_eval_stats(got["p02"]["eval_after_train"], "after model.eval()")
+    _judge_train_stats(got["p02"]["train_again"], 0.2, "after model.eval() and then model.train() again")
+    _judge_train_stats(got["p07_positional"]["train"], 0.7, "DropoutMLP(8, 16, 16, 0.7) in train() mode")
+    _judge_train_stats(got["p0"]["train"], 0.0, "DropoutMLP(..., p=0.0) in train() mode")
+    _judge_dropout_eval(got["eval_p02"], ref["eval_p02"], "with p=0.2 in eval() mode")
+
+
+# ===================================================================== ex5_3
+ex5_3 = exercise("ex5_3_functional_call", CHAPTER)
+_HINT_CALL = "torch.func.functional_call(model, params, (x,)) does exactly this."
+
+
+class _BNNet(nn.Module):
+    """Linear -> BatchNorm (buffers) -> ReLU -> Sequential head: nested parameter names."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 6)
+        self.bn = nn.BatchNorm1d(6)
+        self.head = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3))
+
+    def forward(self, x):
+        return self.head(torch.relu(self.bn(self.lin(x))))
+
+
+def _bn_net(seed):
+    torch.manual_seed(seed)
+    net = _BNNet()
+    g = generator(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+        net.bn.running_mean.copy_(torch.randn(6, generator=g))
+        net.bn.running_var.copy_(torch.rand(6, generator=g) + 0.5)
+    return net.to(device).eval()
+
+
+def _new_params(net, names, seed):
+    g = generator(seed)
+    shapes = {n: p.shape for n, p in net.named_parameters()}
+    return {n: (torch.randn(shapes[n], generator=g) * 0.7).to(device).requires_grad_() for n in names}
+
+
+def _forward_with_probe(forward_with, names, seed, repeat=False):
+    net = _bn_net(seed)
+    before = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    before_ids = {n: id(p) for n, p in net.named_parameters()}
+    params = _new_params(net, names, seed + 1)
+    x = randn(7, 4, seed=seed + 2, scale=2.0)
+    out = forward_with(net, params, x)
+    data = {"is_tensor": isinstance(out, torch.Tensor)}
+    if not data["is_tensor"]:
+        return data
+    data["output"] = out.detach()
+    if out.requires_grad:
+        weights = torch.randn(out.shape, generator=generator(99)).to(out.device)
+        (out * weights).sum().backward()
+    data["grads"] = {n: t.grad for n, t in params.items()}
+    data["plain_output"] = net(x).detach()      # the model's own weights, after the call
+    after = net.state_dict()
+    data["changed"] = sorted(k for k in before if k not in after or not torch.equal(before[k], after[k]))
+    now = dict(net.named_parameters())
+    data["replaced"] = sorted(n for n in before_ids if n not in now or id(now[n]) != before_ids[n])
+    data["all_parameters"] = all(isinstance(p, nn.Parameter) and p.requires_grad for p in now.values())
+    if repeat:
+        second = _new_params(net, names, seed + 3)
+        data["second_output"] = forward_with(net, second, x).detach()
+    return data
+
+
+def _judge_forward_with_output(got, ref, label):
+    expect_true(got["is_tensor"], f"{label}: forward_with should return the model's output tensor")
+    expect_close(got["output"], ref["output"], f"{label}: the output computed with the given parameters",
+                 _HINT_CALL)
+    for name, grad in ref["grads"].items():
+        if got["grads"].get(name) is None:
+            raise Mistake(f"{label}: no gradient reached params['{name}'] after backward()",
+                          hint="the given tensors must be used in the computation itself: copying their values "
+                               "into the model (load_state_dict, .data, copy_ under no_grad) cuts the graph. "
+                               + _HINT_CALL)
+        expect_close(got["grads"][name], grad, f"{label}: the gradient of params['{name}']", _HINT_CALL)
+
+
+def _judge_forward_with_unchanged(got, ref, label):
+    expect_true(got["is_tensor"], f"{label}: forward_with should return the model's output tensor")
+    expect_equal(got["changed"], [], f"{label}: the model's own state_dict entries changed after forward_with",
+                 hint="the model must not be modified: load_state_dict or copy_ overwrite its weights. " + _HINT_CALL)
+    expect_equal(got["replaced"], [], f"{label}: these model parameters were replaced by other objects and not "
+                                      "restored", hint="if you swap tensors in by hand, put the originals back "
+                                                       "(in a finally block). " + _HINT_CALL)
+    expect_true(got["all_parameters"], f"{label}: after the call some model parameters are not trainable "
+                                       "nn.Parameters any more", hint=_HINT_CALL)
+    expect_close(got["plain_output"], ref["plain_output"], f"{label}: model(x) after the call", _HINT_CALL)
+
+
+@ex5_3.test("output")
+def forward_with_output(forward_with):
+    return _forward_with_probe(forward_with, ["lin.weight", "head.2.bias"], seed=570)
+
+
+@forward_with_output.judge
+def _(got, ref):
+    _judge_forward_with_output(got, ref, "params = {'lin.weight', 'head.2.bias'}")
+
+
+@ex5_3.test("unchanged")
+def forward_with_unchanged(forward_with):
+    return _forward_with_probe(forward_with, ["lin.weight", "head.2.bias"], seed=580)
+
+
+@forward_with_unchanged.judge
+def _(got, ref):
+    _judge_forward_with_unchanged(got, ref, "params = {'lin.weight', 'head.2.bias'}")
+
+
+@ex5_3.test("hidden")
+def forward_with_hidden(forward_with):
+    torch.manual_seed(0)
+    everything = [n for n, _ in _BNNet().named_parameters()]
+    return {"empty": _forward_with_probe(forward_with, [], seed=590),
+            "all": _forward_with_probe(forward_with, everything, seed=600),
+            "bn_and_head": _forward_with_probe(forward_with, ["bn.weight", "head.0.weight"], seed=610, repeat=True)}
+
+
+@forward_with_hidden.judge
+def _(got, ref):
+    labels = {"empty": "params = {} (an empty dict)", "all": "params = every parameter",
+              "bn_and_head": "params = {'bn.weight', 'head.0.weight'}"}
+    for key, label in labels.items():
+        _judge_forward_with_output(got[key], ref[key], label)
+        _judge_forward_with_unchanged(got[key], ref[key], label)
+    expect_close(got["bn_and_head"]["second_output"], ref["bn_and_head"]["second_output"],
+                 "a second call with other tensors", hint="nothing may be cached between calls. " + _HINT_CALL)
+
+
+# ===================================================================== ex5_4
+ex5_4 = exercise("ex5_4_cross_entropy", CHAPTER)
+
+
+class ForbiddenFunctionError(RuntimeError):
+    pass
+
+
+_PATCHED = [(F, "cross_entropy"), (F, "nll_loss"), (F, "log_softmax"), (torch, "log_softmax"),
+            (torch.special, "log_softmax"), (torch.Tensor, "log_softmax"),
+            (nn.CrossEntropyLoss, "forward"), (nn.NLLLoss, "forward"), (nn.LogSoftmax, "forward")]
+# the same operations reached under other names (a name imported before the check, torch._C, torch.ops)
+_BANNED_NAMES = {"cross_entropy", "cross_entropy_loss", "nll_loss", "nll_loss_nd", "nll_loss2d",
+                 "log_softmax", "_log_softmax", "special_log_softmax"}
+
+
+def _forbidden(label):
+    def fail(*args, **kwargs):
+        raise ForbiddenFunctionError(
+            f"{label} is not allowed in this exercise: write the loss yourself with torch.logsumexp "
+            "(or the max-subtraction trick), gather/indexing and mean")
+    return fail
+
+
+class _ForbidMode(TorchFunctionMode):
+    """Catches the forbidden operations even when reached through another name."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name in _BANNED_NAMES:
+            _forbidden(name)()
+        return func(*args, **(kwargs or {}))
+
+
+def _call_without_builtin_losses(fn, *args):
+    saved = []
+    try:
+        for owner, name in _PATCHED:
+            saved.append((owner, name, owner.__dict__.get(name, _MISSING) if isinstance(owner, type)
+                          else getattr(owner, name)))
+            label = {nn.CrossEntropyLoss: "nn.CrossEntropyLoss", nn.NLLLoss: "nn.NLLLoss",
+                     nn.LogSoftmax: "nn.LogSoftmax", torch.Tensor: "Tensor.log_softmax"}.get(owner)
+            label = label or f"{owner.__name__.replace('torch.nn.functional', 'F')}.{name}"
+            setattr(owner, name, _forbidden(label))
+        with _ForbidMode():
+            return fn(*args)
+    finally:
+        for owner, name, original in reversed(saved):
+            if original is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+
+
+_MISSING = object()
+
+
+def _ce_case(cross_entropy, logits_cpu, targets_cpu):
+    logits = logits_cpu.clone().to(device).requires_grad_()   # clone keeps the strides (transposed stays so)
+    targets = targets_cpu.to(device)
+    with torch.no_grad():
+        torch_value = F.cross_entropy(logits, targets)
+    out = _call_without_builtin_losses(cross_entropy, logits, targets)
+    data = {"type": type(out).__name__, "is_tensor": isinstance(out, torch.Tensor),
+            "torch_value": torch_value, "n": int(logits.shape[0])}
+    if not data["is_tensor"]:
+        data["value"] = float(out) if isinstance(out, (int, float)) else None
+        return data
+    data["shape"] = list(out.shape)
+    data["value"] = out.detach()
+    data["logits_unchanged"] = torch.equal(logits.detach().cpu(), logits_cpu)
+    data["grad"] = None
+    if out.requires_grad and out.numel() == 1:
+        out.sum().backward()
+        data["grad"] = logits.grad
+    return data
+
+
+def _random_case(n, c, seed, scale):
+    g = generator(seed)
+    return torch.randn(n, c, generator=g) * scale, torch.randint(0, c, (n,), generator=g)
+
+
+def _judge_ce_case(got, ref, label):
+    expected = ref["torch_value"]
+    if not got["is_tensor"]:
+        raise Mistake(f"{label}: cross_entropy returned a {got['type']}, not a tensor",
+                      got=got["value"], expected=expected,
+                      hint="return the 0-d tensor itself: .item() (or float()) cuts it out of the autograd graph.")
+    expect_equal(got["shape"], [], f"{label}: the loss should be a 0-d tensor (one number for the batch)",
+                 hint="average the per-sample losses: (...).mean().")
+    value = got["value"]
+    if not torch.isfinite(value):
+        raise Mistake(f"{label}: the loss is {value.item()} — exp() overflowed or log(0) happened",
+                      got=value, expected=expected,
+                      hint="log(softmax(z)) breaks for large logits; use log-sum-exp: "
+                           "torch.logsumexp(logits, dim=1), or subtract each row's max before exp().")
+    hint = "loss = mean over samples of logsumexp(logits[i]) - logits[i, targets[i]]."
+    if got["n"] > 1 and torch.allclose(value.double(), expected.double() * got["n"], rtol=1e-4, atol=1e-5):
+        hint = "this is the SUM over the batch: F.cross_entropy averages (use .mean())."
+    elif got["grad"] is not None and not torch.allclose(value.double(), expected.double(), rtol=1e-4, atol=1e-5):
+        hint += (" Pick the target logit of each row: logits.gather(1, targets.unsqueeze(1)) or "
+                 "logits[torch.arange(N), targets] (dim 1 = classes).")
+    expect_close(value, expected, f"{label}: the loss (compared with F.cross_entropy)", hint)
+    expect_true(got["logits_unchanged"], f"{label}: cross_entropy changed the logits tensor it was given",
+                hint="avoid in-place operations (-=, .sub_()) on the input; write logits - m instead.")
+    if got["grad"] is None:
+        raise Mistake(f"{label}: loss.backward() does not reach the logits",
+                      hint="do not detach or wrap the computation in torch.no_grad().")
+    expect_close(got["grad"], ref["grad"], f"{label}: the gradient with respect to the logits",
+                 hint="the gradient should be (softmax(logits) - one_hot(targets)) / N.")
+
+
+@ex5_4.test("values")
+def cross_entropy_values(cross_entropy):
+    return {"a": _ce_case(cross_entropy, *_random_case(6, 4, 640, 2.0)),
+            "b": _ce_case(cross_entropy, *_random_case(3, 7, 641, 1.0))}
+
+
+@cross_entropy_values.judge
+def _(got, ref):
+    _judge_ce_case(got["a"], ref["a"], "logits (6, 4)")
+    _judge_ce_case(got["b"], ref["b"], "logits (3, 7)")
+
+
+_HUGE = torch.tensor([[1000., 0., -1000.], [0., 1000., 999.], [-1000., -1000., 1000.], [1000., 1000., 1000.]])
+
+
+@ex5_4.test("stable")
+def cross_entropy_stable(cross_entropy):
+    return {"fixed": _ce_case(cross_entropy, _HUGE.clone(), torch.tensor([2, 2, 0, 1])),
+            "random": _ce_case(cross_entropy, *_random_case(5, 6, 650, 1000.0))}
+
+
+@cross_entropy_stable.judge
+def _(got, ref):
+    _judge_ce_case(got["fixed"], ref["fixed"], "logits of magnitude 1000")
+    _judge_ce_case(got["random"], ref["random"], "random logits of scale 1000")
+
+
+@ex5_4.test("hidden")
+def cross_entropy_hidden(cross_entropy):
+    wide, wide_t = _random_case(64, 10, 660, 5.0)
+    return {"one_sample": _ce_case(cross_entropy, *_random_case(1, 2, 661, 3.0)),
+            "one_class": _ce_case(cross_entropy, torch.tensor([[3.0], [-2.0]]), torch.tensor([0, 0])),
+            "equal_logits": _ce_case(cross_entropy, torch.full((4, 5), -700.0), torch.tensor([0, 4, 2, 2])),
+            "wide": _ce_case(cross_entropy, wide, wide_t),
+            "transposed": _ce_case(cross_entropy, torch.randn(5, 8, generator=generator(662)).t(),
+                                   torch.randint(0, 5, (8,), generator=generator(663)))}
+
+
+@cross_entropy_hidden.judge
+def _(got, ref):
+    for key, label in [("one_sample", "a batch of one sample"), ("one_class", "a single class (loss 0)"),
+                       ("equal_logits", "equal logits of -700 (loss log C)"), ("wide", "logits (64, 10)"),
+                       ("transposed", "a non-contiguous (transposed) logits tensor")]:
+        _judge_ce_case(got[key], ref[key], label)

@@ -1,0 +1,157 @@
+"""Grade every submission of a chapter.
+
+    python -m nncourse.grade 01_module_basics [--workers N] [--db URL] [--no-cache]
+
+Reads nbgrader's layout ``autograder/submitted/<student>/<chapter>/<chapter>.ipynb``, grades each
+submission in the sandbox with N workers in parallel (default: the number of cores), records the
+points per test cell in nbgrader's gradebook through ``nbgrader autograde``, writes feedback HTML
+(``autograder/feedback/<student>/<chapter>/``) and a CSV of points per exercise per student
+(``autograder/grades/<chapter>.csv``). A broken submission is recorded with a reason; it never
+stops the others.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import nbformat
+from tqdm import tqdm
+
+from . import notebooks, paths
+from .generate import nbgrader_env
+from .grading import engine
+from .grading.job import build_job, read_submission
+from .grading.nbgrader_plugins import NOTES_KEY
+
+SUBMITTED = paths.AUTOGRADER / "submitted"
+STAGED = paths.AUTOGRADER / ".cache" / "staged"
+GRADES = paths.AUTOGRADER / "grades"
+
+
+def nbgrader(*args: str, db: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
+    if db:
+        argv.append(f"--db={db}")
+    result = subprocess.run(argv, cwd=paths.REPO_ROOT, env=nbgrader_env(), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"nbgrader {args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def students_of(chapter: str, submitted: Path = SUBMITTED) -> list[str]:
+    if not submitted.exists():
+        return []
+    return sorted(p.name for p in submitted.iterdir() if (p / chapter).is_dir())
+
+
+def _grade_one(chapter: str, student: str, path: str, use_cache: bool):
+    """Runs in a worker process. Never raises: a grader failure is a recorded reason too."""
+    try:
+        nb, problem = read_submission(path)
+        job = build_job(chapter, nb, problem)
+        return student, engine.grade_job(job, use_cache), None
+    except Exception as e:  # a bug or a resource problem here must not stop the class
+        return student, None, f"grading failed: {type(e).__name__}: {e}"
+
+
+def stage(chapter: str, student: str, staged_root: Path) -> None:
+    """What nbgrader autograde reads: the submission, or a placeholder saying why it cannot be."""
+    src_dir = SUBMITTED / student / chapter
+    dst_dir = staged_root / student / chapter
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    for extra in ("timestamp.txt",):
+        if (src_dir / extra).is_file():
+            shutil.copy(src_dir / extra, dst_dir / extra)
+    nb, problem = read_submission(src_dir / f"{chapter}.ipynb")
+    if nb is None:
+        nb = nbformat.read(paths.RELEASE_DIR / chapter / f"{chapter}.ipynb", as_version=4)
+        nb.metadata[NOTES_KEY] = {"problem": problem}
+    nbformat.write(nb, dst_dir / f"{chapter}.ipynb")
+
+
+def ensure_assignment(chapter: str, db: str | None) -> None:
+    """Put the chapter and its cells in the gradebook (without touching notebooks/)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        nbgrader("generate_assignment", chapter, "--force", f"--CourseDirectory.release_directory={tmp}", db=db)
+
+
+def write_csv(chapter: str, results: dict[str, engine.SubmissionResult], failures: dict[str, str]) -> Path:
+    exercises = [notebooks.grade_id(c) for c in notebooks.read_source(chapter).cells if notebooks.is_answer(c)]
+    GRADES.mkdir(parents=True, exist_ok=True)
+    path = GRADES / f"{chapter}.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", *exercises, "total", "max", "notes"])
+        for student in sorted(set(results) | set(failures)):
+            r = results.get(student)
+            if r is None:
+                writer.writerow([student, *[0 for _ in exercises], 0, "", failures[student]])
+                continue
+            per = r.by_exercise()
+            writer.writerow([student, *[f"{per.get(e, 0):g}" for e in exercises], f"{r.total:g}",
+                             f"{sum(t.max_points for t in r.tests.values()):g}", " | ".join(r.notes)])
+    return path
+
+
+def grade_chapter(chapter: str, workers: int | None = None, db: str | None = None,
+                  use_cache: bool = True, feedback: bool = True, quiet: bool = False) -> dict:
+    students = students_of(chapter)
+    if not students:
+        print(f"No submissions in {SUBMITTED}/<student>/{chapter}/")
+        return {}
+    workers = workers or os.cpu_count() or 1
+    ensure_assignment(chapter, db)
+    staged_root = STAGED / chapter
+    shutil.rmtree(staged_root, ignore_errors=True)
+    for student in students:
+        stage(chapter, student, staged_root)
+    results: dict[str, engine.SubmissionResult] = {}
+    failures: dict[str, str] = {}
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_grade_one, chapter, s, str(SUBMITTED / s / chapter / f"{chapter}.ipynb"), use_cache)
+                   for s in students]
+        for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {chapter}",
+                           unit="submission", disable=quiet):
+            student, result, failure = future.result()
+            if result is not None:
+                results[student] = result
+            else:
+                failures[student] = failure
+    # nbgrader records the (now cached) results in the gradebook, one submission after another
+    run = nbgrader("autograde", chapter, "--force", "--Autograde.create_student=True",
+                   f"--CourseDirectory.submitted_directory={staged_root}", db=db, check=False)
+    if run.returncode != 0:
+        failures.setdefault("(nbgrader)", run.stderr[-2000:])
+    if feedback:
+        nbgrader("generate_feedback", chapter, "--force", db=db, check=False)
+    csv_path = write_csv(chapter, results, failures)
+    if not quiet:
+        for student in students:
+            r = results.get(student)
+            line = f"{r.total:g} points" if r else failures.get(student, "")
+            notes = f"  ({'; '.join(r.notes)})" if r and r.notes else ""
+            print(f"  {student:24s} {line}{notes}")
+        print(f"wrote {csv_path.relative_to(paths.REPO_ROOT)}")
+    return {"results": results, "failures": failures, "csv": csv_path}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("chapter", choices=paths.existing_chapters())
+    parser.add_argument("--workers", type=int, default=None, help="parallel graders (default: number of cores)")
+    parser.add_argument("--db", default=None, help="gradebook URL (default: nbgrader_config.py's)")
+    parser.add_argument("--no-cache", action="store_true", help="grade again even if the submission is unchanged")
+    args = parser.parse_args(argv)
+    out = grade_chapter(args.chapter, args.workers, args.db, use_cache=not args.no_cache)
+    return 0 if out and not out["failures"] else (0 if out else 1)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

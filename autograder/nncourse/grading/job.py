@@ -1,0 +1,112 @@
+"""Turn a submission into what the sandbox runs: the source notebook with the learner's answers.
+
+Only answer cells come from the submission (matched by nbgrader ``grade_id``). Every other cell —
+setup, given code, demos, and every test cell — comes from the instructor's source, so edited,
+deleted, duplicated or added test cells change nothing. Demo cells are not run at grading time:
+answers may depend only on the setup and read-only cells.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+
+import nbformat
+
+from .. import notebooks
+from ..checking import EXERCISES
+
+SETUP_TIME_LIMIT = 60.0
+
+
+@dataclass
+class Step:
+    """One cell the child runs."""
+    cell_id: str          # grade_id
+    kind: str             # "given" | "answer" | "test"
+    source: str
+    time_limit: float
+
+
+@dataclass
+class Job:
+    chapter: str
+    notebook: nbformat.NotebookNode                       # the rebuilt notebook (source structure)
+    steps: list[Step]
+    notes: list[str] = field(default_factory=list)        # what the instructor should know
+    unreadable: bool = False                              # no notebook to grade: nothing runs
+
+    def fingerprint(self) -> str:
+        return json.dumps([[s.cell_id, s.kind, s.source, s.time_limit] for s in self.steps], sort_keys=True)
+
+
+def _exercise_of(cell_id: str) -> str | None:
+    if cell_id in EXERCISES:
+        return cell_id
+    head = cell_id.split("_test", 1)[0]
+    return head if head in EXERCISES else None
+
+
+def read_submission(path) -> tuple[nbformat.NotebookNode | None, str | None]:
+    """The submitted notebook, or None and a reason an instructor can read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None, "no notebook was submitted"
+    except (OSError, UnicodeDecodeError) as e:
+        return None, f"the notebook could not be read ({e})"
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as e:  # nbformat raises several kinds for broken JSON
+        return None, f"the notebook is not valid JSON (truncated or corrupted?): {str(e).splitlines()[0][:200]}"
+    if not isinstance(nb.get("cells"), list):
+        return None, "the file is not a Jupyter notebook (no cells)"
+    return nb, None
+
+
+def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: str | None = None) -> Job:
+    from ..checking import _load_exercise_modules
+    if not EXERCISES:
+        _load_exercise_modules()
+    source = notebooks.read_source(chapter)
+    notes = [problem] if problem else []
+    answers: dict[str, list] = {}
+    if submitted is not None:
+        for cell in submitted.cells:
+            if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+                continue
+            gid = notebooks.grade_id(cell)
+            if gid and notebooks.is_answer(cell):
+                answers.setdefault(gid, []).append(cell)
+    rebuilt = copy.deepcopy(source)
+    steps: list[Step] = []
+    for cell in rebuilt.cells:
+        gid = notebooks.grade_id(cell)
+        if cell.cell_type != "code" or not gid:
+            continue  # markdown and demos: kept for the feedback, not run
+        exercise = _exercise_of(gid)
+        limit = EXERCISES[exercise].time_limit if exercise else SETUP_TIME_LIMIT
+        if notebooks.is_answer(cell):
+            found = answers.get(gid, [])
+            if submitted is not None and not found:
+                notes.append(f"answer cell {gid} is missing from the submission: graded as unanswered")
+            if len(found) > 1:
+                notes.append(f"answer cell {gid} appears {len(found)} times: the first one was graded")
+            if found:
+                cell.source = _text(found[0].get("source", ""))
+            else:
+                cell.source = "# (no answer submitted)\nraise NotImplementedError()"
+            steps.append(Step(gid, "answer", cell.source, limit))
+        elif notebooks.is_test(cell):
+            steps.append(Step(gid, "test", cell.source, limit))
+        elif notebooks.is_read_only(cell):
+            steps.append(Step(gid, "given", cell.source, SETUP_TIME_LIMIT))
+    for cell in rebuilt.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return Job(chapter, rebuilt, steps, notes, unreadable=submitted is None)
+
+
+def _text(source) -> str:
+    return "".join(source) if isinstance(source, list) else str(source)

@@ -1,0 +1,83 @@
+"""nbgrader preprocessors that plug the trusted grader into ``nbgrader autograde``.
+
+nbgrader_config.py replaces autograde's sanitizing step with :class:`RebuildFromSource` and its
+``Execute`` step with :class:`TrustedExecute`; nbgrader's own ``SaveAutoGrades`` then records the
+points per test cell in the gradebook, so the formgrader, feedback and export work as usual.
+"""
+from __future__ import annotations
+
+import nbformat
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
+from nbformat.v4 import new_markdown_cell, new_output
+
+from .. import notebooks, paths
+from . import engine
+from .job import build_job
+
+NOTES_KEY = "nncourse"
+
+
+def _release_answer_metadata(chapter: str) -> dict[str, dict]:
+    """Answer-cell metadata of the learner notebook (nbgrader's checksums for 'No response.')."""
+    path = paths.RELEASE_DIR / chapter / f"{chapter}.ipynb"
+    if not path.exists():
+        return {}
+    nb = nbformat.read(path, as_version=4)
+    return {notebooks.grade_id(c): c.metadata for c in nb.cells if notebooks.is_answer(c)}
+
+
+class RebuildFromSource(Preprocessor):
+    """Keep only the learner's answer cells; take every other cell from the instructor source."""
+
+    enabled = Bool(True)
+
+    def preprocess(self, nb, resources):
+        chapter = resources["nbgrader"]["assignment"]
+        problem = nb.metadata.get(NOTES_KEY, {}).get("problem")
+        job = build_job(chapter, None if problem else nb, problem)
+        release = _release_answer_metadata(chapter)
+        for cell in job.notebook.cells:
+            if notebooks.is_answer(cell) and notebooks.grade_id(cell) in release:
+                cell.metadata = release[notebooks.grade_id(cell)]
+        job.notebook.metadata[NOTES_KEY] = {"notes": job.notes}
+        return job.notebook, resources
+
+
+class TrustedExecute(Preprocessor):
+    """Grade in the sandbox, then write each verdict as the output of its test cell."""
+
+    enabled = Bool(True)
+
+    def preprocess(self, nb, resources):
+        chapter = resources["nbgrader"]["assignment"]
+        job = build_job(chapter, nb)   # nb is already rebuilt: this only collects the steps
+        job.notes = list(nb.metadata.get(NOTES_KEY, {}).get("notes", []))
+        result = engine.grade_job(job)
+        write_outputs(nb, result)
+        return nb, resources
+
+
+def write_outputs(nb, result: engine.SubmissionResult) -> None:
+    for cell in nb.cells:
+        gid = notebooks.grade_id(cell)
+        if cell.cell_type != "code":
+            continue
+        cell.outputs = []
+        if notebooks.is_test(cell) and gid in result.tests:
+            test = result.tests[gid]
+            if test.points >= test.max_points:
+                cell.outputs.append(new_output("stream", name="stdout", text=test.message + "\n"))
+            elif test.points > 0:   # partial credit: nbgrader reads a number as the points earned
+                cell.outputs.append(new_output("stream", name="stdout", text=test.message + "\n"))
+                cell.outputs.append(new_output("execute_result", data={"text/plain": str(test.points)},
+                                               execution_count=None))
+            else:
+                lines = test.message.splitlines() or ["failed"]
+                cell.outputs.append(new_output("error", ename="CheckFailed", evalue=lines[0], traceback=lines))
+        elif notebooks.is_answer(cell) and gid in result.answer_errors:
+            error = result.answer_errors[gid]
+            cell.outputs.append(new_output("error", ename=error.split(":")[0], evalue=error, traceback=[error]))
+    if result.notes:
+        text = "**Grading notes**\n\n" + "\n".join(f"- {n}" for n in result.notes)
+        nb.cells.insert(0, new_markdown_cell(text))
