@@ -51,12 +51,12 @@ def students_of(chapter: str, submitted: Path = SUBMITTED) -> list[str]:
     return sorted(p.name for p in submitted.iterdir() if (p / chapter).is_dir())
 
 
-def _grade_one(chapter: str, student: str, path: str, use_cache: bool):
+def _grade_one(chapter: str, student: str, path: str, refresh: bool):
     """Runs in a worker process. Never raises: a grader failure is a recorded reason too."""
     try:
         nb, problem = read_submission(path)
         job = build_job(chapter, nb, problem)
-        return student, engine.grade_job(job, use_cache), None
+        return student, engine.grade_job(job, refresh), None
     except Exception as e:  # a bug or a resource problem here must not stop the class
         return student, None, f"grading failed: {type(e).__name__}: {e}"
 
@@ -101,7 +101,7 @@ def write_csv(chapter: str, results: dict[str, engine.SubmissionResult], failure
 
 
 def grade_chapter(chapter: str, workers: int | None = None, db: str | None = None,
-                  use_cache: bool = True, feedback: bool = True, quiet: bool = False) -> dict:
+                  refresh: bool = False, feedback: bool = True, quiet: bool = False) -> dict:
     students = students_of(chapter)
     if not students:
         print(f"No submissions in {SUBMITTED}/<student>/{chapter}/")
@@ -115,7 +115,7 @@ def grade_chapter(chapter: str, workers: int | None = None, db: str | None = Non
     results: dict[str, engine.SubmissionResult] = {}
     failures: dict[str, str] = {}
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_grade_one, chapter, s, str(SUBMITTED / s / chapter / f"{chapter}.ipynb"), use_cache)
+        futures = [pool.submit(_grade_one, chapter, s, str(SUBMITTED / s / chapter / f"{chapter}.ipynb"), refresh)
                    for s in students]
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {chapter}",
                            unit="submission", disable=quiet):
@@ -147,9 +147,11 @@ def main(argv=None) -> int:
     parser.add_argument("chapter", choices=paths.existing_chapters())
     parser.add_argument("--workers", type=int, default=None, help="parallel graders (default: number of cores)")
     parser.add_argument("--db", default=None, help="gradebook URL (default: nbgrader_config.py's)")
-    parser.add_argument("--no-cache", action="store_true", help="grade again even if the submission is unchanged")
+    parser.add_argument("--refresh", action="store_true",
+                        help="grade again even submissions whose result is stored (same code, same library)")
+    parser.add_argument("--no-feedback", action="store_true", help="skip nbgrader generate_feedback")
     args = parser.parse_args(argv)
-    out = grade_chapter(args.chapter, args.workers, args.db, use_cache=not args.no_cache)
+    out = grade_chapter(args.chapter, args.workers, args.db, refresh=args.refresh, feedback=not args.no_feedback)
     return 0 if out and not out["failures"] else (0 if out else 1)
 
 

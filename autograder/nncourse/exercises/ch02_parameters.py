@@ -247,12 +247,12 @@ def _judge_eval(got, ref, label):
                       hint="name the buffers exactly running_mean and running_var.")
     hint = ("in eval mode (self.training is False) normalise with the running statistics: "
             "(x - running_mean) / torch.sqrt(running_var + eps).")
-    expect_close(got["output"], ref["output"], f"{label}: the output in eval() mode", hint)
-    expect_close(got.get("input_grad"), ref["input_grad"],
-                 f"{label}: the gradient with respect to the input in eval() mode", hint)
     for name in _STATS:
         expect_close(got["after"][name], got["before"][name], f"{label}: {name} after two calls in eval() mode",
                      "eval mode must not update the running statistics: update them only when self.training.")
+    expect_close(got["output"], ref["output"], f"{label}: the output in eval() mode", hint)
+    expect_close(got.get("input_grad"), ref["input_grad"],
+                 f"{label}: the gradient with respect to the input in eval() mode", hint)
     expect_close(got["second_output"], got["output"], f"{label}: a second eval() call on the same input",
                  "eval mode must not update the running statistics.")
 
@@ -554,7 +554,7 @@ class _Stack(nn.Module):
         self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
         self.norm = nn.BatchNorm1d(4)
         self.head = nn.Linear(4, 2)
-        self.head_bias = nn.Parameter(torch.zeros(2))
+        self.temperature = nn.Parameter(torch.ones(1))
 
 
 def _freeze_case(freeze, model, prefixes, pre_frozen=()):
@@ -568,8 +568,9 @@ def _freeze_case(freeze, model, prefixes, pre_frozen=()):
 
 
 def _judge_freeze(got, ref, label):
-    expect_equal(got["requires_grad"], ref["requires_grad"],
-                 f"{label}: requires_grad per parameter differs",
+    wrong = sorted(n for n in ref["requires_grad"] if got["requires_grad"].get(n) != ref["requires_grad"][n])
+    expect_equal({n: got["requires_grad"].get(n) for n in wrong}, {n: ref["requires_grad"][n] for n in wrong},
+                 f"{label}: requires_grad is wrong for {', '.join(wrong)}",
                  "loop over model.named_parameters() and call p.requires_grad_(False) when name.startswith("
                  "prefix) for one of the prefixes (a single string is one prefix, not a list of letters); "
                  "leave every other parameter as it was (state_dict() tensors are detached copies: changing "

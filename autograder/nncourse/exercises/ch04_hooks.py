@@ -39,7 +39,7 @@ def _attempt(fn):
     try:
         return fn(), None
     except Exception as e:  # the learner's code failed inside a sub-case
-        return None, f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        return None, f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
 
 
 def _close_floats(got: list, expected: list) -> bool:
@@ -129,21 +129,22 @@ def _judge_log(got, expected, what):
     if g == e:
         return
     shown = {"got": _short(g), "expected": _short(e)}
+    got_names, exp_names = [x[0] for x in g], [x[0] for x in e]
+    extra = sorted(set(got_names) - set(exp_names))
+    missing = sorted(set(exp_names) - set(got_names))
+    if missing == [""] and not extra:
+        raise Mistake(f"{what}: the root module was not logged", **shown,
+                      hint="a model without children is itself the leaf: hook it too (its qualified name is '').")
     if len(g) < len(e) and g == e[:len(g)]:
         raise Mistake(f"{what}: only {len(g)} of {len(e)} entries reached this log", **shown,
                       hint="append to the very list passed as `log` (each call of register_shape_logger "
                            "has its own), not to a global or a new list.")
-    got_names, exp_names = [x[0] for x in g], [x[0] for x in e]
     if len(set(got_names)) == 1 and len(set(exp_names)) > 1 and len(g) > 1:
         raise Mistake(f"{what}: every entry carries the same name '{got_names[0]}'", **shown,
                       hint="a hook defined in a loop reads the loop variable when it runs, not when it was "
                            "defined. Bind it: def hook(module, args, output, name=name): ...")
-    extra = sorted(set(got_names) - set(exp_names))
-    missing = sorted(set(exp_names) - set(got_names))
     if extra or missing:
-        if "" in missing:
-            hint = "a model without children is itself the leaf: hook it too (its qualified name is '')."
-        elif any(any(n == "" or m.startswith(n + ".") for m in exp_names) for n in extra):
+        if any(any(n == "" or m.startswith(n + ".") for m in exp_names) for n in extra):
             hint = ("hook only modules without children (next(module.children(), None) is None): containers "
                     "such as Sequential, your own modules with submodules, and the root are skipped.")
         else:
@@ -216,6 +217,7 @@ def shape_logger_hidden(register_shape_logger):
     second = []
     h2 = register_shape_logger(model, second)
     model(randn(2, 3, seed=416))
+    data["returns_lists"] = isinstance(h1, list) and isinstance(h2, list)
     data["first"] = _plain_log(first)
     data["second"] = _plain_log(second)
     for h in (h1 if isinstance(h1, (list, tuple)) else []):
@@ -234,6 +236,8 @@ def _(got, ref):
                "a model that is itself a leaf (nn.Linear): its entry is named ''")
     _judge_log(got["shared"], ref["shared"], "Sequential(shared, ReLU(), shared), the Linear used twice")
     _judge_log(got["first"], ref["first"], "a log that already held an entry")
+    expect_true(got["returns_lists"], "register_shape_logger should return the list of handles",
+                hint="collect what register_forward_hook returns and return that list.")
     _judge_log(got["second"], ref["second"], "a second logger on the same model")
     _judge_log(got["first_after_remove"], ref["first_after_remove"],
                "the first log after removing the first logger's handles")
@@ -294,8 +298,8 @@ def _judge_activations(got, ref, what):
                 got=got["not_tensor"],
                 hint="store the latest output, activations[name] = output.detach(), not a list of outputs.")
     expect_equal(got["names"], ref["names"], f"{what}: the recorded layer names differ",
-                 hint="hook every module from model.named_modules() that is isinstance(module, layer_types), "
-                      "keyed by its qualified name.")
+                 hint="hook every module from model.named_modules() that is isinstance(module, layer_types) "
+                      "(subclasses count, so not type(module) in layer_types), keyed by its qualified name.")
     expect_true(not got["attached"], f"{what}: recorded activations are still attached to the autograd graph",
                 got=got["attached"],
                 hint="store output.detach(): a tensor with a grad_fn keeps the whole graph of the forward "
@@ -392,15 +396,14 @@ def recorder_hidden(ActivationRecorder):
     external.remove()
     baseline = hook_count(deep)
 
-    recorder = ActivationRecorder(deep, nn.Tanh)        # a class, not a tuple
-    with recorder:
-        deep(x)
-    data["single_class"] = _activations(recorder)
+    def record(*args, **kwargs):
+        recorder = ActivationRecorder(deep, *args, **kwargs)
+        with recorder:
+            deep(x)
+        return _activations(recorder)
 
-    recorder = ActivationRecorder(deep, layer_types=(nn.Sigmoid, nn.Linear))
-    with recorder:
-        deep(x)
-    data["tuple"] = _activations(recorder)
+    data["single_class"] = _attempt(lambda: record(nn.Tanh))                  # a class, not a tuple
+    data["tuple"] = _attempt(lambda: record(layer_types=(nn.Sigmoid, nn.Linear)))
     data["hooks_final"] = hook_count(deep) - baseline
     return data
 
@@ -413,13 +416,17 @@ def _(got, ref):
                  hint="__exit__ runs also when the block raises: remove the handles there.")
     _judge_activations(got["default_types"], ref["default_types"],
                        "default layer_types on a model with a ReLU called twice and a ReLU subclass")
-    expect_equal(got["hooks_after_deep"], 0, "hooks are still registered after the with block ended",
-                 hint="remove exactly the handles you added.")
     expect_equal(got["external_calls"], ref["external_calls"],
                  "a forward hook registered on the model before the recorder stopped running",
                  hint="remove only your own hooks (their handles), never clear module._forward_hooks.")
-    _judge_activations(got["single_class"], ref["single_class"], "layer_types=nn.Tanh (a class, not a tuple)")
-    _judge_activations(got["tuple"], ref["tuple"], "layer_types=(nn.Sigmoid, nn.Linear)")
+    expect_equal(got["hooks_after_deep"], 0, "hooks are still registered after the with block ended",
+                 hint="remove exactly the handles you added.")
+    for key, what in (("single_class", "layer_types=nn.Tanh (a class, not a tuple)"),
+                      ("tuple", "layer_types=(nn.Sigmoid, nn.Linear)")):
+        result, error = got[key]
+        _expect_no_error(error, f"recording with {what}",
+                         hint="isinstance(module, layer_types) accepts a class or a tuple of classes as it is.")
+        _judge_activations(result, ref[key][0], what)
     expect_equal(got["hooks_final"], 0, "hooks are still registered after three with blocks",
                  hint="remove every handle in __exit__.")
 
@@ -549,7 +556,8 @@ def _(got, ref):
                  hint="clamp(min_val, max_val): a negative range works like any other.")
     expect_close(got["stacked"], ref["stacked"], "two clamps stacked: [-1, 1] then [0, 2]",
                  hint="each hook receives the inputs the previous hook returned.")
-    expect_true(got["handles"], "clamp_inputs should return the hook's handle")
+    expect_true(got["handles"], "clamp_inputs should return the hook's handle",
+                hint="return module.register_forward_pre_hook(hook).")
     expect_close(got["second_only"], ref["second_only"], "the output after removing only the first clamp",
                  hint="each call returns its own handle; removing it removes only that hook.")
     g = got["grad"]
@@ -594,10 +602,12 @@ def _judge_norms(got, ref, what, hint=None):
     for name in sorted(e):
         if len(g[name]) != len(e[name]):
             raise Mistake(f"{what}: '{name}' has {len(g[name])} norms, expected {len(e[name])} "
-                          "(one per backward that reached it)", got=g[name], expected=e[name],
+                          "(one per backward that reached it)", got=[round(v, 5) for v in g[name]],
+                          expected=[round(v, 5) for v in e[name]],
                           hint=hint or "register one hook per parameter and append once each time it fires.")
         if not _close_floats(g[name], e[name]):
-            raise Mistake(f"{what}: the norms of '{name}' differ", got=g[name], expected=e[name],
+            raise Mistake(f"{what}: the norms of '{name}' differ", got=[round(v, 5) for v in g[name]],
+                          expected=[round(v, 5) for v in e[name]],
                           hint=hint or "the L2 norm of the gradient the hook receives: grad.norm().item().")
 
 
@@ -605,18 +615,30 @@ def _mlp(seed):
     return load_seeded(nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)), seed)
 
 
+_HINT_BACKWARD = ("inside a hook registered with param.register_hook, param.grad is not updated yet: "
+                  "use the hook's argument, def hook(grad): ... grad.norm().item().")
+
+
 @ex4_4.test("norms")
 def monitor_norms(GradNormMonitor):
     model = _mlp(441)
     monitor = GradNormMonitor(model)
-    for step in range(3):
-        model.zero_grad()
-        _weighted_loss(model(randn(5, 4, seed=442 + step)), seed=445 + step).backward()
-    return {"norms": _norms(monitor), "grads": {n: p.grad for n, p in model.named_parameters()}}
+
+    def steps():
+        for step in range(3):
+            model.zero_grad()
+            _weighted_loss(model(randn(5, 4, seed=442 + step)), seed=445 + step).backward()
+
+    _, error = _attempt(steps)
+    if error:
+        return {"error": error}
+    return {"error": None, "norms": _norms(monitor),
+            "grads": {n: p.grad for n, p in model.named_parameters()}}
 
 
 @monitor_norms.judge
 def _(got, ref):
+    _expect_no_error(got["error"], "backward() with the monitor attached", _HINT_BACKWARD)
     _judge_norms(got["norms"], ref["norms"], "after three steps (gradients zeroed before each backward)")
     for name, grad in ref["grads"].items():
         expect_close(got["grads"].get(name), grad, f"the gradient of {name} after the last backward",
@@ -628,20 +650,28 @@ def monitor_remove(GradNormMonitor):
     model = _mlp(446)
     baseline = hook_count(model)
     monitor = GradNormMonitor(model)
-    for step in range(2):
-        model.zero_grad()
-        _weighted_loss(model(randn(3, 4, seed=447 + step)), seed=449).backward()
+
+    def steps():
+        for step in range(2):
+            model.zero_grad()
+            _weighted_loss(model(randn(3, 4, seed=447 + step)), seed=449).backward()
+
+    _, error = _attempt(steps)
+    if error:
+        return {"error": error}
     before = {k: len(v) for k, v in monitor.norms.items()}
     monitor.remove()
     model.zero_grad()
     _weighted_loss(model(randn(3, 4, seed=450)), seed=451).backward()
     after = {k: len(v) for k, v in monitor.norms.items()}
-    return {"recorded": sum(before.values()), "grew": sorted(k for k in after if after[k] != before.get(k, 0)),
+    return {"error": None, "recorded": sum(before.values()),
+            "grew": sorted(k for k in after if after[k] != before.get(k, 0)),
             "hooks_left": hook_count(model) - baseline}
 
 
 @monitor_remove.judge
 def _(got, ref):
+    _expect_no_error(got["error"], "backward() with the monitor attached", _HINT_BACKWARD)
     expect_equal(got["recorded"], ref["recorded"], "the number of norms recorded in two steps",
                  hint="one norm per parameter per backward.")
     expect_equal(got["grew"], [], "norms were still recorded after monitor.remove()",
@@ -673,23 +703,38 @@ class _TwoBranch(nn.Module):
 @ex4_4.test("hidden")
 def monitor_hidden(GradNormMonitor):
     model = load_seeded(_TwoBranch(), 452)
-    monitor = GradNormMonitor(model)
+    monitor, error = _attempt(lambda: GradNormMonitor(model))
+    if error:
+        return {"error": error}
     x = randn(6, 4, seed=453)
-    model.zero_grad()
-    _weighted_loss(model(x), seed=454).backward()
-    model.zero_grad()
-    _weighted_loss(model(x, use_left=False), seed=455).backward()          # left gets no gradient
-    zeroed = _norms(monitor)
-    # two backward passes without zeroing: each norm is of the gradient that backward computed
-    mlp = _mlp(456)
-    acc = GradNormMonitor(mlp)
-    for step in range(2):
-        _weighted_loss(mlp(randn(4, 4, seed=457 + step)), seed=459 + step).backward()
-    return {"branches": zeroed, "accumulating": _norms(acc)}
+
+    def branches():
+        model.zero_grad()
+        _weighted_loss(model(x), seed=454).backward()
+        model.zero_grad()
+        _weighted_loss(model(x, use_left=False), seed=455).backward()      # left gets no gradient
+        return _norms(monitor)
+
+    def accumulating():
+        # two backward passes without zeroing: each norm is of the gradient that backward computed
+        mlp = _mlp(456)
+        acc = GradNormMonitor(mlp)
+        for step in range(2):
+            _weighted_loss(mlp(randn(4, 4, seed=457 + step)), seed=459 + step).backward()
+        return _norms(acc)
+
+    zeroed, error = _attempt(branches)
+    if error:
+        return {"error": None, "backward_error": error}
+    return {"error": None, "backward_error": None, "branches": zeroed, "accumulating": accumulating()}
 
 
 @monitor_hidden.judge
 def _(got, ref):
+    _expect_no_error(got["error"], "GradNormMonitor(model) on a model with frozen parameters",
+                     hint="skip parameters with requires_grad=False: register_hook refuses tensors that "
+                          "do not require grad.")
+    _expect_no_error(got["backward_error"], "backward() with the monitor attached", _HINT_BACKWARD)
     _judge_norms(got["branches"], ref["branches"],
                  "a model with a frozen stem, a branch skipped in the second pass and a weight used twice",
                  hint="skip parameters with requires_grad=False; a parameter that gets no gradient in a "
@@ -710,12 +755,21 @@ def _scaled_pass(scale_output, module, factor, x, seed):
     x = x.clone().requires_grad_()
     module.zero_grad(set_to_none=True)
     out = module(x)
-    _weighted_loss(out, seed).backward()
+    _, error = _attempt(lambda: _weighted_loss(out, seed).backward())
     grads = {n: p.grad for n, p in module.named_parameters()}
-    return handle, {"output": out.detach(), "x_grad": x.grad, "grads": grads}
+    return handle, {"output": out.detach(), "error": error, "x_grad": x.grad, "grads": grads}
+
+
+_HINT_IN_PLACE = ("do not change the output in place (output.mul_(factor), output *= factor): nn.Tanh saves its "
+                  "output for backward, and nn.Identity's output is the caller's tensor. Return output * factor.")
 
 
 def _judge_pass(got, ref, what, hint):
+    error = got["error"]
+    if error and "does not require grad" in error:
+        raise Mistake(f"{what}: backward() failed: the scaled output is cut off from the graph", got=error,
+                      hint="return output * factor itself: no .detach(), no .data, no torch.no_grad().")
+    _expect_no_error(error, f"{what}: backward() through the scaled output", _HINT_IN_PLACE)
     expect_close(got["output"], ref["output"], f"{what}: the output", hint)
     expect_close(got["x_grad"], ref["x_grad"], f"{what}: the gradient of the input",
                  "return output * factor (no detach, no .data, no torch.no_grad): gradients must flow through it.")
@@ -756,9 +810,7 @@ def scale_hidden(scale_output):
         lin = load_seeded(nn.Linear(3, 3), 464)
         h, data[key] = _scaled_pass(scale_output, lin, factor, randn(4, 3, seed=465), seed=466)
     # a module that saves its output for backward: an in-place change breaks backward
-    result, error = _attempt(lambda: _scaled_pass(scale_output, nn.Tanh(), 3.0,
-                                                  randn(4, 3, seed=467, scale=2.0), seed=468)[1])
-    data["tanh"] = {"error": error, "result": result}
+    _, data["tanh"] = _scaled_pass(scale_output, nn.Tanh(), 3.0, randn(4, 3, seed=467, scale=2.0), seed=468)
     # a module that returns its input: an in-place change would overwrite the caller's tensor
     ident = nn.Identity()
     scale_output(ident, -2.0)
@@ -772,7 +824,8 @@ def scale_hidden(scale_output):
     h2 = scale_output(inner, -0.5)
     x = randn(5, 3, seed=471)
     data["stacked"] = net(x).detach()
-    if _is_handle(h1) and _is_handle(h2):
+    data["handles"] = _is_handle(h1) and _is_handle(h2)
+    if data["handles"]:
         h2.remove()
         data["first_only"] = net(x).detach()
         h1.remove()
@@ -783,15 +836,14 @@ def scale_hidden(scale_output):
 def _(got, ref):
     _judge_pass(got["zero"], ref["zero"], "factor 0.0", _HINT_4_5)
     _judge_pass(got["negative"], ref["negative"], "factor -1.5", _HINT_4_5)
-    in_place = ("do not change the output in place (output.mul_(factor), output *= factor): nn.Tanh saves its "
-                "output for backward, and nn.Identity's output is the caller's tensor. Return output * factor.")
-    _expect_no_error(got["tanh"]["error"], "a backward pass through nn.Tanh with a scaled output", in_place)
-    _judge_pass(got["tanh"]["result"], ref["tanh"]["result"], "nn.Tanh with factor 3.0", _HINT_4_5)
+    _judge_pass(got["tanh"], ref["tanh"], "nn.Tanh with factor 3.0", _HINT_4_5)
     expect_true(got["identity"]["caller_unchanged"], "nn.Identity with a scaled output changed the caller's tensor",
-                hint=in_place)
+                hint=_HINT_IN_PLACE)
     expect_close(got["identity"]["output"], ref["identity"]["output"], "nn.Identity with factor -2.0", _HINT_4_5)
     expect_close(got["stacked"], ref["stacked"],
                  "a Sequential whose first Linear has two scale hooks (2.0, then -0.5)",
                  hint="each hook receives the output the previous hook returned; the next layer sees the result.")
+    expect_true(got["handles"], "scale_output should return the hook's handle",
+                hint="return module.register_forward_hook(hook).")
     expect_close(got["first_only"], ref["first_only"], "the same after removing the second hook",
                  hint="return the handle of the hook you registered.")

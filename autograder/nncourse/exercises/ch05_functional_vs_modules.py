@@ -481,6 +481,9 @@ class ForbiddenFunctionError(RuntimeError):
     pass
 
 
+_MISSING = object()
+
+
 _PATCHED = [(F, "cross_entropy"), (F, "nll_loss"), (F, "log_softmax"), (torch, "log_softmax"),
             (torch.special, "log_softmax"), (torch.Tensor, "log_softmax"),
             (nn.CrossEntropyLoss, "forward"), (nn.NLLLoss, "forward"), (nn.LogSoftmax, "forward")]
@@ -525,9 +528,6 @@ def _call_without_builtin_losses(fn, *args):
                 delattr(owner, name)
             else:
                 setattr(owner, name, original)
-
-
-_MISSING = object()
 
 
 def _ce_case(cross_entropy, logits_cpu, targets_cpu):

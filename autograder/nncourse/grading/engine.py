@@ -254,10 +254,11 @@ def cache_key(job: Job) -> str:
     return h.hexdigest()
 
 
-def grade_job(job: Job, use_cache: bool = True) -> SubmissionResult:
+def grade_job(job: Job, refresh: bool = False) -> SubmissionResult:
+    """Grade a job, or return the stored result of the identical job (unless ``refresh``)."""
     key = cache_key(job)
     cached = CACHE_DIR / f"{key}.json"
-    if use_cache and cached.exists():
+    if not refresh and cached.exists():
         return SubmissionResult.from_json(cached.read_text())
     start = time.monotonic()
     if job.unreadable:   # nothing of the learner's to run: every test scores zero, with the reason
@@ -276,14 +277,13 @@ def grade_job(job: Job, use_cache: bool = True) -> SubmissionResult:
         shutil.rmtree(grading_root, ignore_errors=True)
     result.sandbox = mode
     result.seconds = round(time.monotonic() - start, 2)
-    if use_cache:
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(result.to_json())
-        os.replace(tmp, cached)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(result.to_json())
+    os.replace(tmp, cached)
     return result
 
 
-def grade(chapter: str, notebook_path, use_cache: bool = True) -> SubmissionResult:
+def grade(chapter: str, notebook_path, refresh: bool = False) -> SubmissionResult:
     nb, problem = read_submission(notebook_path)
-    return grade_job(build_job(chapter, nb, problem), use_cache)
+    return grade_job(build_job(chapter, nb, problem), refresh)

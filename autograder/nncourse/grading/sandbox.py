@@ -68,7 +68,9 @@ def visible_paths(job_dir: Path) -> list[Path]:
 
 
 def hidden_roots(grading_root: Path) -> list[Path]:
-    return [paths.REPO_ROOT.resolve(), grading_root.resolve()]
+    """The course (and the repository the library lives in, if another) and every job folder."""
+    library_repo = Path(__file__).resolve().parents[3]
+    return sorted({paths.REPO_ROOT.resolve(), library_repo, grading_root.resolve()})
 
 
 def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Path) -> Cage:

@@ -1,0 +1,76 @@
+"""The grader, proved through real `nbgrader autograde` on a class of known submissions.
+
+For every chapter: the worked solution gets full marks, the untouched learner notebook gets zero
+(and is graded, not crashed), each realistic wrong answer loses exactly the points listed in
+tests/grader_cases on its own exercise only, and correct answers written differently (one of
+them emitting a UserWarning) get full marks.
+"""
+from __future__ import annotations
+
+import pytest
+
+from course import full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit, with_answers
+from grader_cases import chapter_cases, submissions
+from nncourse import paths
+
+CHAPTERS = [c for c in paths.existing_chapters() if c in chapter_cases()]
+
+
+@pytest.fixture(scope="module", params=CHAPTERS)
+def graded_class(request, tmp_path_factory):
+    chapter = request.param
+    course = make_course(tmp_path_factory.mktemp(chapter), [chapter])
+    solution = solution_notebook(chapter)
+    submit(course, chapter, "solution", solution)
+    submit(course, chapter, "untouched", release_notebook(chapter))
+    planned = submissions(chapter_cases()[chapter])
+    for name, variants in planned.items():
+        submit(course, chapter, name, with_answers(solution, {ex: v.code for ex, v in variants.items()}))
+    run = grade(course, chapter, "--no-feedback")
+    assert run.returncode == 0, run.stdout + run.stderr
+    return chapter, course, planned, gradebook_scores(course, chapter), run.stdout
+
+
+def test_solution_gets_full_marks(graded_class):
+    chapter, _, _, scores, _ = graded_class
+    assert scores["solution"] == full_marks(chapter)
+
+
+def test_untouched_notebook_gets_zero(graded_class):
+    chapter, _, _, scores, _ = graded_class
+    assert scores["untouched"] == {cell: 0.0 for cell in full_marks(chapter)}
+
+
+def test_each_variant_gets_exactly_its_points(graded_class):
+    chapter, _, planned, scores, _ = graded_class
+    problems = []
+    for name, variants in planned.items():
+        expected = full_marks(chapter)
+        for v in variants.values():
+            expected.update(v.expect or {})
+        for cell, points in expected.items():
+            if scores[name][cell] != points:
+                owner = variants.get(cell.split("_test")[0])
+                problems.append(f"{name} / {cell}: got {scores[name][cell]}, expected {points} "
+                                f"({owner.label if owner else 'solution'})")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_exercise_has_two_wrong_answers_and_an_alternative(graded_class):
+    chapter, _, _, _, _ = graded_class
+    variants = chapter_cases()[chapter]
+    exercises = {c.split("_test")[0] for c in full_marks(chapter)}
+    for exercise in exercises:
+        wrong = [v for v in variants if v.exercise == exercise and not v.correct]
+        right = [v for v in variants if v.exercise == exercise and v.correct]
+        assert len(wrong) >= 2 and right, exercise
+        for v in wrong:   # a wrong answer must lose something
+            assert sum(v.expect.values()) < sum(p for c, p in full_marks(chapter).items() if c.startswith(exercise))
+
+
+def test_a_warning_costs_nothing(graded_class):
+    chapter, _, planned, scores, _ = graded_class
+    warning = [(name, v) for name, vs in planned.items() for v in vs.values() if v.correct and "warn" in v.code]
+    assert warning, "each chapter has a correct answer that emits a warning"
+    for name, v in warning:
+        assert all(scores[name][c] == p for c, p in full_marks(chapter).items() if c.startswith(v.exercise))
