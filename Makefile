@@ -15,6 +15,7 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || echo "could not install chromium: the browser tests will be skipped"
 	touch $(STAMP)
 
 lab: $(STAMP)
@@ -36,3 +37,12 @@ bench: $(STAMP)
 
 timing: $(STAMP)
 	$(PY) -m nncourse.timing
+
+# retake the README's pictures (docs/img/*.png) with the browser tests
+screenshots: $(STAMP)
+	$(PY) -m nncourse.screenshots
+
+# on a CUDA machine: every notebook under nbval against the CPU-stored outputs, the checks on the
+# GPU, and the grader tests (browser tests excluded)
+gpu-check: $(STAMP)
+	$(PY) -m pytest autograder/source tests/test_gpu.py tests/test_grader.py -m "not browser"

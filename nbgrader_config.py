@@ -18,6 +18,7 @@ c.CourseDirectory.feedback_directory = "autograder/feedback"
 c.CourseDirectory.db_url = os.environ.get(
     "NNCOURSE_DB_URL", "sqlite:///" + os.path.join(root, "autograder", "gradebook.db"))
 c.Exchange.root = os.path.join(root, "autograder", "exchange")
+os.makedirs(c.Exchange.root, exist_ok=True)   # the formgrader warns when the exchange is missing
 
 # Learner notebooks carry no outputs; the instructor notebooks keep theirs for nbval.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

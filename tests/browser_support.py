@@ -11,7 +11,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -102,13 +101,6 @@ def answer_ids(notebook: Path) -> list[str]:
             if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
 
 
-def visible_check_cells(notebook: Path) -> list[str]:
-    """grade_ids of the test cells that call check(...) where the learner sees them."""
-    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
-    return [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"]
-            if c.get("metadata", {}).get("nbgrader", {}).get("grade") and "check(" in _source(c)]
-
-
 def write_notebook(nb: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -125,7 +117,6 @@ def jupyter_env(home: Path) -> dict:
         "JUPYTERLAB_WORKSPACES_DIR": home / "workspaces",
         "JUPYTERLAB_SETTINGS_DIR": home / "settings",
         "IPYTHONDIR": home / "ipython",
-        "MPLCONFIGDIR": home / "matplotlib",
     }
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
@@ -144,6 +135,10 @@ def jupyter_env(home: Path) -> dict:
     return env
 
 
+class PortTaken(Exception):
+    pass
+
+
 class JupyterLab:
     """A JupyterLab server on a free loopback port with a random token."""
 
@@ -151,11 +146,22 @@ class JupyterLab:
                  env: dict | None = None, startup_timeout: float = 90.0):
         self.root_dir = Path(root_dir)
         self.home = Path(home)
-        self.port = free_port()
         self.token = secrets.token_hex(16)
-        self.base = f"http://127.0.0.1:{self.port}"
         self.env = jupyter_env(self.home)
         self.env.update(env or {})
+        self.log_path = self.home / "server.log"
+        for attempt in range(3):     # another process may take the free port before the server
+            self.port = free_port()
+            self.base = f"http://127.0.0.1:{self.port}"
+            self._start(cwd or self.root_dir)
+            try:
+                self._wait_ready(startup_timeout)
+                return
+            except PortTaken:
+                continue
+        raise RuntimeError(f"jupyter lab found no free port:\n{self.log()}")
+
+    def _start(self, cwd: Path) -> None:
         args = [sys.executable, "-m", "jupyterlab",
                 "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
                 "--ServerApp.port_retries=0",
@@ -166,17 +172,18 @@ class JupyterLab:
                 "--ServerApp.terminals_enabled=False"]
         if os.geteuid() == 0:
             args.append("--allow-root")   # jupyter refuses to start as root without it
-        self.log_path = self.home / "server.log"
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, cwd=cwd or self.root_dir, env=self.env,
+        self.proc = subprocess.Popen(args, cwd=cwd, env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        self._wait_ready(startup_timeout)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()
+                if "already in use" in self.log():
+                    raise PortTaken(self.port)
                 raise RuntimeError(f"jupyter lab exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 self.api("GET", "/api/status")
@@ -205,9 +212,11 @@ class JupyterLab:
             raw = resp.read()
         return json.loads(raw) if raw else None
 
-    def shutdown_kernels(self) -> None:
-        """Shut down every session's kernel (frees memory between chapters)."""
+    def shutdown_kernels(self, path: str | None = None) -> None:
+        """Shut down the kernel of the notebook at ``path`` (every kernel if None)."""
         for session in self.api("GET", "/api/sessions"):
+            if path is not None and session.get("path") != path:
+                continue
             try:
                 self.api("DELETE", f"/api/sessions/{session['id']}")
             except urllib.error.HTTPError:
@@ -231,6 +240,113 @@ class JupyterLab:
 
 
 # --------------------------------------------------------------------------- the browser
+def expect(*args, **kwargs):
+    """playwright's ``expect``, imported only when used (the module loads without playwright)."""
+    from playwright.sync_api import expect as _expect
+    _expect.set_options(timeout=30_000)    # a loaded 2-core machine is slow to render
+    return _expect(*args, **kwargs)
+
+
 def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                       args=CHROMIUM_ARGS)
+
+
+CELLS_JS = """
+() => Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell')).map(c => ({
+    type: c.classList.contains('jp-CodeCell') ? 'code'
+        : (c.classList.contains('jp-MarkdownCell') ? 'markdown' : 'raw'),
+    prompt: ((c.querySelector('.jp-InputPrompt') || {}).textContent || '').trim(),
+    outputs: Array.from(c.querySelectorAll('.jp-OutputArea-output')).map(o => ({
+        mime: o.getAttribute('data-mime-type') || '', text: o.textContent || ''})),
+}))
+"""
+
+EXECUTED = re.compile(r"^\[\d+\]:$")
+
+
+class LabPage:
+    """One JupyterLab tab in the browser, driven the way a person would: menus and buttons."""
+
+    def __init__(self, page, lab: JupyterLab):
+        self.page = page
+        self.lab = lab
+
+    # ---- navigation
+    def open_lab(self, workspace: str, path: str | None = None, timeout: float = 90) -> None:
+        """Load JupyterLab in a fresh named workspace, optionally opening ``path``."""
+        url = f"/lab/workspaces/{workspace}" + (f"/tree/{path}" if path else "")
+        self.page.goto(self.lab.url(url))
+        self.page.locator("#jp-main-dock-panel").wait_for(timeout=timeout * 1000)
+        if path and path.endswith(".ipynb"):
+            self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(
+                timeout=timeout * 1000)
+
+    def menu(self, menu_label: str, command: str) -> None:
+        """Click a main-menu entry, e.g. ("Run", "runmenu:run-all")."""
+        label = re.compile(rf"^\s*{re.escape(menu_label)}\s*$")
+        self.page.locator(".lm-MenuBar-item", has_text=label).first.click()
+        item = self.page.locator(f'.lm-Menu-item[data-command="{command}"]').first
+        item.click()
+
+    # ---- kernel and cells
+    @property
+    def kernel_status(self):
+        return self.page.locator('.jp-StatusBar-TextItem[title^="Change kernel"]')
+
+    def wait_kernel_idle(self, timeout: float = 120) -> None:
+        """The status bar (not the toolbar indicator, which turns idle too early) reads Idle."""
+        expect(self.kernel_status).to_have_text(KERNEL_IDLE, timeout=timeout * 1000)
+
+    def cells(self) -> list[dict]:
+        return self.page.evaluate(CELLS_JS)
+
+    def start_run_all(self) -> None:
+        """Run > Run All Cells, once the status bar says the kernel is idle."""
+        self.wait_kernel_idle()
+        self.menu("Run", "runmenu:run-all")
+
+    def wait_run_all(self, executable: int, timeout: float = 300) -> list[dict]:
+        """Wait until every cell ran, or Run All stopped at an error; return the cells.
+
+        ``executable``: how many code cells have code (JupyterLab does not run empty ones).
+        Done means: the status bar reads Idle and no cell is queued (``[*]``), three polls in a
+        row (the kernel is briefly idle between two cells).
+        """
+        deadline = time.monotonic() + timeout
+        stable = 0
+        while time.monotonic() < deadline:
+            cells = self.cells()
+            prompts = [c["prompt"] for c in cells if c["type"] == "code"]
+            busy = "[*]:" in prompts
+            ran = sum(bool(EXECUTED.match(p)) for p in prompts)
+            idle = self.kernel_status.text_content() == KERNEL_IDLE
+            stable = stable + 1 if (idle and not busy and ran) else 0
+            if stable >= 3 or (ran >= executable and idle and not busy):
+                return cells
+            self.page.wait_for_timeout(400)
+        raise TimeoutError(f"Run All did not finish within {timeout:.0f} s")
+
+    def save(self, timeout: float = 30) -> None:
+        """File > Save Notebook, then wait until the tab is no longer marked as modified."""
+        self.menu("File", "docmanager:save")
+        self.page.wait_for_function(
+            "() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')",
+            timeout=timeout * 1000)
+
+    def scroll_to_cell(self, index: int) -> None:
+        self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(index).evaluate(
+            "el => el.scrollIntoView({block: 'start'})")
+        self.page.wait_for_timeout(300)   # let the scrolled cells render
+
+
+# --------------------------------------------------------------------------- screenshots
+def save_png(png: bytes, path: Path, colors: int = 256) -> int:
+    """Write a screenshot as a small palette PNG (UI pictures survive 256 colours well)."""
+    from io import BytesIO
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.open(BytesIO(png)).convert("RGB")
+    img = img.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    img.save(path, format="PNG", optimize=True)
+    return path.stat().st_size

@@ -61,6 +61,33 @@ ATTACKS = {
         "        print('blocked:', e)\n"),
 }
 
+# Each of these answers ex1_4 correctly only if it can read (or write) what it must not.
+FORBIDDEN = {
+    "reads_worked_solutions": "open(p.SOLUTION_DIR / '01_module_basics' / '01_module_basics.ipynb').read()",
+    "reads_instructor_source": "open(p.SOURCE_DIR / '01_module_basics' / '01_module_basics.ipynb').read()",
+    "reads_other_students_work": "open(p.AUTOGRADER / 'submitted' / 'solution' / '01_module_basics' / '01_module_basics.ipynb').read()",
+    "reads_the_test_labels": "open(p.DATA_DIR / 'digits' / 'digits.csv').read()",
+    "test_labels_from_the_loader": "assert __import__('nncourse.data').data.load_digits('test')[1] is not None",
+    "writes_the_gradebook": "open(p.AUTOGRADER / 'gradebook.db', 'ab').write(b'')",
+    "writes_outside_its_folder": "open(p.REPO_ROOT / 'planted.txt', 'w').write('x')",
+}
+LEAK_ANSWER = """
+import nncourse.paths as p
+try:
+    {action}
+    LEAKED = True
+except Exception:
+    LEAKED = False
+
+class CustomActivationModule(nn.Module):
+    def __init__(self, activation_func):
+        super().__init__()
+        self.f = activation_func if LEAKED else torch.relu
+
+    def forward(self, x):
+        return self.f(x)
+"""
+
 CRASHES = {   # student: (exercise broken, answer code)
     "crash_exit": ("ex1_4_custom_activation", "import os\nos._exit(3)\n"),
     "crash_endless_loop": ("ex1_5_count_parameters",
@@ -88,6 +115,8 @@ def graded(tmp_path_factory):
     submit(course, CHAPTER, "test_cells_edited_deleted_duplicated", edited)
     for name, (exercise, code) in CRASHES.items():
         submit(course, CHAPTER, name, with_answers(solution, {exercise: code}))
+    for name, action in FORBIDDEN.items():
+        submit(course, CHAPTER, name, with_answers(solution, {"ex1_4_custom_activation": LEAK_ANSWER.format(action=action)}))
     raw = (course / "autograder/submitted/solution" / CHAPTER / f"{CHAPTER}.ipynb").read_text()
     submit(course, CHAPTER, "invalid_json", raw=raw[: len(raw) // 2])
     (course / "autograder/submitted/missing_notebook" / CHAPTER).mkdir(parents=True)
@@ -113,6 +142,15 @@ def test_tampering_does_not_pay(graded, attack):
     ex1_1 = {c: p for c, p in scores[attack].items() if c.startswith(WRONG.exercise)}
     assert total(ex1_1) <= WRONG_SCORE, ex1_1
     assert total(scores[attack]) <= total(scores["wrong_alone"])
+
+
+@pytest.mark.parametrize("student", list(FORBIDDEN))
+def test_the_sandbox_refuses_forbidden_files(graded, student):
+    """The answer would be right only if the access worked: ex1_4 must score zero, the rest full."""
+    course, scores, _ = graded
+    expected = {c: (0.0 if c.startswith("ex1_4") else p) for c, p in full_marks(CHAPTER).items()}
+    assert scores[student] == expected
+    assert not (course / "planted.txt").exists()
 
 
 @pytest.mark.parametrize("student", list(CRASHES))

@@ -64,6 +64,7 @@ def output_and_grads(module: nn.Module, x: torch.Tensor, names=None) -> dict:
     weights = torch.randn(out.shape, generator=generator(99)).to(out.device)
     (out * weights).sum().backward()
     named = dict(module.named_parameters())
-    grads = {n: (p.grad if p.grad is not None else None) for n, p in named.items()
+    # clones: a later backward in the same probe must not change what was recorded
+    grads = {n: (p.grad.detach().clone() if p.grad is not None else None) for n, p in named.items()
              if names is None or n in names}
     return {"output": out.detach(), "grads": grads}

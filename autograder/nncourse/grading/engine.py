@@ -90,7 +90,7 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path) -> tuple[bool, int
         "HOME": str(job_dir / "home"), "TMPDIR": str(job_dir / "tmp"), "MPLCONFIGDIR": str(job_dir / "home"),
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8",
         "NNCOURSE_PROGRESS_FD": str(write_fd), "NNCOURSE_ROOT": str(paths.REPO_ROOT),
-        "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore",
+        "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore", "NNCOURSE_GRADING_DATA": str(job_dir / "data"),
     }
     for name in ("NNCOURSE_DEVICE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONPATH"):
         if name in os.environ:

@@ -7,7 +7,7 @@ native-library loading and file access outside the allowed folders.
 
 When running as root with ``unshare`` available (CI, a grading server), also: new mount, network
 and PID namespaces. The repository and every other student's job folder are covered by empty
-tmpfs mounts; only the virtual environment, ``data/`` and the checking library are mounted back,
+tmpfs mounts; only the virtual environment and the checking library are mounted back,
 read-only, beside the student's own job folder. The child then drops to the ``nobody`` user with
 no capabilities, so it cannot undo the mounts or write anywhere else.
 
@@ -62,8 +62,10 @@ def _limits():
 
 
 def visible_paths(job_dir: Path) -> list[Path]:
-    """What the child may read: the interpreter's environment, the data, the checking library."""
-    keep = [Path(sys.prefix).resolve(), paths.DATA_DIR.resolve(), Path(__file__).resolve().parents[1]]
+    """What the child may read besides its job folder: the interpreter's environment and the checking
+    library. Data comes as files in the job folder (``nncourse.data.grading_files``): ``data/`` holds
+    test labels the child must not see."""
+    keep = [Path(sys.prefix).resolve(), Path(__file__).resolve().parents[1]]
     return [p for p in keep if p.exists()]
 
 
@@ -99,8 +101,11 @@ def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Pa
 
 def prepare_job_dir(job_dir: Path) -> None:
     job_dir.mkdir(parents=True, exist_ok=True)
-    for sub in ("out", "tmp", "home"):
+    for sub in ("out", "tmp", "home", "data"):
         (job_dir / sub).mkdir(exist_ok=True)
+    from ..data import grading_files
+    for name, content in grading_files().items():
+        (job_dir / "data" / name).write_bytes(content)
     if namespaces_available():
-        for p in [job_dir, *job_dir.iterdir()]:
+        for p in [job_dir, *job_dir.rglob("*")]:
             os.chown(p, NOBODY, NOBODY)

@@ -1,0 +1,136 @@
+"""How fast grading is: prints seconds per submission, medians over several runs, and ratios.
+
+    python -m nncourse.bench [--chapter 01_module_basics] [--students 6] [--repeats 3]
+
+For one class of generated submissions (the worked solution and answers of the grader tests,
+cycled) in a throwaway copy of the course, it measures in the same run:
+
+* plain execution of each notebook top to bottom (nbclient, one kernel per notebook): the baseline;
+* stock ``nbgrader autograde`` (nbgrader's own preprocessors, learner code in the grading kernel);
+* this course's grading (sandboxed child, judged outside), serial (1 worker) and parallel (N workers).
+
+Grading is timed on fresh results (``--refresh``) and without feedback generation.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from . import notebooks, paths
+
+STOCK_CONFIG = """
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec", "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata"]
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute", "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata"]
+"""
+
+
+def build_class(course: Path, chapter: str, students: int) -> list[str]:
+    sys.path.insert(0, str(paths.REPO_ROOT / "tests"))
+    from grader_cases import chapter_cases, submissions  # the grader tests' submissions
+
+    solution = nbformat.read(paths.SOLUTION_DIR / chapter / f"{chapter}.ipynb", as_version=4)
+    variants = [{}] + [{ex: v.code for ex, v in vs.items()}
+                       for vs in submissions(chapter_cases().get(chapter, [])).values()]
+    names = []
+    for i in range(students):
+        nb = nbformat.from_dict(solution)
+        for cell in nb.cells:
+            if notebooks.is_answer(cell) and notebooks.grade_id(cell) in variants[i % len(variants)]:
+                cell.source = variants[i % len(variants)][notebooks.grade_id(cell)]
+        name = f"student{i:02d}"
+        folder = course / "autograder" / "submitted" / name / chapter
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{chapter}.ipynb")
+        names.append(name)
+    return names
+
+
+def make_course(root: Path, chapter: str) -> Path:
+    shutil.copy(paths.REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    (root / "data").symlink_to(paths.DATA_DIR)
+    for sub in ("autograder/source", "notebooks", "solutions"):
+        shutil.copytree(paths.REPO_ROOT / sub / chapter, root / sub / chapter)
+    return root
+
+
+def run(argv, cwd: Path, env_extra=None) -> float:
+    env = dict(os.environ, NNCOURSE_ROOT=str(cwd), **(env_extra or {}))
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
+    start = time.perf_counter()
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{argv} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def plain_execution(course: Path, chapter: str, students: list[str]) -> float:
+    """Each submission executed top to bottom in its own kernel, one after another."""
+    code = ("import sys, nbformat\nfrom nbclient import NotebookClient\n"
+            "for path in sys.argv[1:]:\n"
+            "    nb = nbformat.read(path, as_version=4)\n"
+            "    NotebookClient(nb, timeout=600, kernel_name='python3', allow_errors=True).execute()\n")
+    files = [str(course / "autograder/submitted" / s / chapter / f"{chapter}.ipynb") for s in students]
+    return run([sys.executable, "-c", code, *files], course)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chapter", default="01_module_basics", choices=paths.existing_chapters())
+    parser.add_argument("--students", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args(argv)
+    chapter = args.chapter
+    timings: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = make_course(Path(tmp, "ours"), chapter)
+        students = build_class(ours, chapter, args.students)
+        stock = make_course(Path(tmp, "stock"), chapter)
+        with open(stock / "nbgrader_config.py", "a") as f:
+            f.write(STOCK_CONFIG)
+        shutil.copytree(ours / "autograder/submitted", stock / "autograder/submitted")
+        nbgrader = [sys.executable, "-m", "nbgrader"]
+        for course in (ours, stock):   # put the chapter in each gradebook once, outside the timings
+            with tempfile.TemporaryDirectory() as release:
+                run([*nbgrader, "generate_assignment", chapter, "--force",
+                     f"--CourseDirectory.release_directory={release}"], course)
+        grade = [sys.executable, "-m", "nncourse.grade", chapter, "--refresh", "--no-feedback"]
+        measures = {
+            "plain execution": lambda: plain_execution(ours, chapter, students),
+            "stock nbgrader autograde": lambda: run([*nbgrader, "autograde", chapter, "--force",
+                                                     "--Autograde.create_student=True"], stock),
+            "sandboxed grading, 1 worker": lambda: run([*grade, "--workers", "1"], ours),
+            f"sandboxed grading, {args.workers} workers": lambda: run([*grade, "--workers", str(args.workers)], ours),
+        }
+        for r in range(args.repeats):
+            for name, measure in measures.items():
+                timings.setdefault(name, []).append(measure() / len(students))
+                print(f"  run {r + 1}/{args.repeats} {name}: {timings[name][-1]:.2f} s/submission", flush=True)
+    base = statistics.median(timings["plain execution"])
+    serial = statistics.median(timings["sandboxed grading, 1 worker"])
+    print(f"\n{chapter}: {args.students} submissions, median of {args.repeats} runs, {os.cpu_count()} cores")
+    print(f"{'':34s} {'s/submission':>12s} {'vs plain':>9s} {'vs 1 worker':>12s}")
+    for name, values in timings.items():
+        m = statistics.median(values)
+        print(f"{name:34s} {m:12.2f} {m / base:8.2f}x {serial / m:11.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

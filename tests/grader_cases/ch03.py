@@ -1,0 +1,497 @@
+"""Chapter 3 — known submissions for ex3_1 … ex3_6 and the points each must get."""
+from . import Variant
+
+CHAPTER = "03_train_eval_loop"
+
+T1 = ("ex3_1_train_one_epoch_test_train", "ex3_1_train_one_epoch_test_hidden")
+T2 = ("ex3_2_evaluate_test_evaluate", "ex3_2_evaluate_test_hidden")
+T3 = ("ex3_3_fit_test_history", "ex3_3_fit_test_early_stopping", "ex3_3_fit_test_hidden")
+T4 = ("ex3_4_adder_test_adder", "ex3_4_adder_test_hidden")
+T5 = ("ex3_5_digits_classifier_test_interface", "ex3_5_digits_classifier_test_accuracy")
+T6 = ("ex3_6_checkpoint_test_resume", "ex3_6_checkpoint_test_hidden")
+
+
+def pts(tests, *points):
+    return dict(zip(tests, map(float, points)))
+
+
+# --------------------------------------------------------------------- ex3_1 train_one_epoch
+_TRAIN = '''
+def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
+    {train}
+    total, count = 0.0, 0
+    for inputs, targets in loader:
+        inputs, targets = {move}
+        {zero1}
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        {zero2}
+        optimizer.step()
+        {accumulate}
+    return {result}
+'''
+
+
+def _train(train="model.train()", move="inputs.to(device), targets.to(device)", zero1="optimizer.zero_grad()",
+           zero2="", accumulate="total += loss.item() * len(targets); count += len(targets)",
+           result="total / count"):
+    return _TRAIN.format(train=train, move=move, zero1=zero1, zero2=zero2, accumulate=accumulate, result=result)
+
+
+VARIANTS = [
+    Variant("ex3_1_train_one_epoch", "no zero_grad: gradients accumulate", _train(zero1=""), pts(T1, 0, 0)),
+    Variant("ex3_1_train_one_epoch", "plain mean of the batch losses",
+            _train(accumulate="total += loss.item(); count += 1"), pts(T1, 0, 0)),
+    Variant("ex3_1_train_one_epoch", "never calls model.train()", _train(train="pass"), pts(T1, 0, 0)),
+    Variant("ex3_1_train_one_epoch", "batches not moved to device", _train(move="inputs, targets"), pts(T1, 0, 0)),
+    Variant("ex3_1_train_one_epoch", "adds up loss tensors, returns a tensor",
+            _train(accumulate="total += loss * len(targets); count += len(targets)"), pts(T1, 0, 0)),
+    Variant("ex3_1_train_one_epoch", "zero_grad between backward and step",
+            _train(zero1="", zero2="optimizer.zero_grad()"), pts(T1, 0, 0)),
+    Variant("ex3_1_train_one_epoch", "returns the last batch's loss", _train(result="loss.item()"), pts(T1, 0, 0)),
+    Variant("ex3_1_train_one_epoch", "device has no default",
+            _train().replace('device="cpu"', "device"), pts(T1, 2, 0)),
+    Variant("ex3_1_train_one_epoch", "model.zero_grad, len(loader.dataset), zeroing after the step", '''
+def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
+    model.train()
+    running = 0.0
+    for batch in loader:
+        x, y = (t.to(device) for t in batch)
+        out = model(x)
+        loss = loss_fn(out, y)
+        loss.backward()
+        optimizer.step()
+        model.zero_grad(set_to_none=False)
+        running += loss.item() * x.size(0)
+    return running / len(loader.dataset)
+'''),
+    Variant("ex3_1_train_one_epoch", "to(device, non_blocking=True), a list of losses, float()", '''
+def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
+    model.train(True)
+    losses, sizes = [], []
+    for inputs, targets in loader:
+        inputs = inputs.to(device, non_blocking=True)
+        targets = targets.to(device=device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach() * targets.shape[0])
+        sizes.append(targets.shape[0])
+    return float(torch.stack(losses).sum() / sum(sizes))
+'''),
+
+    # ----------------------------------------------------------------- ex3_2 evaluate
+    Variant("ex3_2_evaluate", "never calls model.eval()", '''
+def evaluate(model, loader, loss_fn, device="cpu"):
+    total, correct, count = 0.0, 0, 0
+    with torch.no_grad():
+        for inputs, targets in loader:
+            inputs, targets = inputs.to(device), targets.to(device)
+            outputs = model(inputs)
+            total += loss_fn(outputs, targets).item() * len(targets)
+            correct += (outputs.argmax(dim=1) == targets).sum().item()
+            count += len(targets)
+    return total / count, correct / count
+''', pts(T2, 0, 0)),
+    Variant("ex3_2_evaluate", "no torch.no_grad()", '''
+def evaluate(model, loader, loss_fn, device="cpu"):
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        outputs = model(inputs)
+        total += loss_fn(outputs, targets).item() * len(targets)
+        correct += (outputs.argmax(dim=1) == targets).sum().item()
+        count += len(targets)
+    return total / count, correct / count
+''', pts(T2, 0, 0)),
+    Variant("ex3_2_evaluate", "accuracy in percent", '''
+def evaluate(model, loader, loss_fn, device="cpu"):
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    with torch.no_grad():
+        for inputs, targets in loader:
+            inputs, targets = inputs.to(device), targets.to(device)
+            outputs = model(inputs)
+            total += loss_fn(outputs, targets).item() * len(targets)
+            correct += (outputs.argmax(dim=1) == targets).sum().item()
+            count += len(targets)
+    return total / count, 100.0 * correct / count
+''', pts(T2, 0, 0)),
+    Variant("ex3_2_evaluate", "plain mean of batch losses and batch accuracies", '''
+def evaluate(model, loader, loss_fn, device="cpu"):
+    model.eval()
+    losses, accs = [], []
+    with torch.no_grad():
+        for inputs, targets in loader:
+            inputs, targets = inputs.to(device), targets.to(device)
+            outputs = model(inputs)
+            losses.append(loss_fn(outputs, targets).item())
+            accs.append((outputs.argmax(dim=1) == targets).float().mean().item())
+    return sum(losses) / len(losses), sum(accs) / len(accs)
+''', pts(T2, 0, 0)),
+    Variant("ex3_2_evaluate", "device has no default", '''
+def evaluate(model, loader, loss_fn, device):
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    with torch.no_grad():
+        for inputs, targets in loader:
+            inputs, targets = inputs.to(device), targets.to(device)
+            outputs = model(inputs)
+            total += loss_fn(outputs, targets).item() * len(targets)
+            correct += (outputs.argmax(dim=1) == targets).sum().item()
+            count += len(targets)
+    return total / count, correct / count
+''', pts(T2, 2, 0)),
+    Variant("ex3_2_evaluate", "inference_mode decorator, max(1), and a UserWarning", '''
+import warnings
+
+@torch.inference_mode()
+def evaluate(model, loader, loss_fn, device="cpu"):
+    warnings.warn("evaluate: this is only a warning", UserWarning)
+    model.eval()
+    loss_sum, hits, seen = 0.0, 0, 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        scores = model(x)
+        loss_sum += float(loss_fn(scores, y)) * y.numel()
+        hits += int((scores.max(dim=1).indices == y).sum())
+        seen += y.numel()
+    return (loss_sum / seen, hits / seen)
+'''),
+    Variant("ex3_2_evaluate", "collects all outputs, one loss at the end, returns a list", '''
+def evaluate(model, loader, loss_fn, device="cpu"):
+    model.eval()
+    outs, ys = [], []
+    with torch.no_grad():
+        for inputs, targets in loader:
+            outs.append(model(inputs.to(device)))
+            ys.append(targets.to(device))
+        outputs, targets = torch.cat(outs), torch.cat(ys)
+        loss = loss_fn(outputs, targets).item()
+    return [loss, (outputs.argmax(1) == targets).float().mean().item()]
+'''),
+]
+
+
+# --------------------------------------------------------------------- ex3_3 fit
+_FIT = '''
+import copy
+
+def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu", patience=None):
+    history = {{"train_loss": [], "val_loss": [], "val_acc": []}}
+    best_loss, best_state, bad_epochs, previous = math.inf, None, 0, math.inf
+    for epoch in range(epochs):
+        train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer, {device})
+        val_loss, val_acc = evaluate(model, val_loader, loss_fn, {device})
+        history["train_loss"].append(train_loss)
+        history["val_loss"].append(val_loss)
+        history["val_acc"].append(val_acc)
+        if patience is None:
+            continue
+        improved = {improved}
+        if val_loss < best_loss:
+            best_loss, best_state = val_loss, {snapshot}
+        previous = val_loss
+        if improved:
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+            if {stop}:
+                {on_stop}
+                break
+    {restore}
+    return history
+'''
+
+
+def _fit(device="device", improved="val_loss < best_loss", snapshot="copy.deepcopy(model.state_dict())",
+         stop="bad_epochs >= patience", on_stop="pass",
+         restore="if best_state is not None: model.load_state_dict(best_state)"):
+    return _FIT.format(device=device, improved=improved, snapshot=snapshot, stop=stop, on_stop=on_stop,
+                       restore=restore)
+
+
+VARIANTS += [
+    Variant("ex3_3_fit", "best = model.state_dict() without a copy", _fit(snapshot="model.state_dict()"),
+            pts(T3, 1, 0, 0)),
+    Variant("ex3_3_fit", "compares with the previous epoch, not the best", _fit(improved="val_loss < previous"),
+            pts(T3, 1, 2, 0)),
+    Variant("ex3_3_fit", "a tie counts as an improvement", _fit(improved="val_loss <= best_loss"),
+            pts(T3, 1, 0, 0)),
+    Variant("ex3_3_fit", "never restores the best weights", _fit(restore="pass"), pts(T3, 1, 0, 0)),
+    Variant("ex3_3_fit", "device not passed on", _fit(device="").replace(", )", ")"), pts(T3, 0, 0, 0)),
+    Variant("ex3_3_fit", "patience off by one", _fit(stop="bad_epochs > patience"), pts(T3, 1, 0, 0)),
+    Variant("ex3_3_fit", "restores the best weights only when it stopped early",
+            _fit(on_stop="model.load_state_dict(best_state)", restore="pass"), pts(T3, 1, 2, 0)),
+    Variant("ex3_3_fit", "deep copy of the model, while loop, restores also without patience", '''
+import copy
+
+def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu", patience=None):
+    history = dict(train_loss=[], val_loss=[], val_acc=[])
+    best_model, best, waited, epoch = None, None, 0, 0
+    while epoch < epochs:
+        epoch += 1
+        tl = train_one_epoch(model, train_loader, loss_fn, optimizer, device=device)
+        vl, va = evaluate(model, val_loader, loss_fn, device=device)
+        for key, value in zip(history, (tl, vl, va)):
+            history[key].append(value)
+        if best is None or vl < best:
+            best, best_model, waited = vl, copy.deepcopy(model), 0
+        else:
+            waited += 1
+        if patience is not None and waited == patience:
+            break
+    model.load_state_dict(best_model.state_dict())
+    return history
+'''),
+    Variant("ex3_3_fit", "clones the tensors, tqdm progress bar", '''
+from tqdm.auto import tqdm
+
+def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu", patience=None):
+    history = {"train_loss": [], "val_loss": [], "val_acc": []}
+    best_val, best_weights, since_best = float("inf"), None, 0
+    for _ in tqdm(range(epochs), desc="fit"):
+        history["train_loss"].append(train_one_epoch(model, train_loader, loss_fn, optimizer, device))
+        val_loss, val_acc = evaluate(model, val_loader, loss_fn, device)
+        history["val_loss"].append(val_loss)
+        history["val_acc"].append(val_acc)
+        if val_loss < best_val:
+            best_val, since_best = val_loss, 0
+            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            since_best += 1
+        if patience and since_best >= patience:
+            break
+    if patience and best_weights is not None:
+        model.load_state_dict(best_weights)
+    return history
+'''),
+]
+
+
+# --------------------------------------------------------------------- ex3_4 adder
+_ADDER = '''
+class AdderNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(2, 32)
+        self.out = nn.Linear(32, 1)
+
+    def forward(self, x):
+        return {forward}
+
+
+def train_adder(seed=0):
+    {seed}
+    model = AdderNet()
+    pairs = torch.rand(512, 2) * 20 - 10
+    sums = {sums}
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+    for step in range({steps}):
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(pairs), sums)
+        loss.backward()
+        optimizer.step()
+    return model
+'''
+
+
+def _adder(forward="self.out(F.relu(self.hidden(x)))", seed="torch.manual_seed(seed)",
+           sums="pairs.sum(dim=1, keepdim=True)", steps=300):
+    return _ADDER.format(forward=forward, seed=seed, sums=sums, steps=steps)
+
+
+VARIANTS += [
+    Variant("ex3_4_adder", "target of shape (N,): MSELoss broadcasts", _adder(sums="pairs.sum(dim=1)"),
+            pts(T4, 0, 0)),
+    Variant("ex3_4_adder", "not seeded: two calls give two models", _adder(seed="pass"), pts(T4, 2, 0)),
+    Variant("ex3_4_adder", "far too few steps", _adder(steps=15), pts(T4, 0, 0)),
+    Variant("ex3_4_adder", "output of shape (N,)",
+            _adder(forward="self.out(F.relu(self.hidden(x))).squeeze(1)", sums="pairs.sum(dim=1)"),
+            pts(T4, 0, 0)),
+    Variant("ex3_4_adder", "a single Linear layer, a seeded Generator, mini-batches", '''
+class AdderNet(nn.Sequential):
+    def __init__(self):
+        super().__init__(nn.Linear(2, 1))
+
+
+def train_adder(seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = AdderNet()
+    x = torch.rand(1024, 2, generator=gen) * 20 - 10
+    y = x.sum(1).unsqueeze(1)
+    loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True, generator=gen)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.02)
+    for epoch in range(10):
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            nn.MSELoss()(model(xb), yb).backward()
+            optimizer.step()
+    return model
+'''),
+    Variant("ex3_4_adder", "trains on device, view(-1, 1), warns", '''
+import warnings
+
+class AdderNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def train_adder(seed=0):
+    warnings.warn("train_adder: training on " + str(device), UserWarning)
+    torch.manual_seed(seed)
+    model = AdderNet().to(device)
+    x = (torch.rand(512, 2) * 20 - 10).to(device)
+    y = (x[:, 0] + x[:, 1]).view(-1, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(300):
+        optimizer.zero_grad()
+        F.mse_loss(model(x), y).backward()
+        optimizer.step()
+    return model
+'''),
+]
+
+
+# --------------------------------------------------------------------- ex3_5 digits
+VARIANTS += [
+    Variant("ex3_5_digits_classifier", "the model is never trained", '''
+torch.manual_seed(0)
+digits_model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+''', pts(T5, 1, 0)),
+    Variant("ex3_5_digits_classifier", "a linear model: about 93 % (half marks)", '''
+torch.manual_seed(0)
+digits_model = nn.Linear(64, 10)
+optimizer = torch.optim.SGD(digits_model.parameters(), lr=0.5)
+for step in range(300):
+    optimizer.zero_grad()
+    F.cross_entropy(digits_model(X_train), y_train).backward()
+    optimizer.step()
+''', pts(T5, 1, 2)),
+    Variant("ex3_5_digits_classifier", "the model returns class indices, not scores", '''
+class ArgmaxNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+
+    def forward(self, x):
+        return self.net(x).argmax(dim=1)
+
+torch.manual_seed(0)
+digits_model = ArgmaxNet()
+optimizer = torch.optim.Adam(digits_model.parameters(), lr=0.01)
+for step in range(150):
+    optimizer.zero_grad()
+    F.cross_entropy(digits_model.net(X_train), y_train).backward()
+    optimizer.step()
+''', pts(T5, 0, 0)),
+    Variant("ex3_5_digits_classifier", "digits_model holds the history, not the model", '''
+torch.manual_seed(0)
+net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
+digits_model = []
+for step in range(150):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(net(X_train), y_train)
+    loss.backward()
+    optimizer.step()
+    digits_model.append(loss.item())
+''', pts(T5, 0, 0)),
+    Variant("ex3_5_digits_classifier", "dropout model trained with the learner's own fit, on device", '''
+torch.manual_seed(0)
+digits_model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, 10)).to(device)
+train_part = DataLoader(TensorDataset(X_train[:1200], y_train[:1200]), batch_size=32, shuffle=True)
+val_part = DataLoader(TensorDataset(X_train[1200:], y_train[1200:]), batch_size=256)
+fit(digits_model, train_part, val_part, nn.CrossEntropyLoss(),
+    torch.optim.Adam(digits_model.parameters(), lr=2e-3), epochs=25, device=device, patience=4)
+'''),
+    Variant("ex3_5_digits_classifier", "full-batch Adam, left in training mode", '''
+torch.manual_seed(1)
+digits_model = nn.Sequential(nn.Linear(64, 128), nn.Tanh(), nn.Linear(128, 10))
+optimizer = torch.optim.Adam(digits_model.parameters(), lr=0.01)
+for step in range(200):
+    optimizer.zero_grad()
+    F.cross_entropy(digits_model(X_train), y_train).backward()
+    optimizer.step()
+'''),
+]
+
+
+# --------------------------------------------------------------------- ex3_6 checkpoint
+_CKPT = '''
+def save_checkpoint(path, model, optimizer, epoch):
+    {prepare}
+    torch.save({{"epoch": epoch, "model": model.state_dict(), {opt_save}}}, path)
+
+
+def load_checkpoint(path, model, optimizer):
+    {prepare}
+    state = torch.load(path{map_location})
+    model.load_state_dict(state["model"])
+    {opt_load}
+    return {result}
+'''
+
+
+def _ckpt(prepare="pass", opt_save='"optimizer": optimizer.state_dict()', map_location=", map_location=device",
+          opt_load='optimizer.load_state_dict(state["optimizer"])', result='state["epoch"]'):
+    return _CKPT.format(prepare=prepare, opt_save=opt_save, map_location=map_location, opt_load=opt_load,
+                        result=result)
+
+
+VARIANTS += [
+    Variant("ex3_6_checkpoint", "optimizer state not saved", _ckpt(opt_save="", opt_load="pass"), pts(T6, 0, 0)),
+    Variant("ex3_6_checkpoint", "no map_location", _ckpt(map_location=""), pts(T6, 2, 0)),
+    Variant("ex3_6_checkpoint", "returns the next epoch", _ckpt(result='state["epoch"] + 1'), pts(T6, 0, 0)),
+    Variant("ex3_6_checkpoint", "path treated as a str",
+            _ckpt(prepare='path = path if path.endswith((".pt", ".pth")) else path + ".pt"'), pts(T6, 2, 0)),
+    Variant("ex3_6_checkpoint", "a new local model in load_checkpoint", '''
+import copy
+
+def save_checkpoint(path, model, optimizer, epoch):
+    torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
+
+
+def load_checkpoint(path, model, optimizer):
+    state = torch.load(path, map_location="cpu")
+    model = copy.deepcopy(model)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return state["epoch"]
+''', pts(T6, 0, 0)),
+    Variant("ex3_6_checkpoint", "map_location='cpu', other keys, pathlib, int()", '''
+from pathlib import Path
+
+def save_checkpoint(path, model, optimizer, epoch):
+    path = Path(path)
+    torch.save(dict(model_state=model.state_dict(), optim_state=optimizer.state_dict(), epoch=int(epoch)),
+               str(path))
+
+
+def load_checkpoint(path, model, optimizer):
+    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model.load_state_dict(ckpt["model_state"])
+    optimizer.load_state_dict(ckpt["optim_state"])
+    return int(ckpt["epoch"])
+'''),
+    Variant("ex3_6_checkpoint", "map_location as a function, an open file", '''
+def save_checkpoint(path, model, optimizer, epoch):
+    with open(path, "wb") as f:
+        torch.save({"e": epoch, "m": model.state_dict(), "o": optimizer.state_dict()}, f)
+
+
+def load_checkpoint(path, model, optimizer):
+    with open(path, "rb") as f:
+        state = torch.load(f, map_location=lambda storage, location: storage)
+    model.load_state_dict(state["m"])
+    optimizer.load_state_dict(state["o"])
+    return state["e"]
+'''),
+]
