@@ -15,7 +15,8 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || echo "could not install chromium: the browser tests will be skipped"
+	# system packages for the browser and PostgreSQL tests (those tests skip, with the reason, without them)
+	[ "$$(id -u)" != 0 ] || { test -x /usr/bin/chromium && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; } || echo "could not install chromium/postgresql: their tests will be skipped"
 	touch $(STAMP)
 
 lab: $(STAMP)

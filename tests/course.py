@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,16 +10,7 @@ from pathlib import Path
 import nbformat
 
 from nncourse import notebooks, paths
-
-
-def make_course(root: Path, chapters) -> Path:
-    """A course folder like the repository's, with its own gradebook and submitted/ area."""
-    shutil.copy(paths.REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
-    (root / "data").symlink_to(paths.DATA_DIR)
-    for chapter in chapters:
-        for sub in ("autograder/source", "notebooks", "solutions"):
-            shutil.copytree(paths.REPO_ROOT / sub / chapter, root / sub / chapter)
-    return root
+from nncourse.coursecopy import make_course  # noqa: F401  (re-exported for the tests)
 
 
 def solution_notebook(chapter: str):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +28,7 @@ from pathlib import Path
 import pytest
 
 import browser_support as bs
+from nncourse.coursecopy import make_course
 from browser_support import expect
 from nncourse import paths
 
@@ -175,14 +175,7 @@ def chapter_runs(request, learner_lab, playwright_browser):
 # ---- the instructor's class, graded in the background while the learner tests run
 def _course_copy(course: Path, chapter: str) -> None:
     """What grading one chapter needs, in a folder of its own (never the real gradebook)."""
-    course.mkdir(parents=True, exist_ok=True)
-    shutil.copy(paths.REPO_ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
-    shutil.copytree(paths.SOURCE_DIR / chapter, course / "autograder" / "source" / chapter)
-    shutil.copytree(paths.RELEASE_DIR / chapter, course / "notebooks" / chapter)
-    shutil.copytree(paths.DATA_DIR, course / "data")
-    # nbgrader_config.py puts the exchange in autograder/exchange; the formgrader warns unless
-    # it exists
-    (course / "autograder" / "exchange").mkdir(parents=True)
+    make_course(course, [chapter])
 
 
 def _wrong_variants(chapter: str) -> dict:

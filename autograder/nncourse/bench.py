@@ -26,6 +26,7 @@ from pathlib import Path
 import nbformat
 
 from . import notebooks, paths
+from .coursecopy import make_course
 
 STOCK_CONFIG = """
 c.Autograde.sanitize_preprocessors = [
@@ -60,14 +61,6 @@ def build_class(course: Path, chapter: str, students: int) -> list[str]:
     return names
 
 
-def make_course(root: Path, chapter: str) -> Path:
-    shutil.copy(paths.REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
-    (root / "data").symlink_to(paths.DATA_DIR)
-    for sub in ("autograder/source", "notebooks", "solutions"):
-        shutil.copytree(paths.REPO_ROOT / sub / chapter, root / sub / chapter)
-    return root
-
-
 def run(argv, cwd: Path, env_extra=None) -> float:
     env = dict(os.environ, NNCOURSE_ROOT=str(cwd), **(env_extra or {}))
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
@@ -99,9 +92,9 @@ def main(argv=None) -> int:
     chapter = args.chapter
     timings: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        ours = make_course(Path(tmp, "ours"), chapter)
+        ours = make_course(Path(tmp, "ours"), [chapter])
         students = build_class(ours, chapter, args.students)
-        stock = make_course(Path(tmp, "stock"), chapter)
+        stock = make_course(Path(tmp, "stock"), [chapter])
         with open(stock / "nbgrader_config.py", "a") as f:
             f.write(STOCK_CONFIG)
         shutil.copytree(ours / "autograder/submitted", stock / "autograder/submitted")

@@ -166,7 +166,7 @@ def run_job(job: Job, work_root: Path) -> tuple[Path, dict[int, str], str]:
                              for i in range(len(steps)) if i not in failures})
             break
         failures[failed] = reason
-    return job_dir / "out", failures, sandbox.cage(["true"], job_dir, work_root.parent, job_dir).description
+    return job_dir / "out", failures, sandbox.mode()
 
 
 def asdict_step(step) -> dict:

@@ -75,10 +75,18 @@ def hidden_roots(grading_root: Path) -> list[Path]:
     return sorted({paths.REPO_ROOT.resolve(), library_repo, grading_root.resolve()})
 
 
+NAMESPACE_MODE = "namespaces (mount, network, pid) + nobody user + rlimits + audit hook"
+FALLBACK_MODE = "rlimits + audit hook (no namespaces: not root or unshare unavailable)"
+
+
+def mode() -> str:
+    return NAMESPACE_MODE if namespaces_available() else FALLBACK_MODE
+
+
 def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Path) -> Cage:
     """The command that runs ``child_argv`` inside the cage."""
     if not namespaces_available():
-        return Cage(child_argv, "rlimits + audit hook (no namespaces: not root or unshare unavailable)", _limits)
+        return Cage(child_argv, FALLBACK_MODE, _limits)
     keep = visible_paths(job_dir)
     lines = ["set -e"]
     for i, path in enumerate(keep):                       # stage what stays visible
@@ -96,7 +104,7 @@ def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Pa
                  "--bounding-set=-all -- %s" % (NOBODY, NOBODY, " ".join(shlex.quote(a) for a in child_argv)))
     argv = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
             "sh", "-c", "\n".join(lines)]
-    return Cage(argv, "namespaces (mount, network, pid) + nobody user + rlimits + audit hook", _limits)
+    return Cage(argv, NAMESPACE_MODE, _limits)
 
 
 def prepare_job_dir(job_dir: Path) -> None:
