@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -77,9 +79,32 @@ def stage(chapter: str, student: str, staged_root: Path) -> None:
 
 
 def ensure_assignment(chapter: str, db: str | None) -> None:
-    """Put the chapter and its cells in the gradebook (without touching notebooks/)."""
+    """Put the chapter and its cells in the gradebook (without touching notebooks/).
+
+    Skipped when this gradebook already holds this exact version of the chapter's source.
+    """
+    stamp = paths.AUTOGRADER / ".cache" / "assigned" / hashlib.sha256(
+        f"{db or 'default'}|{chapter}".encode()).hexdigest()
+    version = hashlib.sha256(paths.source_notebook(chapter).read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == version and _gradebook_has(chapter, db):
+        return
     with tempfile.TemporaryDirectory() as tmp:
         nbgrader("generate_assignment", chapter, "--force", f"--CourseDirectory.release_directory={tmp}", db=db)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(version)
+
+
+def _gradebook_has(chapter: str, db: str | None) -> bool:
+    from nbgrader.api import Gradebook
+    url = db or os.environ.get("NNCOURSE_DB_URL") or f"sqlite:///{paths.AUTOGRADER / 'gradebook.db'}"
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return False
+    try:
+        with Gradebook(url) as gb:
+            gb.find_assignment(chapter)
+        return True
+    except Exception:  # MissingEntry, or an unreachable database: register again
+        return False
 
 
 def write_csv(chapter: str, results: dict[str, engine.SubmissionResult], failures: dict[str, str]) -> Path:
@@ -107,6 +132,7 @@ def grade_chapter(chapter: str, workers: int | None = None, db: str | None = Non
         print(f"No submissions in {SUBMITTED}/<student>/{chapter}/")
         return {}
     workers = workers or os.cpu_count() or 1
+    clock = time.perf_counter()
     ensure_assignment(chapter, db)
     staged_root = STAGED / chapter
     shutil.rmtree(staged_root, ignore_errors=True)
@@ -114,6 +140,8 @@ def grade_chapter(chapter: str, workers: int | None = None, db: str | None = Non
         stage(chapter, student, staged_root)
     results: dict[str, engine.SubmissionResult] = {}
     failures: dict[str, str] = {}
+    timings = {"setup": time.perf_counter() - clock}
+    clock = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_grade_one, chapter, s, str(SUBMITTED / s / chapter / f"{chapter}.ipynb"), refresh)
                    for s in students]
@@ -124,13 +152,18 @@ def grade_chapter(chapter: str, workers: int | None = None, db: str | None = Non
                 results[student] = result
             else:
                 failures[student] = failure
+    timings["sandbox"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     # nbgrader records the (now cached) results in the gradebook, one submission after another
     run = nbgrader("autograde", chapter, "--force", "--Autograde.create_student=True",
                    f"--CourseDirectory.submitted_directory={staged_root}", db=db, check=False)
     if run.returncode != 0:
         failures.setdefault("(nbgrader)", run.stderr[-2000:])
+    timings["record"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     if feedback:
         nbgrader("generate_feedback", chapter, "--force", db=db, check=False)
+    timings["feedback"] = time.perf_counter() - clock
     csv_path = write_csv(chapter, results, failures)
     if not quiet:
         for student in students:
@@ -139,7 +172,9 @@ def grade_chapter(chapter: str, workers: int | None = None, db: str | None = Non
             notes = f"  ({'; '.join(r.notes)})" if r and r.notes else ""
             print(f"  {student:24s} {line}{notes}")
         print(f"wrote {csv_path.relative_to(paths.REPO_ROOT)}")
-    return {"results": results, "failures": failures, "csv": csv_path}
+        print("seconds: " + " ".join(f"{k}={v:.2f}" for k, v in timings.items())
+              + f" ({len(students)} submissions, {workers} workers)")
+    return {"results": results, "failures": failures, "csv": csv_path, "timings": timings}
 
 
 def main(argv=None) -> int:
