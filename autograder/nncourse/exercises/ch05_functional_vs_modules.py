@@ -6,7 +6,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..checking import Mistake, exercise
 from ..expect import expect_close, expect_equal, expect_true
-from ..probing import device, generator, linears, load_seeded, output_and_grads, randn
+from ..probing import device, generator, linears, load_seeded, load_seeded_linears, output_and_grads, randn
 
 CHAPTER = "05_functional_vs_modules"
 
@@ -276,13 +276,7 @@ def _dropout_eval_probe(DropoutMLP, sizes, seed, p=None):
     data = _dropout_structure(model)
     if len(data["linear_shapes"]) != 2:
         return data
-    model.to(device)
-    g = generator(seed)
-    with torch.no_grad():
-        for layer in linears(model):
-            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.5)
-            if layer.bias is not None:
-                layer.bias.copy_(torch.randn(layer.bias.shape, generator=g) * 0.5)
+    load_seeded_linears(model, seed)
     model.eval()
     x = randn(64, sizes[0], seed=seed + 1, scale=2.0)
     data["eval"] = output_and_grads(model, x, names=None)
