@@ -17,7 +17,6 @@ import importlib
 import linecache
 import os
 import pkgutil
-import sys
 import traceback
 import warnings
 from dataclasses import dataclass, field
@@ -66,8 +65,7 @@ def format_value(value: Any) -> str:
         if t.is_floating_point():
             t = t.float()
         with _printoptions():
-            text = repr(t)
-        return text.replace("tensor(", "tensor(", 1)
+            return repr(t)
     if isinstance(value, float):
         return f"{value:.4f}"
     return repr(value)
