@@ -36,21 +36,6 @@ ATTACKS = {
         "    db.commit()\n"
         "except Exception as e:\n"
         "    print('blocked:', e)\n"),
-    "solution_read_from_disk": (
-        "import json, nncourse.paths as p\n"
-        "try:\n"
-        "    nb = json.load(open(p.SOLUTION_DIR / '01_module_basics' / '01_module_basics.ipynb'))\n"
-        "    src = [''.join(c['source']) for c in nb['cells'] if 'class SimpleNN' in ''.join(c['source'])][0]\n"
-        "    exec(src)\n"
-        "    WRONG_FALLBACK = False\n"
-        "except Exception as e:\n"
-        "    print('blocked:', e)\n"),
-    "hidden_tests_read_from_source": (
-        "import nncourse.paths as p\n"
-        "try:\n"
-        "    print(open(p.SOURCE_DIR / '01_module_basics' / '01_module_basics.ipynb').read()[:100])\n"
-        "except Exception as e:\n"
-        "    print('blocked:', e)\n"),
     "network_and_subprocess": (
         "import socket, subprocess\n"
         "for attempt in (lambda: socket.create_connection(('127.0.0.1', 5432), timeout=1),\n"

@@ -68,9 +68,8 @@ def stage(chapter: str, student: str, staged_root: Path) -> None:
     src_dir = SUBMITTED / student / chapter
     dst_dir = staged_root / student / chapter
     dst_dir.mkdir(parents=True, exist_ok=True)
-    for extra in ("timestamp.txt",):
-        if (src_dir / extra).is_file():
-            shutil.copy(src_dir / extra, dst_dir / extra)
+    if (src_dir / "timestamp.txt").is_file():   # nbgrader's late-submission bookkeeping
+        shutil.copy(src_dir / "timestamp.txt", dst_dir / "timestamp.txt")
     nb, problem = read_submission(src_dir / f"{chapter}.ipynb")
     if nb is None:
         nb = nbformat.read(paths.RELEASE_DIR / chapter / f"{chapter}.ipynb", as_version=4)

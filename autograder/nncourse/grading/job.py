@@ -8,14 +8,15 @@ answers may depend only on the setup and read-only cells.
 from __future__ import annotations
 
 import copy
-import os
+import functools
 import json
+import os
 from dataclasses import dataclass, field
 
 import nbformat
 
 from .. import notebooks
-from ..checking import EXERCISES
+from ..checking import EXERCISES, _load_exercise_modules
 
 SETUP_TIME_LIMIT = 60.0
 # tests of the grader shorten every cell's time limit with this (seconds)
@@ -68,11 +69,15 @@ def read_submission(path) -> tuple[nbformat.NotebookNode | None, str | None]:
     return nb, None
 
 
+@functools.lru_cache(maxsize=None)   # parsed once per grading process; build_job copies it
+def _source(chapter: str) -> nbformat.NotebookNode:
+    return notebooks.read_source(chapter)
+
+
 def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: str | None = None) -> Job:
-    from ..checking import _load_exercise_modules
     if not EXERCISES:
         _load_exercise_modules()
-    source = notebooks.read_source(chapter)
+    source = _source(chapter)
     notes = [problem] if problem else []
     answers: dict[str, list] = {}
     if submitted is not None:

@@ -6,6 +6,9 @@ points per test cell in the gradebook, so the formgrader, feedback and export wo
 """
 from __future__ import annotations
 
+import copy
+import functools
+
 import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
@@ -18,6 +21,7 @@ from .job import build_job
 NOTES_KEY = "nncourse"
 
 
+@functools.lru_cache(maxsize=None)   # read once per grading run, not once per student
 def _release_answer_metadata(chapter: str) -> dict[str, dict]:
     """Answer-cell metadata of the learner notebook (nbgrader's checksums for 'No response.')."""
     path = paths.RELEASE_DIR / chapter / f"{chapter}.ipynb"
@@ -39,7 +43,7 @@ class RebuildFromSource(Preprocessor):
         release = _release_answer_metadata(chapter)
         for cell in job.notebook.cells:
             if notebooks.is_answer(cell) and notebooks.grade_id(cell) in release:
-                cell.metadata = release[notebooks.grade_id(cell)]
+                cell.metadata = copy.deepcopy(release[notebooks.grade_id(cell)])
         job.notebook.metadata[NOTES_KEY] = {"notes": job.notes}
         return job.notebook, resources
 

@@ -38,7 +38,6 @@ MAX_PROCESSES = 512      # threads count too (torch's thread pools)
 @dataclass
 class Cage:
     argv: list[str]
-    description: str
     preexec_fn: object
 
 
@@ -86,7 +85,7 @@ def mode() -> str:
 def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Path) -> Cage:
     """The command that runs ``child_argv`` inside the cage."""
     if not namespaces_available():
-        return Cage(child_argv, FALLBACK_MODE, _limits)
+        return Cage(child_argv, _limits)
     keep = visible_paths(job_dir)
     lines = ["set -e"]
     for i, path in enumerate(keep):                       # stage what stays visible
@@ -104,7 +103,7 @@ def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Pa
                  "--bounding-set=-all -- %s" % (NOBODY, NOBODY, " ".join(shlex.quote(a) for a in child_argv)))
     argv = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
             "sh", "-c", "\n".join(lines)]
-    return Cage(argv, NAMESPACE_MODE, _limits)
+    return Cage(argv, _limits)
 
 
 def prepare_job_dir(job_dir: Path) -> None:
