@@ -7,7 +7,8 @@ cycled) in a throwaway copy of the course, it measures in the same run:
 
 * plain execution of each notebook top to bottom (nbclient, one kernel per notebook): the baseline;
 * stock ``nbgrader autograde`` (nbgrader's own preprocessors, learner code in the grading kernel);
-* this course's grading (sandboxed child, judged outside), serial (1 worker) and parallel (N workers).
+* this course's grading (sandboxed child, judged outside), serial (1 worker) and parallel (N workers);
+* the same, 1 worker, without file-system isolation (``--isolation rlimits``): the cost of isolation.
 
 Grading is timed on fresh results (``--refresh``) and without feedback generation.
 """
@@ -27,6 +28,7 @@ import nbformat
 
 from . import notebooks, paths
 from .coursecopy import make_course
+from .grading import sandbox
 
 STOCK_CONFIG = """
 c.Autograde.sanitize_preprocessors = [
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
                 run([*nbgrader, "generate_assignment", chapter, "--force",
                      f"--CourseDirectory.release_directory={release}"], course)
         grade = [sys.executable, "-m", "nncourse.grade", chapter, "--refresh", "--no-feedback"]
-        phases: dict[int, dict] = {1: {}, args.workers: {}}
+        phases: dict = {1: {}, args.workers: {}, "rlimits": {}}
         measures = {
             "plain execution": lambda: plain_execution(ours, chapter, students),
             "stock nbgrader autograde": lambda: run([*nbgrader, "autograde", chapter, "--force",
@@ -115,13 +117,17 @@ def main(argv=None) -> int:
             "sandboxed grading, 1 worker": lambda: run([*grade, "--workers", "1"], ours, phases=phases[1]),
             f"sandboxed grading, {args.workers} workers":
                 lambda: run([*grade, "--workers", str(args.workers)], ours, phases=phases[args.workers]),
+            # the same without file-system isolation: what the isolation costs, measured in this run
+            "grading without isolation, 1 worker":
+                lambda: run([*grade, "--workers", "1", "--isolation", "rlimits"], ours, phases=phases["rlimits"]),
         }
         for r in range(args.repeats):
             for name, measure in measures.items():
                 timings.setdefault(name, []).append(measure() / len(students))
                 print(f"  run {r + 1}/{args.repeats} {name}: {timings[name][-1]:.2f} s/submission", flush=True)
             for w in phases:   # the parallel part alone: running and judging in the sandbox
-                timings.setdefault(f"  of which sandbox phase, {w} worker(s)", []).append(
+                label = "without isolation, 1 worker" if w == "rlimits" else f"{w} worker(s)"
+                timings.setdefault(f"  of which sandbox phase, {label}", []).append(
                     phases[w]["sandbox"] / len(students))
     base = statistics.median(timings["plain execution"])
     serial = statistics.median(timings["sandboxed grading, 1 worker"])
@@ -135,6 +141,11 @@ def main(argv=None) -> int:
         print(f"{name:40s} {m:12.2f} {m / base:8.2f}x {speedup:>9s}")
     print("speed-up: against the same measure with 1 worker; the rest of a grading run (registering the "
           "chapter, nbgrader recording the scores one by one) is serial")
+    isolated = serial_phase
+    bare = statistics.median(timings["  of which sandbox phase, without isolation, 1 worker"])
+    print(f"\nisolation mode: {sandbox.mode()}")
+    print(f"cost of isolation: {isolated - bare:+.2f} s/submission in the sandbox phase "
+          f"({isolated:.2f} isolated vs {bare:.2f} with rlimits and the audit hook only, 1 worker, same run)")
     return 0
 
 

@@ -25,6 +25,7 @@ from typing import Any, Callable
 import torch
 
 from . import plaindata
+from .probing import reseed
 
 _MISSING = object()
 ERROR_KEY = "__error__"
@@ -124,6 +125,10 @@ class Exercise:
     chapter: str
     time_limit: float = 30.0   # seconds the answer cell may run at grading time
     tests: dict[str, Test] = field(default_factory=dict)
+    # the grading policy (nncourse.policy) for this exercise's answer cell: names it may use beyond
+    # the common allowlist (e.g. torch.save), and names its contract forbids (e.g. F.cross_entropy)
+    allow: frozenset = frozenset()
+    deny: frozenset = frozenset()
 
     def test(self, name: str, *, reference: bool = True):
         """Decorator registering a probe as the test ``name`` of this exercise."""
@@ -137,8 +142,9 @@ class Exercise:
 EXERCISES: dict[str, Exercise] = {}
 
 
-def exercise(exercise_id: str, chapter: str, time_limit: float = 30.0) -> Exercise:
-    ex = Exercise(exercise_id, chapter, time_limit)
+def exercise(exercise_id: str, chapter: str, time_limit: float = 30.0, *,
+             allow=(), deny=()) -> Exercise:
+    ex = Exercise(exercise_id, chapter, time_limit, allow=frozenset(allow), deny=frozenset(deny))
     EXERCISES[exercise_id] = ex
     return ex
 
@@ -182,7 +188,7 @@ def run_probe(test: Test, objects: dict) -> dict:
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     with warnings.catch_warnings(record=True) as caught, torch.random.fork_rng(devices=devices):
         warnings.simplefilter("always")
-        torch.manual_seed(1234)
+        reseed(1234)
         try:
             data = dict(test.probe(**objects))
         except Exception as e:  # the learner's code failed; say how
@@ -216,19 +222,44 @@ def judge(test: Test, got: Any, ref: dict | None) -> Verdict:
 
 
 # --------------------------------------------------------------------------- the notebook API
-_export: dict[str, Any] = {"dir": None, "cell": None, "count": 0}
+# Set by the grading child: where ``check`` sends probe data instead of judging it.
+_export: dict[str, Any] = {"sink": None, "cell": None, "count": 0}
 
 
-def export_to(directory: str | None, cell_id: str | None = None) -> None:
-    """Used by the grading child: from now on ``check`` writes probe data instead of judging."""
-    _export.update(dir=directory, cell=cell_id, count=0)
+def export_to(sink: Callable[[str, int, bytes], None] | None, cell_id: str | None = None) -> None:
+    """Used by the grading child: from now on ``check`` hands probe data to ``sink(cell, index, bytes)``."""
+    _export.update(sink=sink, cell=cell_id, count=0)
+
+
+def _policy_refusals(exercise_id: str, objects: dict) -> str:
+    """In a notebook: the grading policy's verdict on the cell that defined the checked names.
+
+    Grading reviews the answer cell before running it (``nncourse.policy``); the visible check does
+    the same on the latest cell that defines one of the names it checks, so a learner hears of a
+    refusal here, at the line, and not first in the feedback.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return ""
+    shell = get_ipython()
+    if shell is None or not objects:
+        return ""
+    from . import policy
+    history = list(getattr(shell.history_manager, "input_hist_raw", None) or [])
+    for source in reversed(history[:-1] if history else []):   # [-1] is the check cell itself
+        if policy.defines(source, set(objects)):
+            refusals = policy.review_answer(exercise_id, source, policy.Context.from_namespace(shell.user_ns))
+            return policy.explain(refusals) if refusals else ""
+    return ""
 
 
 def reference_data(test: Test, names) -> dict | None:
     """The probe's data on the reference solution's objects of the same names (cached)."""
     if not test.needs_reference:
         return None
-    key = (test.exercise, test.name, tuple(sorted(names)))
+    from .probing import _salt
+    key = (test.exercise, test.name, tuple(sorted(names)), _salt[0])   # inputs differ per grading run
     if key not in _reference_cache:
         from . import reference
         _reference_cache[key] = run_probe(test, reference.objects(test.exercise, names))
@@ -242,12 +273,16 @@ def check(exercise_id: str, test_name: str, **objects) -> None:
     """Check one aspect of an exercise and say plainly what is wrong, if anything."""
     test = get_test(exercise_id, test_name)
     got = run_probe(test, objects)
-    if _export["dir"]:
+    if _export["sink"]:
         index = _export["count"]
         _export["count"] += 1
         got["__check__"] = [exercise_id, test_name]
-        plaindata.dump(got, os.path.join(_export["dir"], f"{_export['cell']}__{index}.npz"))
+        _export["sink"](_export["cell"], index, plaindata.dumps(got))
         return
+    refusals = _policy_refusals(exercise_id, objects)
+    if refusals:
+        raise CheckFailed(Verdict(exercise_id, test_name, 0.0, f"✘ {exercise_id} · {test_name}: your answer cell was "
+                                  + refusals + " Grading would give this exercise zero."))
     verdict = judge(test, got, reference_data(test, objects))
     for w in got.get(WARNINGS_KEY) or []:
         print(f"  (note: your code warned — {w})")

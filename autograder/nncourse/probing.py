@@ -11,8 +11,41 @@ from torch import nn
 from .runtime import device
 
 
+# Set by the grader for each test cell, from a number drawn by the trusted grading process and sent
+# to the child only once the answer cell has finished: at grading time the probes' inputs change from
+# run to run, so an answer cannot special-case them. None (in a learner's notebook): fixed inputs.
+_salt: list = [None]
+
+
+def set_salt(salt: int | None) -> None:
+    _salt[0] = salt
+
+
+def mixed(seed: int) -> int:
+    """The seed the probes really use: ``seed`` itself in a notebook, mixed with the run's salt when grading."""
+    if _salt[0] is None:
+        return seed
+    return (seed * 1_000_003 + _salt[0] * 7_919 + 17) % (2 ** 31 - 1)
+
+
 def generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(mixed(seed))
+
+
+def vary(default, choices, seed: int):
+    """``default`` in a notebook; at grading time one of ``choices`` (a sequence), drawn per run.
+
+    For the sizes and names a probe uses, so an answer cannot key on them; the notebook's checks
+    keep the values their stored outputs were made with.
+    """
+    if _salt[0] is None:
+        return default
+    return choices[int(torch.randint(len(choices), (1,), generator=generator(seed)))]
+
+
+def reseed(seed: int) -> None:
+    """``torch.manual_seed`` for probes: the global generator, salted like ``generator``."""
+    torch.manual_seed(mixed(seed))
 
 
 def randn(*shape: int, seed: int, scale: float = 1.0) -> torch.Tensor:

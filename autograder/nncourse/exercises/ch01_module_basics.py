@@ -4,7 +4,7 @@ from torch import nn
 
 from ..checking import exercise
 from ..expect import expect_close, expect_equal, expect_true
-from ..probing import (device, linears, load_seeded, load_seeded_linears, output_and_grads, randn,
+from ..probing import (device, reseed, linears, load_seeded, load_seeded_linears, output_and_grads, randn,
                        state_shapes)
 
 CHAPTER = "01_module_basics"
@@ -118,16 +118,20 @@ simple_net_hidden.judge(simple_net_forward.judge_fn)
 ex1_3 = exercise("ex1_3_mlp", CHAPTER)
 
 
-class _CountingTanh(nn.Module):
-    """An activation that counts how many instances the MLP creates."""
-    created = 0
+def _counting_tanh():
+    """An activation class that counts its instances, and the count. The count lives in a closure,
+    out of reach of the code under test (a class attribute could be overwritten by it)."""
+    created = []
 
-    def __init__(self):
-        super().__init__()
-        type(self).created += 1
+    class CountingTanh(nn.Module):
+        def __init__(self):
+            super().__init__()
+            created.append(1)
 
-    def forward(self, x):
-        return torch.tanh(x)
+        def forward(self, x):
+            return torch.tanh(x)
+
+    return CountingTanh, created
 
 
 def _mlp_probe(MLP, sizes, seed, **kwargs):
@@ -168,9 +172,9 @@ mlp_structure.judge(_judge_mlp)
 def mlp_hidden(MLP):
     data = {"two_sizes": _mlp_probe(MLP, [3, 2], seed=32),
             "deep": _mlp_probe(MLP, [2, 9, 9, 9, 1], seed=33)}
-    _CountingTanh.created = 0
-    data["tanh"] = _mlp_probe(MLP, [3, 8, 8, 2], seed=34, activation=_CountingTanh)
-    data["activations_created"] = _CountingTanh.created
+    counting_tanh, created = _counting_tanh()
+    data["tanh"] = _mlp_probe(MLP, [3, 8, 8, 2], seed=34, activation=counting_tanh)
+    data["activations_created"] = len(created)
     return data
 
 
@@ -211,7 +215,7 @@ def _(got, ref):
 
 @ex1_4.test("hidden")
 def custom_activation_hidden(CustomActivationModule):
-    torch.manual_seed(0)
+    reseed(0)
     net = nn.Sequential(nn.Linear(3, 4), CustomActivationModule(lambda t: 2 * t.clamp(min=0)), nn.Linear(4, 2))
     load_seeded(net, 42)
     data = output_and_grads(net, randn(6, 3, seed=43, scale=2.0))
@@ -233,7 +237,7 @@ ex1_5 = exercise("ex1_5_count_parameters", CHAPTER)
 
 
 def _frozen_net():
-    torch.manual_seed(0)
+    reseed(0)
     net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
     net[0].requires_grad_(False)
     return net

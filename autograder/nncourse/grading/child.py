@@ -1,11 +1,18 @@
-"""The grading child: runs a submission's cells inside the sandbox and exports probe data.
+"""The grading child: runs a submission's cells inside the sandbox and sends probe data out.
 
     python -m nncourse.grading.child JOB_DIR
 
-Reads JOB_DIR/job.json, runs each step in an IPython shell (answers may use magics), and for a
-test cell lets ``check`` write its probe data to JOB_DIR/out instead of judging. Progress goes
-to the file descriptor in NNCOURSE_PROGRESS_FD so the grader can time each cell. Nothing this
-process writes is trusted: it is only data for the judges.
+Reads JOB_DIR/job.json and runs each step in an IPython shell (answers may use ``%matplotlib``).
+Nothing this process says is trusted; the grader only judges it. It talks to the grader over two
+inherited pipes, never through files the learner's code could rewrite:
+
+* to the grader (fd NNCOURSE_PROGRESS_FD): ``start I`` / ``end I`` around every step, and framed
+  payloads ``data CELL K N`` (the K-th check of test cell CELL: N bytes of plain data),
+  ``error CELL N`` (the exception a cell raised), ``tamper I N`` (the integrity check failed after
+  step I) and ``finished``. The grader accepts a payload only for the step that is running, once;
+  the step's clock is the grader's.
+* from the grader (fd NNCOURSE_CONTROL_FD): ``salt S`` after the start of each test step, the
+  seed of that run's probe inputs, sent once the answer cell has finished.
 """
 import json
 import os
@@ -16,41 +23,65 @@ def main(job_dir: str) -> None:
     sys.dont_write_bytecode = True
     with open(os.path.join(job_dir, "job.json")) as f:
         spec = json.load(f)
-    progress = os.fdopen(int(os.environ["NNCOURSE_PROGRESS_FD"]), "w", buffering=1)
-    out_dir = os.path.join(job_dir, "out")
+    out_fd = int(os.environ.pop("NNCOURSE_PROGRESS_FD"))
+    in_fd = int(os.environ.pop("NNCOURSE_CONTROL_FD"))
+
+    def send(header: str, payload: bytes = b"") -> None:
+        data = header.encode() + b"\n" + payload
+        while data:
+            data = data[os.write(out_fd, data):]
+
+    def receive_line() -> str:
+        chunks = []
+        while True:
+            byte = os.read(in_fd, 1)
+            if not byte or byte == b"\n":
+                return b"".join(chunks).decode()
+            chunks.append(byte)
 
     # import everything the checks need before the guard is installed
     import matplotlib
     matplotlib.use("Agg")
     import torch  # noqa: F401
     import nncourse  # noqa: F401
-    from nncourse import checking
+    from nncourse import checking, probing
     checking._load_exercise_modules()
     from IPython.core.interactiveshell import InteractiveShell
     shell = InteractiveShell.instance(history_length=0)
     shell.history_manager.enabled = False
-    from nncourse.grading import guard
+    from nncourse.grading import guard, integrity
+    changes = integrity.snapshot()
     guard.install(job_dir, spec["hidden"], spec["readable"])
+
+    def sink(cell_id: str, index: int, payload: bytes) -> None:
+        send(f"data {cell_id} {index} {len(payload)}", payload)
 
     skip, done = set(spec["skip"]), set(spec["done"])
     for index, step in enumerate(spec["steps"]):
         if index in skip:
             continue
-        progress.write(f"start {index}\n")
+        send(f"start {index}")
         if step["kind"] == "test":
             if step["cell_id"] in done:
-                progress.write(f"end {index}\n")
+                send(f"end {index}")
                 continue
-            checking.export_to(out_dir, step["cell_id"])
+            word, _, salt = receive_line().partition(" ")
+            probing.set_salt(int(salt) if word == "salt" else None)
+            checking.export_to(sink, step["cell_id"])
         result = shell.run_cell(step["source"], store_history=False)
         checking.export_to(None)
+        probing.set_salt(None)
         error = result.error_before_exec or result.error_in_exec
         if error is not None:
-            with open(os.path.join(out_dir, f"{step['cell_id']}__error.json"), "w") as f:
-                json.dump({"ename": type(error).__name__, "evalue": str(error)[:2000]}, f)
-        progress.write(f"end {index}\n")
-    progress.write("finished\n")
-    progress.flush()
+            payload = json.dumps({"ename": type(error).__name__, "evalue": str(error)[:2000]}).encode()
+            send(f"error {step['cell_id']} {len(payload)}", payload)
+        found = changes()
+        if found:
+            payload = "; ".join(found).encode()
+            send(f"tamper {index} {len(payload)}", payload)
+            os._exit(3)
+        send(f"end {index}")
+    send("finished")
     sys.stdout.flush()
     os._exit(0)   # skip interpreter teardown: learner objects' __del__ must not change anything now
 

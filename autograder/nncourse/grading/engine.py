@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import os
 import select
 import shutil
@@ -19,11 +20,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import checking, notebooks, paths, plaindata
+from .. import checking, notebooks, paths, plaindata, probing
 from . import sandbox
 from .job import Job, build_job, read_submission
 
 STARTUP_LIMIT = 90.0          # importing torch inside the sandbox, before the first cell
+# The seed of this grading process's probe inputs: drawn here, sent to the child only when a test
+# cell starts (see child.py), so answers cannot be written for the inputs they will meet.
+_RUN_SALT = secrets.randbelow(2 ** 31 - 1)
 CACHE_DIR = paths.AUTOGRADER / ".cache" / "results"
 
 
@@ -43,6 +47,7 @@ class SubmissionResult:
     notes: list[str] = field(default_factory=list)
     sandbox: str = ""
     seconds: float = 0.0
+    tampering: dict[str, str] = field(default_factory=dict)   # exercise -> what the policy or the child refused
 
     @property
     def total(self) -> float:
@@ -77,57 +82,156 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code} (the kernel died: exit(), os._exit() or a crash)"
 
 
-def _run_child(spec: dict, job_dir: Path, grading_root: Path) -> tuple[bool, int | None, str]:
-    """Run the child once. Returns (finished, index of the step it failed in, reason)."""
+# what the grader accepts from one child in all, whatever it claims
+MAX_EXPORT_BYTES = 256 * 1024 * 1024
+BETWEEN_STEPS_LIMIT = 30.0     # seconds from the end of one step to the start of the next
+
+
+@dataclass
+class ChildRun:
+    """What one run of the child told the grader, as the grader saw it."""
+    finished: bool = False
+    failed: int | None = None       # index of the step that hung, crashed or tampered
+    reason: str = ""
+    tampering: str = ""             # set when the failure is tampering (integrity or protocol)
+
+
+class _Reader:
+    """Parses the child's stream and holds it to the protocol (see child.py).
+
+    Exports are accepted only for the test step that is running, each check index once; anything
+    out of order is tampering. Time limits come from this process's clock, set when a step starts
+    and never extended by what the child says.
+    """
+
+    def __init__(self, steps: list[dict], skip: set[int], done: set[str], exports: dict, errors: dict, salt: int,
+                 control_fd: int):
+        self.steps, self.skip, self.done, self.exports, self.errors = steps, skip, done, exports, errors
+        self.salt, self.control_fd = salt, control_fd
+        self.buffer = b""
+        self.current: int | None = None
+        self.last_started = -1
+        self.received = 0
+        self.run = ChildRun()
+        self.deadline = time.monotonic() + STARTUP_LIMIT
+        self.limit = STARTUP_LIMIT
+
+    def violation(self, what: str) -> None:
+        self.run.tampering = f"the grading protocol was broken ({what})"
+        raise _Stop()
+
+    def feed(self, chunk: bytes) -> None:
+        self.buffer += chunk
+        while True:
+            newline = self.buffer.find(b"\n")
+            if newline < 0:
+                if len(self.buffer) > 4096:
+                    self.violation("an overlong line")
+                return
+            words = self.buffer[:newline].decode(errors="replace").split(" ")
+            size = 0
+            if words[0] in ("data", "error", "tamper"):
+                try:
+                    size = int(words[-1])
+                except ValueError:
+                    self.violation("a malformed frame")
+                if size < 0 or self.received + size > MAX_EXPORT_BYTES:
+                    self.violation("more data than the grader accepts")
+                if len(self.buffer) < newline + 1 + size:
+                    return   # wait for the whole payload
+            payload = self.buffer[newline + 1: newline + 1 + size]
+            self.buffer = self.buffer[newline + 1 + size:]
+            self.received += size
+            self.handle(words, payload)
+
+    def handle(self, words: list[str], payload: bytes) -> None:
+        word = words[0]
+        now = time.monotonic()
+        if word == "start" and len(words) == 2 and words[1].isdigit():
+            index = int(words[1])
+            expected = next((i for i in range(self.last_started + 1, len(self.steps)) if i not in self.skip), None)
+            if self.current is not None or index != expected:
+                self.violation(f"step {index} started out of order")
+            self.current, self.last_started = index, index
+            self.limit = self.steps[index]["time_limit"]
+            self.deadline = now + self.limit
+            if self.steps[index]["kind"] == "test" and self.steps[index]["cell_id"] not in self.done:
+                os.write(self.control_fd, f"salt {self.salt}\n".encode())
+        elif word == "end" and len(words) == 2 and self.current is not None and words[1] == str(self.current):
+            self.current = None
+            self.limit = BETWEEN_STEPS_LIMIT
+            self.deadline = now + BETWEEN_STEPS_LIMIT
+        elif word == "data" and len(words) == 4 and self.current is not None:
+            step = self.steps[self.current]
+            key = (words[1], words[2])
+            if step["kind"] != "test" or words[1] != step["cell_id"] or not words[2].isdigit() or key in self.exports:
+                self.violation(f"data for {words[1]} while step {self.current} ran")
+            self.exports[key] = payload
+        elif word == "error" and len(words) == 3 and self.current is not None \
+                and words[1] == self.steps[self.current]["cell_id"]:
+            self.errors[words[1]] = payload[:5000]
+        elif word == "tamper" and len(words) == 3 and self.current is not None:
+            self.run.tampering = payload[:2000].decode(errors="replace")
+            raise _Stop()
+        elif word == "finished" and len(words) == 1 and self.current is None:
+            self.run.finished = True
+        else:
+            self.violation(f"an unexpected message {' '.join(words)[:60]!r}")
+
+
+class _Stop(Exception):
+    pass
+
+
+def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, errors: dict, salt: int) -> ChildRun:
+    """Run the child once, collecting its exports into ``exports``/``errors``."""
     (job_dir / "job.json").write_text(json.dumps(spec))
-    out = job_dir / "out"
-    out.mkdir(exist_ok=True)
     read_fd, write_fd = os.pipe()
+    control_read, control_write = os.pipe()
     stage = Path(tempfile.mkdtemp(prefix="nncourse-stage-"))
     cage = sandbox.cage([sys.executable, "-m", "nncourse.grading.child", str(job_dir)], job_dir, grading_root, stage)
     env = {
         "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
         "HOME": str(job_dir / "home"), "TMPDIR": str(job_dir / "tmp"), "MPLCONFIGDIR": str(job_dir / "home"),
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8",
-        "NNCOURSE_PROGRESS_FD": str(write_fd), "NNCOURSE_ROOT": str(paths.REPO_ROOT),
+        "NNCOURSE_PROGRESS_FD": str(write_fd), "NNCOURSE_CONTROL_FD": str(control_read),
+        "NNCOURSE_ROOT": str(paths.REPO_ROOT),
         "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore", "NNCOURSE_GRADING_DATA": str(job_dir / "data"),
     }
     for name in ("NNCOURSE_DEVICE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONPATH"):
         if name in os.environ:
             env[name] = os.environ[name]
     steps = spec["steps"]
+    reader = _Reader(steps, set(spec["skip"]), set(spec["done"]), exports, errors, salt, control_write)
     with open(job_dir / "child.log", "ab") as log:
         proc = subprocess.Popen(cage.argv, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, pass_fds=(write_fd,), start_new_session=True,
+                                stderr=subprocess.STDOUT, pass_fds=(write_fd, control_read), start_new_session=True,
                                 preexec_fn=cage.preexec_fn)
     os.close(write_fd)
-    current, deadline, limit = None, time.monotonic() + STARTUP_LIMIT, STARTUP_LIMIT
-    finished, buffer, reason = False, b"", ""
+    os.close(control_read)
+    total_deadline = time.monotonic() + STARTUP_LIMIT + sum(s["time_limit"] for s in steps) \
+        + BETWEEN_STEPS_LIMIT * len(steps)
+    timed_out = False
     try:
         while True:
+            deadline = min(reader.deadline, total_deadline)
             ready, _, _ = select.select([read_fd], [], [], max(0.0, deadline - time.monotonic()))
             if not ready:
-                reason = f"timed out after {limit:.0f} s"
+                timed_out = True
                 break
-            chunk = os.read(read_fd, 4096)
+            chunk = os.read(read_fd, 1 << 16)
             if not chunk:
                 break
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                word, _, arg = line.decode(errors="replace").partition(" ")
-                if word == "start" and arg.isdigit() and int(arg) < len(steps):
-                    current = int(arg)
-                    limit = steps[current]["time_limit"]
-                    deadline = time.monotonic() + limit
-                elif word == "end":
-                    deadline = time.monotonic() + STARTUP_LIMIT
-                elif word == "finished":
-                    finished = True
+            reader.feed(chunk)
+    except _Stop:
+        pass
+    except OSError:   # the control pipe closed: the child is gone
+        pass
     finally:
         os.close(read_fd)
+        os.close(control_write)
         try:
-            proc.wait(timeout=10 if not reason else 0.1)
+            proc.wait(timeout=10 if reader.run.finished else 0.1)
         except subprocess.TimeoutExpired:
             pass
         if proc.poll() is None:
@@ -137,36 +241,74 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path) -> tuple[bool, int
                 pass
             proc.wait()
         shutil.rmtree(stage, ignore_errors=True)
-    if finished and proc.returncode == 0:
-        return True, None, ""
-    if not reason:
-        reason = _describe_exit(proc.returncode)
-    return False, current, reason
+    run = reader.run
+    if run.tampering:
+        run.finished, run.failed = False, reader.current if reader.current is not None else reader.last_started
+        run.reason = "was stopped for tampering: " + run.tampering
+        return run
+    if run.finished and proc.returncode == 0:
+        return run
+    run.finished, run.failed = False, reader.current
+    if timed_out:
+        run.reason = f"timed out after {reader.limit:.0f} s"
+    else:
+        run.reason = _describe_exit(proc.returncode)
+    return run
 
 
-def run_job(job: Job, work_root: Path) -> tuple[Path, dict[int, str], str]:
-    """Run every step, restarting the child past any step that hangs or kills it.
+@dataclass
+class Outcome:
+    """Everything the judges need from running a job: exports and what went wrong where."""
+    exports: dict = field(default_factory=dict)          # (test cell id, check index) -> bytes
+    errors: dict = field(default_factory=dict)           # cell id -> JSON bytes of its exception
+    failures: dict = field(default_factory=dict)         # step index -> reason
+    tampering: dict = field(default_factory=dict)        # exercise -> what was refused
+    sandbox: str = ""
 
-    Returns the folder of exports, {step index: what went wrong there}, and the sandbox mode.
-    """
+
+def _exercise_of_step(steps: list, index: int) -> str | None:
+    """The exercise a step belongs to; for a given cell, the answer cell before it."""
+    for i in range(index, -1, -1):
+        step = steps[i]
+        if step["kind"] in ("answer", "test"):
+            return step["cell_id"].split("_test", 1)[0]
+    return None
+
+
+def run_job(job: Job, work_root: Path, salt: int | None = None) -> Outcome:
+    """Run every step, restarting the child past any step that hangs, kills it or tampers."""
     job_dir = work_root / "job"
     sandbox.prepare_job_dir(job_dir)
     steps = [asdict_step(s) for s in job.steps]
-    failures: dict[int, str] = {}
+    outcome = Outcome(sandbox=str(sandbox.mode()))
+    salt = _RUN_SALT if salt is None else salt
     hidden = [str(p) for p in sandbox.hidden_roots(work_root.parent)]
     readable = [str(p) for p in sandbox.visible_paths(job_dir)]
+    refused = {i for i, s in enumerate(job.steps) if s.cell_id.split("_test", 1)[0] in job.refused}
     for _ in range(len(steps) + 1):
-        done = sorted({p.name.split("__")[0] for p in (job_dir / "out").glob("*__*")} if (job_dir / "out").exists() else set())
-        spec = {"steps": steps, "skip": sorted(failures), "done": done, "hidden": hidden, "readable": readable}
-        finished, failed, reason = _run_child(spec, job_dir, work_root.parent)
-        if finished:
+        skip = set(outcome.failures) | refused
+        for exercise in outcome.tampering:
+            skip |= {i for i, s in enumerate(steps) if s["cell_id"].split("_test", 1)[0] == exercise}
+        done = sorted({cell for cell, _ in outcome.exports})
+        spec = {"steps": steps, "skip": sorted(skip), "done": done, "hidden": hidden, "readable": readable}
+        run = _run_child(spec, job_dir, work_root.parent, outcome.exports, outcome.errors, salt)
+        if run.finished:
             break
-        if failed is None:   # died before the first cell: nothing can be graded
-            failures.update({i: f"the grading process {reason} before running any cell"
-                             for i in range(len(steps)) if i not in failures})
+        if run.failed is None:   # died before the first cell: nothing can be graded
+            outcome.failures.update({i: f"the grading process {run.reason} before running any cell"
+                                     for i in range(len(steps)) if i not in skip})
             break
-        failures[failed] = reason
-    return job_dir / "out", failures, sandbox.mode()
+        if run.tampering:
+            exercise = _exercise_of_step(steps, run.failed)
+            if exercise is None:
+                outcome.failures[run.failed] = run.reason
+            else:
+                outcome.tampering[exercise] = run.tampering
+                for key in [k for k in outcome.exports if k[0].split("_test", 1)[0] == exercise]:
+                    del outcome.exports[key]
+            continue
+        outcome.failures[run.failed] = run.reason
+    return outcome
 
 
 def asdict_step(step) -> dict:
@@ -174,18 +316,25 @@ def asdict_step(step) -> dict:
 
 
 # ----------------------------------------------------------------------------- judging, outside
-def judge_job(job: Job, out_dir: Path, failures: dict[int, str]) -> SubmissionResult:
+def judge_job(job: Job, outcome: Outcome) -> SubmissionResult:
     points = {notebooks.grade_id(c): notebooks.points(c) for c in job.notebook.cells if notebooks.is_test(c)}
-    answer_failure: dict[str, str] = {}
+    failures = outcome.failures
+    blocked: dict[str, str] = {}     # exercise -> why none of its tests could count
     answer_errors: dict[str, str] = {}
+    for exercise, why in job.refused.items():
+        blocked[exercise] = f"your answer cell was {why}"
+    for exercise, what in outcome.tampering.items():
+        blocked.setdefault(exercise, f"your answer changed what the grader relies on, which is not allowed: {what}")
     for index, step in enumerate(job.steps):
-        error_file = out_dir / f"{step.cell_id}__error.json"
-        if step.kind == "answer":
-            if index in failures:
-                answer_failure[step.cell_id] = f"your answer cell {failures[index]}"
-                answer_errors[step.cell_id] = answer_failure[step.cell_id]
-            elif error_file.exists():
-                answer_errors[step.cell_id] = _read_error(error_file)
+        if step.kind != "answer" or step.cell_id in blocked:
+            continue
+        if index in failures:
+            blocked[step.cell_id] = f"your answer cell {failures[index]}"
+            answer_errors[step.cell_id] = blocked[step.cell_id]
+        elif step.cell_id in outcome.errors:
+            answer_errors[step.cell_id] = _read_error(outcome.errors[step.cell_id])
+    for exercise, why in blocked.items():
+        answer_errors.setdefault(exercise, why)
     tests: dict[str, TestResult] = {}
     for index, step in enumerate(job.steps):
         if step.kind != "test":
@@ -193,38 +342,40 @@ def judge_job(job: Job, out_dir: Path, failures: dict[int, str]) -> SubmissionRe
         exercise = step.cell_id.split("_test", 1)[0]
         max_points = points.get(step.cell_id, 0.0)
         messages, credit = [], 1.0
-        calls = notebooks.checks_in(step.source)
-        if index in failures:
+        if exercise in blocked:
+            messages, credit = [f"✘ {blocked[exercise].rstrip('.')}. This test could not count."], 0.0
+        elif index in failures:
             messages, credit = [f"✘ this test {failures[index]}"], 0.0
-        elif exercise in answer_failure:
-            messages, credit = [f"✘ {answer_failure[exercise]}, so this test could not run."], 0.0
         else:
-            for i, (exercise_id, test_name, names) in enumerate(calls):
-                verdict = _judge_export(out_dir / f"{step.cell_id}__{i}.npz", exercise_id, test_name, names,
-                                        out_dir / f"{step.cell_id}__error.json", answer_errors.get(exercise))
+            for i, (exercise_id, test_name, names) in enumerate(notebooks.checks_in(step.source)):
+                verdict = _judge_export(outcome.exports.get((step.cell_id, str(i))), exercise_id, test_name, names,
+                                        outcome.errors.get(step.cell_id), answer_errors.get(exercise))
                 messages.append(verdict.message)
                 credit = min(credit, verdict.credit)
         tests[step.cell_id] = TestResult(step.cell_id, round(max_points * credit, 4), max_points, "\n".join(messages))
-    return SubmissionResult(job.chapter, tests, answer_errors, list(job.notes))
+    result = SubmissionResult(job.chapter, tests, answer_errors, list(job.notes))
+    result.tampering = {**{e: f"refused: {why}" for e, why in job.refused.items()},
+                        **{e: f"changed at run time: {what}" for e, what in outcome.tampering.items()}}
+    return result
 
 
-def _read_error(path: Path) -> str:
+def _read_error(raw: bytes) -> str:
     try:
-        raw = json.loads(path.read_text()[:5000])
-        return f"{raw.get('ename', 'Error')}: {raw.get('evalue', '')}"
-    except (OSError, ValueError, AttributeError):
+        data = json.loads(raw[:5000])
+        return f"{data.get('ename', 'Error')}: {data.get('evalue', '')}"
+    except (ValueError, AttributeError, TypeError):
         return "an error (unreadable details)"
 
 
-def _judge_export(path: Path, exercise_id: str, test_name: str, names, error_file: Path, answer_error):
+def _judge_export(raw: bytes | None, exercise_id: str, test_name: str, names, error: bytes | None, answer_error):
     test = checking.get_test(exercise_id, test_name)
     head = f"{exercise_id} · {test_name}"
-    if not path.exists():
-        why = _read_error(error_file) if error_file.exists() else "the check did not run"
+    if raw is None:
+        why = _read_error(error) if error else "the check did not run"
         hint = f" Your answer cell raised {answer_error}." if answer_error else ""
         return checking.Verdict(exercise_id, test_name, 0.0, f"✘ {head}: {why}.{hint}")
     try:
-        got = plaindata.load(path)
+        got = plaindata.loads(raw)
     except plaindata.PlainDataError as e:
         return checking.Verdict(exercise_id, test_name, 0.0, f"✘ {head}: {e}")
     if not isinstance(got, dict) or got.get("__check__") != [exercise_id, test_name]:
@@ -264,18 +415,22 @@ def grade_job(job: Job, refresh: bool = False) -> SubmissionResult:
     if job.unreadable:   # nothing of the learner's to run: every test scores zero, with the reason
         failures = {i: "could not run: " + (job.notes[0] if job.notes else "no notebook")
                     for i, s in enumerate(job.steps) if s.kind == "test"}
-        result = judge_job(job, Path("/nonexistent"), failures)
+        result = judge_job(job, Outcome(failures=failures))
         result.sandbox = "not run"
         return result
     grading_root = Path(tempfile.mkdtemp(prefix="nncourse-grading-"))
     try:
         work = grading_root / "w"
         work.mkdir()
-        out_dir, failures, mode = run_job(job, work)
-        result = judge_job(job, out_dir, failures)
+        outcome = run_job(job, work)
+        probing.set_salt(_RUN_SALT)      # the reference runs on the same inputs as the child's probes
+        try:
+            result = judge_job(job, outcome)
+        finally:
+            probing.set_salt(None)
     finally:
         shutil.rmtree(grading_root, ignore_errors=True)
-    result.sandbox = mode
+    result.sandbox = outcome.sandbox
     result.seconds = round(time.monotonic() - start, 2)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".{os.getpid()}.tmp")

@@ -18,6 +18,8 @@ _BLOCKED = {
     "ctypes.dlopen", "ctypes.dlsym", "sqlite3.connect", "os.kill", "os.killpg",
     "sys._current_frames", "webbrowser.open",
 }
+# Replacing a function's code or defaults, or a class's bases, rewires code the checks call.
+_REWIRING = {"__code__"}   # not __defaults__ (namedtuple sets it) nor __bases__ (matplotlib does)
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _PATH_EVENTS = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
                 "os.symlink", "os.link", "shutil.rmtree", "os.utime"}
@@ -48,6 +50,8 @@ def install(job_dir: str, hidden: list[str], readable: list[str]) -> None:
                 refuse(f"reading {full}")
         elif event in _BLOCKED:
             refuse(event)
+        elif event == "object.__setattr__" and len(args) > 1 and args[1] in _REWIRING:
+            refuse(f"setting {args[1]}")
         elif event in _PATH_EVENTS:
             for arg in args[:2]:
                 if isinstance(arg, (str, bytes, os.PathLike)) and not inside(realpath(fsdecode(arg)), (job_dir,)):

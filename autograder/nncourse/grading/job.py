@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from .. import notebooks
+from .. import notebooks, policy
 from ..checking import EXERCISES, _load_exercise_modules
 
 SETUP_TIME_LIMIT = 60.0
@@ -39,9 +39,11 @@ class Job:
     steps: list[Step]
     notes: list[str] = field(default_factory=list)        # what the instructor should know
     unreadable: bool = False                              # no notebook to grade: nothing runs
+    refused: dict[str, str] = field(default_factory=dict)  # exercise -> why the policy refused its answer
 
     def fingerprint(self) -> str:
-        return json.dumps([[s.cell_id, s.kind, s.source, s.time_limit] for s in self.steps], sort_keys=True)
+        return json.dumps([[[s.cell_id, s.kind, s.source, s.time_limit] for s in self.steps], self.refused],
+                          sort_keys=True)
 
 
 def _exercise_of(cell_id: str) -> str | None:
@@ -89,6 +91,8 @@ def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: st
                 answers.setdefault(gid, []).append(cell)
     rebuilt = copy.deepcopy(source)
     steps: list[Step] = []
+    refused: dict[str, str] = {}
+    context = _policy_context(chapter)
     for cell in rebuilt.cells:
         gid = notebooks.grade_id(cell)
         if cell.cell_type != "code" or not gid:
@@ -105,6 +109,9 @@ def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: st
                 cell.source = _text(found[0].get("source", ""))
             else:
                 cell.source = "# (no answer submitted)\nraise NotImplementedError()"
+            refusals = policy.review_answer(gid, cell.source, context) if _POLICY_ON else []
+            if found and refusals:
+                refused[gid] = policy.explain(refusals)
             steps.append(Step(gid, "answer", cell.source, limit))
         elif notebooks.is_test(cell):
             steps.append(Step(gid, "test", cell.source, limit))
@@ -113,7 +120,18 @@ def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: st
     for cell in rebuilt.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    return Job(chapter, rebuilt, steps, notes, unreadable=submitted is None)
+    return Job(chapter, rebuilt, steps, notes, unreadable=submitted is None, refused=refused)
+
+
+# The grading policy can be switched off only by the grader's own environment, to test the layers
+# beneath it one at a time (tests/test_tamper.py); learner code never sees this process.
+_POLICY_ON = os.environ.get("NNCOURSE_POLICY", "on") != "off"
+
+
+@functools.lru_cache(maxsize=None)
+def _policy_context(chapter: str) -> policy.Context:
+    """Module aliases and checking-library names that the read-only cells define."""
+    return policy.Context.from_setup([c.source for c in _source(chapter).cells if notebooks.is_read_only(c)])
 
 
 def _text(source) -> str:
