@@ -198,6 +198,7 @@ class ActivationRecorder:
         for h in self.handles:
             h.remove()
 ''', {_AR: 1, _AC: 1, _AH: 0}),
+    # refused by the grading policy before it runs (a private torch attribute): the whole exercise scores zero
     Variant("ex4_2_activation_recorder", "clears module._forward_hooks, removing other code's hooks", '''
 class ActivationRecorder:
     def __init__(self, model, layer_types=(nn.ReLU,)):
@@ -215,7 +216,7 @@ class ActivationRecorder:
     def __exit__(self, exc_type, exc, tb):
         for module in self.model.modules():
             module._forward_hooks.clear()
-''', {_AR: 1, _AC: 1, _AH: 0}),
+''', {_AR: 0, _AC: 0, _AH: 0}),
     Variant("ex4_2_activation_recorder", "__enter__ forgets to return self", '''
 class ActivationRecorder:
     def __init__(self, model, layer_types=(nn.ReLU,)):
