@@ -1,4 +1,4 @@
-"""Issue: learners cannot raise their grade by tampering, and no submission stops the class.
+"""Learners cannot raise their grade by tampering, and no submission stops the class: the runtime layers.
 
 Every attack rides on a wrong answer to ex1_1 (ReLU after fc2, which earns 1 of 3 points) and
 must score no higher than that wrong answer alone. Every crash breaks one exercise of an
@@ -106,7 +106,11 @@ def graded(tmp_path_factory):
     submit(course, CHAPTER, "invalid_json", raw=raw[: len(raw) // 2])
     (course / "autograder/submitted/missing_notebook" / CHAPTER).mkdir(parents=True)
     submit(course, CHAPTER, "untouched", release_notebook(CHAPTER))
-    run = grade(course, CHAPTER, env_extra={"NNCOURSE_MAX_CELL_SECONDS": "10", "NNCOURSE_GRADING_MEMORY_MB": "2048"})
+    # The static policy would refuse most of these cells before they run (tests/test_tamper.py and
+    # tests/test_policy.py prove that); here it is off, so the sandbox, the audit hook and the integrity
+    # check must stop the attacks and survive the crashes on their own.
+    run = grade(course, CHAPTER, env_extra={"NNCOURSE_MAX_CELL_SECONDS": "10", "NNCOURSE_GRADING_MEMORY_MB": "2048",
+                                            "NNCOURSE_POLICY": "off"})
     assert run.returncode == 0, run.stdout + run.stderr
     return course, gradebook_scores(course, CHAPTER), run.stdout
 
@@ -167,7 +171,7 @@ def test_regrading_gives_the_same_scores(graded, student, monkeypatch):
         "print(json.dumps({k: t.points for k, t in r.tests.items()}))\n")
     path = course / "autograder/submitted" / student / CHAPTER / f"{CHAPTER}.ipynb"
     run = subprocess.run([sys.executable, "-c", code, CHAPTER, str(path)], capture_output=True, text=True,
-                         cwd=course, env={**os.environ, "NNCOURSE_MAX_CELL_SECONDS": "10"})
+                         cwd=course, env={**os.environ, "NNCOURSE_MAX_CELL_SECONDS": "10", "NNCOURSE_POLICY": "off"})
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.strip().splitlines()[-1]) == scores[student]
 
