@@ -17,13 +17,16 @@ import hashlib
 import os
 import shutil
 import subprocess
+import signal
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import nbformat
+from sqlalchemy import text
 from tqdm import tqdm
 
 from . import notebooks, paths
@@ -93,9 +96,14 @@ def ensure_assignment(chapter: str, db: str | None) -> None:
     stamp.write_text(version)
 
 
+def gradebook_url(db: str | None) -> str:
+    """The gradebook this run uses: --db, else NNCOURSE_DB_URL, else nbgrader_config.py's default."""
+    return db or os.environ.get("NNCOURSE_DB_URL") or f"sqlite:///{paths.AUTOGRADER / 'gradebook.db'}"
+
+
 def _gradebook_has(chapter: str, db: str | None) -> bool:
     from nbgrader.api import Gradebook
-    url = db or os.environ.get("NNCOURSE_DB_URL") or f"sqlite:///{paths.AUTOGRADER / 'gradebook.db'}"
+    url = gradebook_url(db)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
         return False
     try:
@@ -112,7 +120,7 @@ def write_csv(chapter: str, results: dict[str, engine.SubmissionResult], failure
     path = GRADES / f"{chapter}.csv"
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", *exercises, "total", "max", "notes", "tampering", "isolation"])
+        writer.writerow(["student", *exercises, "total", "max", "reason", "tampering", "isolation"])
         for student in sorted(set(results) | set(failures)):
             r = results.get(student)
             if r is None:
@@ -121,17 +129,101 @@ def write_csv(chapter: str, results: dict[str, engine.SubmissionResult], failure
             per = r.by_exercise()
             tampering = " | ".join(f"{e}: {what}" for e, what in sorted(r.tampering.items()))
             writer.writerow([student, *[f"{per.get(e, 0):g}" for e in exercises], f"{r.total:g}",
-                             f"{sum(t.max_points for t in r.tests.values()):g}", " | ".join(r.notes), tampering,
+                             f"{sum(t.max_points for t in r.tests.values()):g}", r.reason_text(), tampering,
                              r.sandbox])
     return path
 
 
+def check_database(db: str | None) -> str | None:
+    """None if the gradebook can be opened, else a sentence saying why not (before any grading)."""
+    from sqlalchemy import create_engine
+    url = gradebook_url(db)
+    if url.startswith("sqlite:///"):   # nbgrader creates the file; its folder must be writable
+        folder = Path(url[len("sqlite:///"):]).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        return None if os.access(folder, os.W_OK) else f"the gradebook's folder {folder} is not writable"
+    try:
+        engine_ = create_engine(url)
+        with engine_.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine_.dispose()
+    except Exception as e:  # SQLAlchemy raises many kinds; all mean the same thing here
+        return f"the gradebook database {_redact(url)} cannot be reached: {str(e).splitlines()[0][:300]}"
+    return None
+
+
+def _redact(url: str) -> str:
+    """The URL without its password."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, userinfo = head.partition("://")
+    return f"{scheme}://{userinfo.split(':')[0]}@{tail}"
+
+
+# Fault injection for the tests (tests/test_faults.py): the worker grading this student kills itself once.
+_KILL_WORKER_ENV = "NNCOURSE_FAULT_KILL_WORKER"
+
+
+def _grade_one_guarded(chapter: str, student: str, path: str, refresh: bool):
+    target = os.environ.get(_KILL_WORKER_ENV, "")
+    if target and target.split(":")[0] == student:
+        marker = Path(target.split(":", 1)[1])
+        if not marker.exists():
+            marker.write_text("killed once")
+            os.kill(os.getpid(), signal.SIGKILL)
+    return _grade_one(chapter, student, path, refresh)
+
+
+def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, quiet: bool):
+    """Grade in worker processes. A worker that dies costs only the submissions it held: they are
+    retried once in a fresh pool, then recorded as failures with the reason."""
+    results: dict[str, engine.SubmissionResult] = {}
+    failures: dict[str, str] = {}
+    attempts = {s: 0 for s in students}
+    pending = list(students)
+    with tqdm(total=len(students), desc=f"grading {chapter}", unit="submission", disable=quiet) as bar:
+        while pending:
+            broken: list[str] = []
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(_grade_one_guarded, chapter, s,
+                                       str(SUBMITTED / s / chapter / f"{chapter}.ipynb"), refresh): s for s in pending}
+                for future in as_completed(futures):
+                    student = futures[future]
+                    try:
+                        _, result, failure = future.result()
+                    except BrokenProcessPool:
+                        broken.append(student)
+                        continue
+                    if result is not None:
+                        results[student] = result
+                    else:
+                        failures[student] = failure
+                    bar.update()
+            pending = []
+            for student in broken:
+                attempts[student] += 1
+                if attempts[student] < 2:
+                    pending.append(student)
+                else:
+                    failures[student] = ("the grading worker process died twice while grading this submission "
+                                         "(killed or crashed); run the grade command again to retry")
+                    bar.update()
+            if pending and not quiet:
+                print(f"a grading worker died: retrying {len(pending)} submission(s) in a fresh pool", file=sys.stderr)
+    return results, failures
+
+
 def grade_chapter(chapter: str, workers: int | None = None, db: str | None = None,
                   refresh: bool = False, feedback: bool = True, quiet: bool = False) -> dict:
+    """Grade, record and give feedback. ``out["problems"]`` lists what failed (empty: complete)."""
     students = students_of(chapter)
     if not students:
         print(f"No submissions in {SUBMITTED}/<student>/{chapter}/")
         return {}
+    problem = check_database(db)
+    if problem:
+        return {"problems": [problem], "results": {}, "failures": {}, "fatal": True}
     workers = workers or os.cpu_count() or 1
     clock = time.perf_counter()
     ensure_assignment(chapter, db)
@@ -139,43 +231,82 @@ def grade_chapter(chapter: str, workers: int | None = None, db: str | None = Non
     shutil.rmtree(staged_root, ignore_errors=True)
     for student in students:
         stage(chapter, student, staged_root)
-    results: dict[str, engine.SubmissionResult] = {}
-    failures: dict[str, str] = {}
     timings = {"setup": time.perf_counter() - clock}
     clock = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_grade_one, chapter, s, str(SUBMITTED / s / chapter / f"{chapter}.ipynb"), refresh)
-                   for s in students]
-        for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {chapter}",
-                           unit="submission", disable=quiet):
-            student, result, failure = future.result()
-            if result is not None:
-                results[student] = result
-            else:
-                failures[student] = failure
+    results, failures = run_pool(chapter, students, workers, refresh, quiet)
     timings["sandbox"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    # nbgrader records the (now cached) results in the gradebook, one submission after another
+    problems: list[str] = []
+    # nbgrader records the (now stored) results in the gradebook, one submission after another
     run = nbgrader("autograde", chapter, "--force", "--Autograde.create_student=True",
                    f"--CourseDirectory.submitted_directory={staged_root}", db=db, check=False)
     if run.returncode != 0:
-        failures.setdefault("(nbgrader)", run.stderr[-2000:])
+        problems.append("nbgrader autograde failed, so the gradebook may be incomplete:\n"
+                        + (run.stdout[-1500:] + run.stderr[-1500:]).strip())
+    missing = _not_recorded(chapter, students, db)
+    if missing:
+        problems.append("not recorded in the gradebook: " + ", ".join(missing))
+    else:
+        problem = record_reasons(chapter, results, failures, db)
+        if problem:
+            problems.append(problem)
     timings["record"] = time.perf_counter() - clock
     clock = time.perf_counter()
     if feedback:
-        nbgrader("generate_feedback", chapter, "--force", db=db, check=False)
+        run = nbgrader("generate_feedback", chapter, "--force", db=db, check=False)
+        if run.returncode != 0:
+            problems.append("nbgrader generate_feedback failed:\n" + (run.stdout[-1500:] + run.stderr[-1500:]).strip())
+        for student in students:
+            if student not in missing and not (paths.AUTOGRADER / "feedback" / student / chapter).is_dir():
+                problems.append(f"no feedback was written for {student}")
     timings["feedback"] = time.perf_counter() - clock
     csv_path = write_csv(chapter, results, failures)
     if not quiet:
         for student in students:
             r = results.get(student)
             line = f"{r.total:g} points" if r else failures.get(student, "")
-            notes = f"  ({'; '.join(r.notes)})" if r and r.notes else ""
-            print(f"  {student:24s} {line}{notes}")
+            reason = f"  ({r.reason_text()})" if r and r.reason_text() else ""
+            print(f"  {student:24s} {line}{reason}")
         print(f"wrote {csv_path.relative_to(paths.REPO_ROOT)}")
         print("seconds: " + " ".join(f"{k}={v:.2f}" for k, v in timings.items())
               + f" ({len(students)} submissions, {workers} workers)")
-    return {"results": results, "failures": failures, "csv": csv_path, "timings": timings}
+    return {"results": results, "failures": failures, "csv": csv_path, "timings": timings, "problems": problems}
+
+
+def _not_recorded(chapter: str, students: list[str], db: str | None) -> list[str]:
+    """Students without a graded submission of this chapter in the gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+    url = gradebook_url(db)
+    missing = []
+    try:
+        with Gradebook(url) as gb:
+            for student in students:
+                try:
+                    gb.find_submission(chapter, student)
+                except MissingEntry:
+                    missing.append(student)
+    except Exception as e:  # the database went away during the run
+        return [f"(all: {str(e).splitlines()[0][:200]})"]
+    return missing
+
+
+def record_reasons(chapter: str, results: dict, failures: dict, db: str | None) -> str | None:
+    """Each zero's reason as the comment on its answer cell in the gradebook (the formgrader shows it)."""
+    from nbgrader.api import Gradebook, MissingEntry
+    url = gradebook_url(db)
+    try:
+        with Gradebook(url) as gb:
+            for student, result in results.items():
+                for exercise, reason in result.reasons.items():
+                    try:
+                        comment = gb.find_comment(exercise, chapter, chapter, student)
+                    except MissingEntry:
+                        continue
+                    comment.manual_comment = reason
+            gb.db.commit()
+    except Exception as e:
+        return f"could not write the reasons into the gradebook's comments: {str(e).splitlines()[0][:200]}"
+    return None
 
 
 def main(argv=None) -> int:
@@ -201,8 +332,17 @@ def main(argv=None) -> int:
         return 2
     print(f"isolation: {isolation}")
     out = grade_chapter(args.chapter, args.workers, args.db, refresh=args.refresh, feedback=not args.no_feedback)
-    # a broken submission is a recorded result, not a failure of the command
-    return 0 if out else 1
+    if not out:
+        return 1
+    # a broken submission is a recorded result with its reason, not a failure of the command; a
+    # submission that could not be recorded, or a gradebook or feedback error, is
+    for problem in out["problems"]:
+        print(f"error: {problem}", file=sys.stderr)
+    if out["problems"]:
+        print("error: this grading run is INCOMPLETE; fix the cause and run the same command again "
+              "(what was graded is stored and is not graded twice)", file=sys.stderr)
+        return 2 if out.get("fatal") else 1
+    return 0
 
 
 if __name__ == "__main__":

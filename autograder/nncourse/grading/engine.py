@@ -7,6 +7,7 @@ the checking library, so regrading the same submission gives the same scores.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import os
@@ -48,6 +49,11 @@ class SubmissionResult:
     sandbox: str = ""
     seconds: float = 0.0
     tampering: dict[str, str] = field(default_factory=dict)   # exercise -> what the policy or the child refused
+    reasons: dict[str, str] = field(default_factory=dict)     # exercise -> why it scored zero (not a check's verdict)
+
+    def reason_text(self) -> str:
+        """Every zero's reason and every grading note, for the CSV and the top of the feedback."""
+        return " | ".join([*(f"{e}: {r}" for e, r in sorted(self.reasons.items())), *self.notes])
 
     @property
     def total(self) -> float:
@@ -75,11 +81,11 @@ def _describe_exit(code: int) -> str:
     if code < 0:
         sig = signal.Signals(-code)
         if sig == signal.SIGKILL:
-            return "was killed (SIGKILL: out of memory or killed by the system)"
+            return "was killed (out of memory, or stopped by the system)"
         if sig == signal.SIGXFSZ:
             return "wrote a file larger than the grading limit"
-        return f"was stopped by signal {sig.name}"
-    return f"exited with code {code} (the kernel died: exit(), os._exit() or a crash)"
+        return f"crashed (signal {sig.name})"
+    return f"ended the kernel (exit code {code}: exit(), os._exit() or a crash)"
 
 
 # what the grader accepts from one child in all, whatever it claims
@@ -250,7 +256,7 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, err
         return run
     run.finished, run.failed = False, reader.current
     if timed_out:
-        run.reason = f"timed out after {reader.limit:.0f} s"
+        run.reason = f"ran longer than its time limit of {reader.limit:.0f} s and was stopped"
     else:
         run.reason = _describe_exit(proc.returncode)
     return run
@@ -356,7 +362,33 @@ def judge_job(job: Job, outcome: Outcome) -> SubmissionResult:
     result = SubmissionResult(job.chapter, tests, answer_errors, list(job.notes))
     result.tampering = {**{e: f"refused: {why}" for e, why in job.refused.items()},
                         **{e: f"changed at run time: {what}" for e, what in outcome.tampering.items()}}
+    result.reasons = _reasons(job, outcome, blocked, answer_errors, tests)
     return result
+
+
+def _reasons(job: Job, outcome: Outcome, blocked: dict, answer_errors: dict, tests: dict) -> dict[str, str]:
+    """Why an exercise lost all its points, in one sentence a learner understands (exercise -> sentence).
+
+    Only causes outside the checks' own verdicts: refusals, tampering, time-outs, memory, a kernel
+    that died, a check that could not run. A plain wrong answer is explained by its checks' messages.
+    """
+    reasons: dict[str, str] = {}
+    for exercise, why in blocked.items():
+        reasons[exercise] = why[0].upper() + why[1:] + ("" if why.endswith(".") else ".")
+    for exercise, error in answer_errors.items():
+        if exercise not in reasons and _is_memory_error(error):
+            reasons[exercise] = (f"Your answer cell ran out of memory (the limit is "
+                                 f"{sandbox.MEMORY_BYTES // 2 ** 20} MiB): {error[:200]}")
+    for index, step in enumerate(job.steps):
+        exercise = step.cell_id.split("_test", 1)[0]
+        if step.kind == "test" and index in outcome.failures and exercise not in reasons and not job.unreadable:
+            reasons[exercise] = f"The check {step.cell_id} {outcome.failures[index]}."
+    return {e: r for e, r in reasons.items()
+            if sum(t.points for c, t in tests.items() if c.split("_test", 1)[0] == e) == 0}
+
+
+def _is_memory_error(error: str) -> bool:
+    return error.startswith("MemoryError") or "can't allocate memory" in error or "not enough memory" in error
 
 
 def _read_error(raw: bytes) -> str:
@@ -396,21 +428,83 @@ def _library_hash() -> str:
     return _LIBRARY_HASH[0]
 
 
+def cache_inputs(job: Job) -> dict[str, str]:
+    """Everything a stored result depends on besides the job itself; a change in any misses the cache."""
+    import torch
+    from .. import data
+    from . import job as job_module
+    return {
+        "library": _library_hash(),                       # checks, probes, policy, engine: every .py
+        "source": hashlib.sha256(paths.source_notebook(job.chapter).read_bytes()).hexdigest(),
+        "torch": torch.__version__,
+        "device": os.environ.get("NNCOURSE_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu"),
+        "isolation": sandbox.mode().name,
+        "limits": f"memory={sandbox.MEMORY_BYTES} file={sandbox.FILE_BYTES} startup={STARTUP_LIMIT}",
+        "policy": "on" if job_module._POLICY_ON else "off",
+        "data": data.DIGITS_SHA256,
+    }
+
+
 def cache_key(job: Job) -> str:
     h = hashlib.sha256()
-    h.update(_library_hash().encode())
-    h.update(paths.source_notebook(job.chapter).read_bytes())
+    h.update(json.dumps(cache_inputs(job), sort_keys=True).encode())
     h.update(job.fingerprint().encode())
     h.update(json.dumps(job.notes).encode())
     return h.hexdigest()
 
 
+def _cache_secret() -> bytes:
+    """The key that signs stored results. It lives with the course (mode 0600), which the grading
+    child never sees (the sandbox hides the course; without it the audit hook refuses reading it)."""
+    path = CACHE_DIR.parent / "results.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+        try:
+            os.link(tmp, path)          # first writer wins; everyone then reads the same key
+        except FileExistsError:
+            pass
+        os.unlink(tmp)
+        return path.read_bytes()
+
+
+def _signature(key: str, text: str) -> str:
+    return hmac.new(_cache_secret(), f"{key}\n{text}".encode(), hashlib.sha256).hexdigest()
+
+
+def load_stored(key: str) -> SubmissionResult | None:
+    """The stored result for this key, if present and signed by this course's key."""
+    try:
+        raw = json.loads((CACHE_DIR / f"{key}.json").read_text())
+        text, mac = raw["result"], raw["mac"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not hmac.compare_digest(mac, _signature(key, text)):
+        return None   # forged or damaged: grade again
+    return SubmissionResult.from_json(text)
+
+
+def store(key: str, result: SubmissionResult) -> None:
+    """Write atomically: a grading run killed half-way leaves either the whole result or none."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    text = result.to_json()
+    path = CACHE_DIR / f"{key}.json"
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"result": text, "mac": _signature(key, text)}))
+    os.replace(tmp, path)
+
+
 def grade_job(job: Job, refresh: bool = False) -> SubmissionResult:
     """Grade a job, or return the stored result of the identical job (unless ``refresh``)."""
     key = cache_key(job)
-    cached = CACHE_DIR / f"{key}.json"
-    if not refresh and cached.exists():
-        return SubmissionResult.from_json(cached.read_text())
+    stored = None if refresh else load_stored(key)
+    if stored is not None:
+        return stored
     start = time.monotonic()
     if job.unreadable:   # nothing of the learner's to run: every test scores zero, with the reason
         failures = {i: "could not run: " + (job.notes[0] if job.notes else "no notebook")
@@ -432,10 +526,7 @@ def grade_job(job: Job, refresh: bool = False) -> SubmissionResult:
         shutil.rmtree(grading_root, ignore_errors=True)
     result.sandbox = outcome.sandbox
     result.seconds = round(time.monotonic() - start, 2)
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(result.to_json())
-    os.replace(tmp, cached)
+    store(key, result)
     return result
 
 

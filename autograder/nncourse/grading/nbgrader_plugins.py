@@ -82,7 +82,7 @@ def write_outputs(nb, result: engine.SubmissionResult) -> None:
         elif notebooks.is_answer(cell) and gid in result.answer_errors:
             error = result.answer_errors[gid]
             cell.outputs.append(new_output("error", ename=error.split(":")[0], evalue=error, traceback=[error]))
-    notes = [f"{exercise}: {what}" for exercise, what in sorted(result.tampering.items())] + list(result.notes)
+    notes = [f"{exercise}: {why}" for exercise, why in sorted(result.reasons.items())] + list(result.notes)
     if notes:
         text = "**Grading notes**\n\n" + "\n".join(f"- {n}" for n in notes)
         nb.cells.insert(0, new_markdown_cell(text))
