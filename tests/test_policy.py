@@ -72,6 +72,15 @@ REFUSED = {
     "subprocess": "import subprocess",
     "pathlib_outside_checkpoint": "from pathlib import Path\nPath('/').iterdir()",
     "syntax_error": "def f(:\n    pass",
+    "attrgetter_dunder": "import operator\ng = operator.attrgetter('__globals__')(torch.relu)",
+    "methodcaller": "from operator import methodcaller",
+    "type_hints_eval": "import typing\ndef f(x: '1'):\n    pass\ntyping.get_type_hints(f)",
+    "string_formatter": "import string\nstring.Formatter().get_field('0.__class__', [1], {})",
+    "patch_through_default": "def f(t=torch):\n    t.equal = lambda *a: True",
+    "patch_through_lambda_default": "g = lambda t=torch: setattr(t, 'equal', None)",
+    "patch_through_loop": "for t in (torch,):\n    t.equal = lambda *a: True",
+    "patch_through_walrus": "if (t := torch):\n    t.equal = None",
+    "patch_layer_type_param": "def names(model, layer_type=nn.Linear):\n    layer_type.forward = None",
 }
 
 HONEST = {
@@ -109,6 +118,11 @@ HONEST = {
     "name_dunder": "print(nn.Linear.__name__, type(nn.ReLU()).__name__)",
     "hook_object_call": "class Hook:\n    def __call__(self, module, inputs, output):\n        return output * 2",
     "dynamic_setattr_on_object": "def swap(module, attr, tensor):\n    setattr(module, attr, tensor)",
+    "library_default_kept_on_self": "class Recorder:\n    def __init__(self, model, layer_types=(nn.ReLU,)):\n"
+                                    "        self.layer_types, self._handles = layer_types, []\n"
+                                    "        for name, m in model.named_modules():\n"
+                                    "            if isinstance(m, self.layer_types):\n"
+                                    "                self._handles.append(m.register_forward_hook(print))",
 }
 
 
@@ -144,3 +158,63 @@ def test_tamper_policy_accepts_every_reference_solution():
             if notebooks.is_answer(cell):
                 refusals = policy.review_answer(notebooks.grade_id(cell), cell.source, context)
                 assert not refusals, f"{notebooks.grade_id(cell)}: {policy.explain(refusals)}"
+
+
+# ----------------------------------------------------------------------------- end to end
+HOSTILE_EX1_1 = "import sys\n" + notebooks.strip_magics("""
+class SimpleNN(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.fc1 = nn.Linear(input_size, hidden_size)
+        self.fc2 = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+""")
+PATCHES_LAYER_TYPE = """
+def layer_names(model, layer_type=nn.Linear):
+    layer_type.named_modules = lambda self, *a, **k: iter([])
+    return [name for name, module in model.named_modules() if name and isinstance(module, layer_type)]
+"""
+
+
+def test_tamper_refusals_reach_the_csv_and_the_feedback(tmp_path):
+    """A refused cell (policy) and a runtime change (integrity check, policy off for that run):
+    the exercise scores zero, the `tampering` column and the top of the feedback say what was refused."""
+    from course import full_marks, gradebook_scores, grade, make_course, solution_notebook, submit, with_answers
+    chapter = "01_module_basics"
+    solution = solution_notebook(chapter)
+    for policy_setting, student, answers, needle, in_html in [
+            ("on", "refused", {"ex1_1_simple_nn": HOSTILE_EX1_1}, "importing `sys` is not allowed",
+             "is not allowed in answers"),
+            ("off", "patched", {"ex1_6_layer_names": PATCHES_LAYER_TYPE}, "named_modules was added",
+             "named_modules was added")]:
+        course = make_course(tmp_path / student, [chapter])
+        submit(course, chapter, student, with_answers(solution, answers))
+        run = grade(course, chapter, env_extra={"NNCOURSE_POLICY": policy_setting})
+        assert run.returncode == 0, run.stdout + run.stderr
+        exercise = next(iter(answers))
+        expected = {c: (0.0 if c.startswith(exercise) else p) for c, p in full_marks(chapter).items()}
+        assert gradebook_scores(course, chapter)[student] == expected
+        csv = (course / "autograder/grades" / f"{chapter}.csv").read_text()
+        assert needle in csv and exercise in csv
+        html = (course / "autograder/feedback" / student / chapter / f"{chapter}.html").read_text()
+        assert "Grading notes" in html and in_html in html
+
+
+def test_tamper_visible_check_and_validate_show_the_refusal(tmp_path):
+    """The learner hears of a refusal before submitting: `nbgrader validate` fails at the check."""
+    import subprocess
+    import sys
+
+    import nbformat
+    from course import make_course, release_notebook, with_answers
+    chapter = "01_module_basics"
+    course = make_course(tmp_path, [chapter])
+    path = tmp_path / "mine.ipynb"
+    nbformat.write(with_answers(release_notebook(chapter), {"ex1_1_simple_nn": HOSTILE_EX1_1}), path)
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], cwd=course,
+                         capture_output=True, text=True, timeout=600)
+    out = run.stdout + run.stderr
+    assert "VALIDATION FAILED" in out
+    assert "refused by the grading policy" in out and "line 1" in out and "import sys" in out

@@ -35,7 +35,7 @@ ALLOWED_MODULES = frozenset({
     "torch.backends", "torch.backends.mps", "torch.backends.cudnn", "torch.amp", "torch.types",
     "numpy", "numpy.random", "numpy.linalg", "numpy.fft", "numpy.typing",
     "math", "cmath", "copy", "collections", "collections.abc", "functools", "itertools", "operator",
-    "typing", "dataclasses", "enum", "abc", "numbers", "statistics", "random", "string", "re",
+    "typing", "dataclasses", "enum", "abc", "numbers", "statistics", "random", "re",
     "time", "warnings", "contextlib", "fractions", "decimal", "heapq", "bisect", "textwrap",
     "pprint", "json", "matplotlib", "matplotlib.pyplot", "matplotlib.cm", "matplotlib.colors",
     "tqdm", "tqdm.auto",
@@ -49,6 +49,9 @@ _DENIED_CALLABLES = frozenset({
     "json.load", "json.dump", "matplotlib.pyplot.imread", "matplotlib.pyplot.imsave",
     "matplotlib.pyplot.savefig", "matplotlib.pyplot.switch_backend", "matplotlib.use",
     "warnings.showwarning", "warnings.formatwarning",
+    # attribute access by a string (reaches dunders), and evaluation of annotation strings
+    "operator.attrgetter", "operator.methodcaller", "typing.get_type_hints", "typing.ForwardRef",
+    "functools.singledispatch", "functools.singledispatchmethod", "dataclasses.make_dataclass",
 })
 
 _DENIED_BUILTINS = frozenset({
@@ -379,9 +382,9 @@ class _Reviewer(ast.NodeVisitor):
         if not self.mentions_library(value):
             return
         for target in targets:
-            for name in ast.walk(target):
-                if isinstance(name, ast.Name) and name.id not in self.modules:
-                    self.modules[name.id] = self.dotted(value) or "<library object>"
+            for name in _bound_names(target):
+                if name not in self.modules:
+                    self.modules[name] = self.dotted(value) or "<library object>"
 
     def mentions_library(self, node: ast.AST) -> bool:
         """Does the expression hand on a library object itself (not only the result of calling one)?"""
@@ -462,15 +465,57 @@ class _Reviewer(ast.NodeVisitor):
         # from here on the class is finished: patching it from outside is refused like a library class
         self.modules.setdefault(node.name, "<class of the answer>")
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+    def visit_FunctionDef(self, node) -> None:
+        """A parameter whose default is a library object (``layer_type=nn.Linear``) is one too."""
+        args = node.args
+        positional = args.posonlyargs + args.args
+        pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+        pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+        for arg, default in pairs:
+            if self.mentions_library(default):
+                self.modules.setdefault(arg.arg, "<library object>")
         self.generic_visit(node)
 
     visit_AsyncFunctionDef = visit_FunctionDef
+    visit_Lambda = visit_FunctionDef
+
+    def visit_For(self, node) -> None:
+        self.track_aliases([node.target], node.iter)
+        self.generic_visit(node)
+
+    visit_AsyncFor = visit_For
+
+    def visit_comprehension(self, node: ast.comprehension) -> None:
+        self.track_aliases([node.target], node.iter)
+        self.generic_visit(node)
+
+    def visit_With(self, node) -> None:
+        for item in node.items:
+            if item.optional_vars is not None:
+                self.track_aliases([item.optional_vars], item.context_expr)
+        self.generic_visit(node)
+
+    visit_AsyncWith = visit_With
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.track_aliases([node.target], node.value)
+        self.generic_visit(node)
 
     def visit_Global(self, node: ast.Global) -> None:
         for name in node.names:
             if name in self.protected or name in self.modules:
                 self.refuse(node, f"rebinding `{name}` with `global` is not allowed in answers.")
+
+
+def _bound_names(target: ast.AST) -> list[str]:
+    """The plain names an assignment target binds (``a``, ``a, (b, *c)``), not ``x.attr`` or ``x[i]``."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [n for element in target.elts for n in _bound_names(element)]
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    return []
 
 
 @functools.lru_cache(maxsize=1)
