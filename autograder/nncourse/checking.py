@@ -250,7 +250,7 @@ def _policy_refusals(exercise_id: str, objects: dict) -> str:
     for source in reversed(history[:-1] if history else []):   # [-1] is the check cell itself
         if policy.defines(source, set(objects)):
             refusals = policy.review_answer(exercise_id, source, policy.Context.from_namespace(shell.user_ns))
-            return policy.explain(refusals) if refusals else ""
+            return "\n".join("  " + r.describe() for r in refusals)
     return ""
 
 
@@ -281,8 +281,8 @@ def check(exercise_id: str, test_name: str, **objects) -> None:
         return
     refusals = _policy_refusals(exercise_id, objects)
     if refusals:
-        raise CheckFailed(Verdict(exercise_id, test_name, 0.0, f"✘ {exercise_id} · {test_name}: your answer cell was "
-                                  + refusals + " Grading would give this exercise zero."))
+        raise CheckFailed(Verdict(exercise_id, test_name, 0.0, f"✘ {exercise_id} · {test_name}: grading refuses "
+                                  "your answer cell (this exercise would score zero):\n" + refusals))
     verdict = judge(test, got, reference_data(test, objects))
     for w in got.get(WARNINGS_KEY) or []:
         print(f"  (note: your code warned — {w})")
