@@ -114,7 +114,7 @@ class _Reader:
                  control_fd: int):
         self.steps, self.skip, self.done, self.exports, self.errors = steps, skip, done, exports, errors
         self.salt, self.control_fd = salt, control_fd
-        self.buffer = b""
+        self.buffer = bytearray()     # grows by chunks; consumed from the front
         self.current: int | None = None
         self.last_started = -1
         self.received = 0
@@ -145,8 +145,8 @@ class _Reader:
                     self.violation("more data than the grader accepts")
                 if len(self.buffer) < newline + 1 + size:
                     return   # wait for the whole payload
-            payload = self.buffer[newline + 1: newline + 1 + size]
-            self.buffer = self.buffer[newline + 1 + size:]
+            payload = bytes(self.buffer[newline + 1: newline + 1 + size])
+            del self.buffer[:newline + 1 + size]
             self.received += size
             self.handle(words, payload)
 
@@ -300,7 +300,7 @@ def run_job(job: Job, work_root: Path, salt: int | None = None) -> Outcome:
         run = _run_child(spec, job_dir, work_root.parent, outcome.exports, outcome.errors, salt)
         if run.finished:
             break
-        if run.failed is None:   # died before the first cell: nothing can be graded
+        if run.failed is None or run.failed < 0:   # died before the first cell: nothing can be graded
             outcome.failures.update({i: f"the grading process {run.reason} before running any cell"
                                      for i in range(len(steps)) if i not in skip})
             break
