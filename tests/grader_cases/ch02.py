@@ -408,6 +408,18 @@ def make_optimizer(model, base_lr=1e-3):
                            momentum=0.9, lr=base_lr)
 '''),
     # ---------------------------------------------------------------- ex2_5
+    Variant("ex2_5_freeze", "'prefix in name': contains, not starts with", '''
+def freeze(model, prefixes):
+    if isinstance(prefixes, str):
+        prefixes = [prefixes]
+    prefixes = list(prefixes)
+    count = 0
+    for name, p in model.named_parameters():
+        if any(prefix in name for prefix in prefixes):
+            p.requires_grad_(False)
+            count += 1
+    return count
+''', {F1: 1, F2: 0}),
     Variant("ex2_5_freeze", "a string iterated letter by letter", '''
 def freeze(model, prefixes):
     count = 0

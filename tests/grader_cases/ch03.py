@@ -214,6 +214,12 @@ def _fit(device="device", improved="val_loss < best_loss", snapshot="copy.deepco
 
 
 VARIANTS += [
+    Variant("ex3_3_fit", "calls the helpers with the contract's keyword names",
+            _fit().replace("train_one_epoch(model, train_loader, loss_fn, optimizer, device)",
+                           "train_one_epoch(model=model, loader=train_loader, loss_fn=loss_fn, optimizer=optimizer, "
+                           "device=device)")
+                  .replace("evaluate(model, val_loader, loss_fn, device)",
+                           "evaluate(model=model, loader=val_loader, loss_fn=loss_fn, device=device)")),
     Variant("ex3_3_fit", "best = model.state_dict() without a copy", _fit(snapshot="model.state_dict()"),
             pts(T3, 1, 0, 0)),
     Variant("ex3_3_fit", "compares with the previous epoch, not the best", _fit(improved="val_loss < previous"),

@@ -612,6 +612,8 @@ def freeze_hidden(freeze):
                                        pre_frozen=(f"{n['blocks']}.0.bias", f"{n['head']}.weight")),
         "empty": _freeze_case(freeze, _Stack(n), [], pre_frozen=(f"{n['stem']}.bias",)),
         "no_match": _freeze_case(freeze, _Stack(n), "decoder"),
+        # a name that contains the prefix without starting with it: "starts with", not "contains"
+        "inner_match": _freeze_case(freeze, _Stack(n), "weight"),
     }
 
 
@@ -622,7 +624,8 @@ def _(got, ref):
                        ("set", "freeze(net, {'blocks'})"),
                        ("already_frozen", "freeze(net, 'blocks.0') with blocks.0.bias and head.weight already frozen"),
                        ("empty", "freeze(net, []) with stem.bias already frozen"),
-                       ("no_match", "freeze(net, 'decoder') (no name matches)")]:
+                       ("no_match", "freeze(net, 'decoder') (no name matches)"),
+                       ("inner_match", "freeze(net, 'weight') (names contain it, none starts with it)")]:
         _judge_freeze(got[key], ref[key], label)
 
 

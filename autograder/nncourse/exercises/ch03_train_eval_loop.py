@@ -371,33 +371,34 @@ def _fit_case(fit, val_losses, epochs, patience=_MISSING):
     g = fit.__globals__
     saved = {name: g.get(name, _MISSING) for name in ("train_one_epoch", "evaluate")}
     reseed(0)
-    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     x, y = torch.zeros(6, 3), torch.zeros(6, dtype=torch.long)
     train_loader, val_loader = DataLoader(TensorDataset(x, y), batch_size=2), DataLoader(TensorDataset(x, y))
-    loss_fn = nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    criterion = nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
     calls = []
     state = {"epoch": 0}
 
     def weights_epoch():
-        values = {float(v) for p in model.parameters() for v in p.detach().flatten()}
+        values = {float(v) for p in net.parameters() for v in p.detach().flatten()}
         return values.pop() if len(values) == 1 else None
 
-    def train_one_epoch(model_, loader, loss_fn_, optimizer_, device="cpu"):
+    # The stand-ins take the contract's parameter names, so fit may call them positionally or by keyword.
+    def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
         state["epoch"] += 1
         epoch = state["epoch"]
         calls.append({"fn": "train", "epoch": epoch,
-                      "args": [model_ is model, loader is train_loader, loss_fn_ is loss_fn,
-                               optimizer_ is optimizer], "device": str(device)})
+                      "args": [model is net, loader is train_loader, loss_fn is criterion,
+                               optimizer is opt], "device": str(device)})
         with torch.no_grad():                      # "training" epoch k leaves the weights all equal to k
-            for p in model.parameters():
+            for p in net.parameters():
                 p.fill_(float(epoch))
         return train_losses[epoch - 1] if epoch <= n else 9.0
 
-    def evaluate(model_, loader, loss_fn_, device="cpu"):
+    def evaluate(model, loader, loss_fn, device="cpu"):
         epoch = state["epoch"]
         calls.append({"fn": "evaluate", "epoch": epoch,
-                      "args": [model_ is model, loader is val_loader, loss_fn_ is loss_fn],
+                      "args": [model is net, loader is val_loader, loss_fn is criterion],
                       "device": str(device), "weights": weights_epoch()})
         if 1 <= epoch <= n:
             return val_losses[epoch - 1], val_accs[epoch - 1]
@@ -405,7 +406,7 @@ def _fit_case(fit, val_losses, epochs, patience=_MISSING):
 
     g["train_one_epoch"], g["evaluate"] = train_one_epoch, evaluate
     try:
-        args = (model, train_loader, val_loader, loss_fn, optimizer, epochs, _FIT_DEVICE)
+        args = (net, train_loader, val_loader, criterion, opt, epochs, _FIT_DEVICE)
         history = fit(*args) if patience is _MISSING else fit(*args, patience=patience)
     finally:
         for name, value in saved.items():
