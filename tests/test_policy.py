@@ -80,6 +80,8 @@ REFUSED = {
     "patch_through_lambda_default": "g = lambda t=torch: setattr(t, 'equal', None)",
     "patch_through_loop": "for t in (torch,):\n    t.equal = lambda *a: True",
     "patch_through_walrus": "if (t := torch):\n    t.equal = None",
+    "computed_setattr_on_a_class_handed_in": "def patch(c, n):\n    setattr(c, n, None)\n",
+    "computed_setattr_on_a_copied_parameter": "def patch(c, n):\n    k = c\n    delattr(k, n)\n",
     "patch_layer_type_param": "def names(model, layer_type=nn.Linear):\n    layer_type.forward = None",
 }
 
@@ -117,7 +119,8 @@ HONEST = {
                          "    def __len__(self):\n        return 3\n    def __getitem__(self, i):\n        return i",
     "name_dunder": "print(nn.Linear.__name__, type(nn.ReLU()).__name__)",
     "hook_object_call": "class Hook:\n    def __call__(self, module, inputs, output):\n        return output * 2",
-    "dynamic_setattr_on_object": "def swap(module, attr, tensor):\n    setattr(module, attr, tensor)",
+    "dynamic_setattr_on_object": "def swap(model, name, tensor):\n    prefix, _, attr = name.rpartition('.')\n"
+                                 "    module = model.get_submodule(prefix)\n    setattr(module, attr, tensor)",
     "library_default_kept_on_self": "class Recorder:\n    def __init__(self, model, layer_types=(nn.ReLU,)):\n"
                                     "        self.layer_types, self._handles = layer_types, []\n"
                                     "        for name, m in model.named_modules():\n"

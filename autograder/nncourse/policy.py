@@ -86,7 +86,7 @@ _ALLOWED_SPECIAL_METHODS = frozenset({
 })
 
 # nn.Module methods the checks use to look at a model; an override could hide what it holds.
-_INSPECTED_METHODS = frozenset({
+INSPECTED_METHODS = frozenset({
     "modules", "named_modules", "children", "named_children", "parameters", "named_parameters",
     "buffers", "named_buffers", "state_dict", "load_state_dict", "register_forward_hook",
     "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
@@ -236,6 +236,7 @@ class _Reviewer(ast.NodeVisitor):
         self.protected = context.protected
         self.allow = allow
         self.refusals: list[Refusal] = []
+        self.parameters: set[str] = set()      # names of function parameters, and plain copies of them
         self.class_depth: list[ast.ClassDef] = []
 
     # ---------------------------------------------------------------- helpers
@@ -344,7 +345,7 @@ class _Reviewer(ast.NodeVisitor):
             self.refuse(node, f"`.{attr}` is private: answers use public APIs, and their own `self._name` attributes.")
         elif attr in _TAUGHT_PRIVATE and not isinstance(node.ctx, ast.Load):
             self.refuse(node, f"`.{attr}` may be read, not replaced: register through attributes or register_*.")
-        elif attr in _INSPECTED_METHODS and not isinstance(node.ctx, ast.Load):
+        elif attr in INSPECTED_METHODS and not isinstance(node.ctx, ast.Load):
             self.refuse(node, f"answers may not replace `{attr}`: the checks rely on it to inspect your model.")
         root = node.value
         while isinstance(root, ast.Attribute):
@@ -359,6 +360,10 @@ class _Reviewer(ast.NodeVisitor):
                               "(that would change torch for the grader too; define your own methods in the class body).")
         self.generic_visit(node)
 
+    def is_parameter(self, node: ast.AST) -> bool:
+        """A function parameter (other than self) or a plain copy of one: it may be a class handed in."""
+        return isinstance(node, ast.Name) and node.id in self.parameters
+
     def own_private(self, node: ast.Attribute) -> bool:
         """``self._cache``: a private attribute of the learner's own object, not one of torch's."""
         if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
@@ -368,6 +373,8 @@ class _Reviewer(ast.NodeVisitor):
     # ---------------------------------------------------------------- assignments and calls
     def visit_Assign(self, node: ast.Assign) -> None:
         self.track_aliases(node.targets, node.value)
+        if isinstance(node.value, ast.Name) and node.value.id in self.parameters:
+            self.parameters |= {n for t in node.targets for n in _bound_names(t)}
         self.generic_visit(node)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
@@ -421,7 +428,7 @@ class _Reviewer(ast.NodeVisitor):
             return
         key = node.args[1]
         if isinstance(key, ast.Constant) and isinstance(key.value, str) and name != "hasattr" \
-                and key.value in _INSPECTED_METHODS | _TAUGHT_PRIVATE:
+                and key.value in INSPECTED_METHODS | _TAUGHT_PRIVATE:
             self.refuse(node, f"`{name}` on {key.value!r} is not allowed in answers: the checks rely on it.")
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
             if key.value.startswith("_") and not (isinstance(target, ast.Name) and target.id == "self"
@@ -431,8 +438,12 @@ class _Reviewer(ast.NodeVisitor):
         elif isinstance(key, ast.JoinedStr) and key.values and isinstance(key.values[0], ast.Constant) \
                 and str(key.values[0].value)[:1].isalpha():
             pass   # f"layer{i}": a computed public name
-        elif name in ("setattr", "hasattr", "delattr"):
-            pass   # writing a computed name on the learner's own object; the child's guard watches the rest
+        elif name == "hasattr" or (name in ("setattr", "delattr") and not self.is_parameter(target)):
+            pass   # a computed name on an object of the answer's own making; the child guards the rest
+        elif name in ("setattr", "delattr"):
+            self.refuse(node, f"`{name}` with a computed name on a parameter (it may be a class handed in) is "
+                              "not allowed in answers; look the object up first, e.g. "
+                              "`module = model.get_submodule(prefix)`, then set the attribute on it.")
         else:
             self.refuse(node, f"`{name}` needs a literal attribute name or an f-string that starts with "
                               "a letter (e.g. f\"layer{i}\"); use nn.ModuleList/ModuleDict for collections.")
@@ -458,7 +469,7 @@ class _Reviewer(ast.NodeVisitor):
                                           "misreport itself to the checks." + (
                                               " (nn.Module subclasses define forward, not __call__.)"
                                               if name == "__call__" else ""))
-                elif has_bases and (name in _INSPECTED_METHODS or name in _torch_private_names()):
+                elif has_bases and (name in INSPECTED_METHODS or name in _torch_private_names()):
                     self.refuse(item, f"overriding `{name}` of nn.Module is not allowed in answers: "
                                       "the checks rely on it to inspect your model.")
         self.generic_visit(node)
@@ -469,6 +480,7 @@ class _Reviewer(ast.NodeVisitor):
         """A parameter whose default is a library object (``layer_type=nn.Linear``) is one too."""
         args = node.args
         positional = args.posonlyargs + args.args
+        self.parameters |= {a.arg for a in positional + args.kwonlyargs if a.arg != "self"}
         pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
         pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
         for arg, default in pairs:

@@ -53,6 +53,18 @@ def _named_modules(self, *args, **kwargs):
 
 DropoutMLP.named_modules = _named_modules
 ''', after=True),
+    attack("instance_setattr_shadows_named_modules", CHAPTER, "ex5_2_dropout_mlp", 7, _DROPOUT_CHILD, '''
+_real_init = DropoutMLP.__init__
+
+def _init(self, *args, **kwargs):
+    _real_init(self, *args, **kwargs)
+    real = self.named_modules
+    # a computed name, so no literal `named_modules` appears; the instance attribute shadows the method
+    setattr(self, "named_" + "modules",
+            lambda *a, **k: ((n, m) for n, m in real(*a, **k) if not isinstance(m, nn.Dropout)))
+
+DropoutMLP.__init__ = _init
+''', after=True, policy=False),
     attack("module_alias_hides_dropout", CHAPTER, "ex5_2_dropout_mlp", 7, _DROPOUT_CHILD, '''
 M = nn.Module
 _orig = M.named_modules

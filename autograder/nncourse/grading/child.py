@@ -50,6 +50,8 @@ def main(job_dir: str) -> None:
     shell = InteractiveShell.instance(history_length=0)
     shell.history_manager.enabled = False
     from nncourse.grading import guard, integrity
+    from nncourse import policy
+    integrity.guard_module_methods(policy.INSPECTED_METHODS)
     changes = integrity.snapshot()
     guard.install(job_dir, spec["hidden"], spec["readable"])
 
