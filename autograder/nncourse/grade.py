@@ -1,13 +1,16 @@
 """Grade every submission of a chapter.
 
-    python -m nncourse.grade 01_module_basics [--workers N] [--db URL] [--no-cache]
+    python -m nncourse.grade 01_module_basics [--workers N] [--db URL] [--refresh] [--no-feedback]
+                                              [--isolation auto|required|rlimits]
 
 Reads nbgrader's layout ``autograder/submitted/<student>/<chapter>/<chapter>.ipynb``, grades each
 submission in the sandbox with N workers in parallel (default: the number of cores), records the
 points per test cell in nbgrader's gradebook through ``nbgrader autograde``, writes feedback HTML
 (``autograder/feedback/<student>/<chapter>/``) and a CSV of points per exercise per student
-(``autograder/grades/<chapter>.csv``). A broken submission is recorded with a reason; it never
-stops the others.
+(``autograder/grades/<chapter>.csv``, with the reason for every zero, what was refused as
+tampering, and the isolation mode). A broken submission is recorded with a reason; it never stops
+the others. Exit status: 0 complete; 1 something could not be recorded or fed back (printed; run
+again to finish); 2 the gradebook cannot be reached or isolation is required but unavailable.
 """
 from __future__ import annotations
 
