@@ -213,7 +213,6 @@ def test_faults_exports_are_read_with_limits():
     for label, raw in bad.items():
         with pytest.raises(plaindata.PlainDataError):
             plaindata.loads(raw)
-        assert label
 
 
 def _reader(steps):
@@ -234,6 +233,7 @@ STEPS = [{"cell_id": "ex1_1_simple_nn", "kind": "answer", "time_limit": 5},
     (b"start 0\nend 0\nstart 1\ndata ex1_1_simple_nn_test_structure 0 1\nadata ex1_1_simple_nn_test_structure 0 1\nb",
      "data for"),                                                                         # written twice
     (b"start 0\nend 0\nend 0\n", "unexpected"),
+    (b"start 0\nstart 0\n", "out of order"),        # restarting a step to reset its clock
     (b"start 0\n" + b"x" * 5000, "overlong"),
     (b"start 0\ndata ex1_1_simple_nn 0 999999999999\n", "more data"),
 ])
@@ -243,15 +243,6 @@ def test_faults_forged_exports_are_tampering(stream, why):
     with pytest.raises(_Stop):
         reader.feed(stream)
     assert why in reader.run.tampering
-
-
-def test_faults_the_child_cannot_extend_its_clock():
-    reader, _ = _reader(STEPS)
-    reader.feed(b"start 0\n")
-    deadline = reader.deadline
-    time.sleep(0.05)
-    reader.feed(b"data")              # partial or unknown chatter never moves the deadline
-    assert reader.deadline == deadline
 
 
 # ----------------------------------------------------------------------------- stored results

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from grader_cases.ch01 import VARIANTS
 from nncourse import notebooks, paths, policy
 
 CONTEXT = policy.Context.from_setup(
@@ -80,6 +81,9 @@ REFUSED = {
     "patch_through_lambda_default": "g = lambda t=torch: setattr(t, 'equal', None)",
     "patch_through_loop": "for t in (torch,):\n    t.equal = lambda *a: True",
     "patch_through_walrus": "if (t := torch):\n    t.equal = None",
+    "getattr_handed_to_reduce": "import functools\ng = functools.reduce(getattr, ['__globals__'], torch.relu)",
+    "getattr_renamed": "g = getattr\nc = g(torch.relu, '__glob' + 'als__')",
+    "getattr_mapped": "c = list(map(getattr, [torch.relu], ['__globals__']))",
     "computed_setattr_on_a_class_handed_in": "def patch(c, n):\n    setattr(c, n, None)\n",
     "computed_setattr_on_a_copied_parameter": "def patch(c, n):\n    k = c\n    delattr(k, n)\n",
     "patch_layer_type_param": "def names(model, layer_type=nn.Linear):\n    layer_type.forward = None",
@@ -164,16 +168,7 @@ def test_tamper_policy_accepts_every_reference_solution():
 
 
 # ----------------------------------------------------------------------------- end to end
-HOSTILE_EX1_1 = "import sys\n" + notebooks.strip_magics("""
-class SimpleNN(nn.Module):
-    def __init__(self, input_size, hidden_size, output_size):
-        super().__init__()
-        self.fc1 = nn.Linear(input_size, hidden_size)
-        self.fc2 = nn.Linear(hidden_size, output_size)
-
-    def forward(self, x):
-        return self.fc2(torch.relu(self.fc1(x)))
-""")
+HOSTILE_EX1_1 = "import sys\n" + next(v for v in VARIANTS if v.label == "ReLU after fc2 as well").code.lstrip("\n")
 PATCHES_LAYER_TYPE = """
 def layer_names(model, layer_type=nn.Linear):
     layer_type.named_modules = lambda self, *a, **k: iter([])

@@ -96,6 +96,9 @@ INSPECTED_METHODS = frozenset({
 })
 
 
+_REFLECTION = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+
+
 @dataclass(frozen=True)
 class Refusal:
     line: int
@@ -236,6 +239,7 @@ class _Reviewer(ast.NodeVisitor):
         self.protected = context.protected
         self.allow = allow
         self.refusals: list[Refusal] = []
+        self.called: set[int] = set()          # ids of the Name nodes that are called directly
         self.parameters: set[str] = set()      # names of function parameters, and plain copies of them
         self.class_depth: list[ast.ClassDef] = []
 
@@ -312,6 +316,11 @@ class _Reviewer(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         name = node.id
         if self.refuse_denied(node, name):
+            return
+        if name in _REFLECTION and id(node) not in self.called and name not in self.allow:
+            # handed on as a value (functools.reduce(getattr, ...), g = getattr), its name argument
+            # could not be reviewed
+            self.refuse(node, f"`{name}` may only be called directly in answers, not passed on or renamed.")
             return
         if name == "_" and not isinstance(node.ctx, ast.Load):
             return   # the throwaway name in `for _ in ...`
@@ -409,6 +418,7 @@ class _Reviewer(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
+        self.called.add(id(func))
         if isinstance(func, ast.Name) and func.id in ("getattr", "setattr", "hasattr", "delattr"):
             self.check_reflection(node, func.id)
         if isinstance(func, ast.Name) and func.id == "type" and len(node.args) == 3:

@@ -26,7 +26,45 @@ for _step in range(14):
     _still_working()
 '''
 
+_NAMED_LAYER1 = variant("ch01", "layers named layer1/layer2")
+
+# Reaches `sys` through `functools.reduce(getattr, ...)` (getattr handed on, never called by name),
+# then, while the structure check builds the model, writes a forged "structure passed" frame into
+# the grader's pipe before the real one. The forged data is the contract's own (names and shapes).
+_FORGED_FRAME = '''
+import functools
+_g = functools.reduce(getattr, ["__globals__"], torch.nn.functional.relu)
+_sys = _g["sys"] if "sys" in _g else _g["torch"].sys
+_os, _plain = _sys.modules["os"], _sys.modules["nncourse.plaindata"]
+_sent = []
+
+def _forge(sizes):
+    if _sent or sizes != (5, 7, 3):
+        return
+    _sent.append(1)
+    i, h, o = sizes
+    data = {"is_module": True, "linear_names": ["fc1", "fc2"],
+            "shapes": {"fc1.weight": [h, i], "fc1.bias": [h], "fc2.weight": [o, h], "fc2.bias": [o]},
+            "__warnings__": [], "__check__": ["ex1_1_simple_nn", "structure"]}
+    payload = _plain.dumps(data)
+    frame = f"data ex1_1_simple_nn_test_structure 0 {len(payload)}\\n".encode() + payload
+    for fd in range(3, 64):
+        try:
+            _os.write(fd, frame)
+        except OSError:
+            pass
+
+_Real = SimpleNN
+
+class SimpleNN(_Real):
+    def __init__(self, input_size, hidden_size, output_size):
+        _forge((input_size, hidden_size, output_size))
+        super().__init__(input_size, hidden_size, output_size)
+'''
+
 ATTACKS = [
+    attack("reduce_getattr_forges_pipe_frame", CHAPTER, "ex1_1_simple_nn", 4, _NAMED_LAYER1, _FORGED_FRAME,
+           after=True),
     attack("sys_modules_swaps_run_probe", CHAPTER, "ex1_1_simple_nn", 1, _RELU_AFTER_FC2, '''
 import sys
 

@@ -384,7 +384,7 @@ def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Pa
 
 def prepare_job_dir(job_dir: Path, data: bool = True, owner: int | None = -1) -> None:
     job_dir.mkdir(parents=True, exist_ok=True)
-    for sub in ("out", "tmp", "home", "data"):
+    for sub in ("tmp", "home", "data"):
         (job_dir / sub).mkdir(exist_ok=True)
     if data:
         from ..data import grading_files
