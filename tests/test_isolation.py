@@ -368,3 +368,26 @@ def test_isolation_required_refuses_without_bubblewrap(monkeypatch, capsys):
         monkeypatch.undo()
         for cache in (sandbox._probe_bwrap, sandbox._resolve):
             cache.cache_clear()
+
+
+def test_isolation_documented_limits_apply_in_the_cage(tmp_path):
+    """The README's limits: 4 GiB of address space, a file-size and a process limit, no core dumps,
+    30 s per cell by default and 60–120 s for chapter 3's training exercises."""
+    from nncourse.checking import EXERCISES, _load_exercise_modules
+    from nncourse.grading import job as job_module
+    _load_exercise_modules()
+    assert sandbox.MEMORY_BYTES == 4096 * 2 ** 20 or "NNCOURSE_GRADING_MEMORY_MB" in os.environ
+    training = {"ex3_4_adder", "ex3_5_digits_classifier"}
+    assert {e.time_limit for e in EXERCISES.values() if e.id not in training} == {30.0}
+    assert all(60 <= EXERCISES[e].time_limit <= 120 for e in training)
+    assert job_module.SETUP_TIME_LIMIT == 60.0
+    job = tmp_path / "w" / "job"
+    sandbox.prepare_job_dir(job, data=False)
+    code = ("import resource, json; print(json.dumps({n: resource.getrlimit(getattr(resource, n))[0] for n in "
+            "('RLIMIT_AS', 'RLIMIT_FSIZE', 'RLIMIT_NPROC', 'RLIMIT_CORE')}))")
+    cage = sandbox.cage([sys.executable, "-c", code], job, tmp_path, tmp_path / "stage")
+    run = subprocess.run(cage.argv, cwd=job, preexec_fn=cage.preexec_fn, start_new_session=True,
+                         capture_output=True, text=True, timeout=120)
+    limits = json.loads(run.stdout.strip().splitlines()[-1])
+    assert limits == {"RLIMIT_AS": sandbox.MEMORY_BYTES, "RLIMIT_FSIZE": sandbox.FILE_BYTES,
+                      "RLIMIT_NPROC": sandbox.MAX_PROCESSES, "RLIMIT_CORE": 0}
