@@ -27,21 +27,21 @@ test: $(STAMP)
 
 # regenerate notebooks/ and solutions/ from autograder/source
 generate: $(STAMP)
-	$(PY) -m nncourse.generate
+	$(PY) -m tools.generate
 
 # grade every submission of a chapter: make grade CHAPTER=01_module_basics
 grade: $(STAMP)
 	$(PY) -m nncourse.grade $(CHAPTER)
 
 bench: $(STAMP)
-	$(PY) -m nncourse.bench
+	$(PY) -m tools.bench
 
 timing: $(STAMP)
-	$(PY) -m nncourse.timing
+	$(PY) -m tools.timing
 
 # retake the README's pictures (docs/img/*.png) with the browser tests
 screenshots: $(STAMP)
-	$(PY) -m nncourse.screenshots
+	$(PY) -m tools.screenshots
 
 # on a CUDA machine: every notebook under nbval against the CPU-stored outputs, the checks on the
 # GPU, and the grader tests (browser tests excluded)

@@ -2,7 +2,7 @@
 
 A throwaway JupyterLab server (free loopback port, token, every Jupyter directory in a temporary
 folder) driven by Debian's Chromium through Playwright. Used by ``tests/test_browser.py`` and by
-``python -m nncourse.screenshots``.
+``python -m tools.screenshots``.
 """
 from __future__ import annotations
 

@@ -27,16 +27,16 @@ from pathlib import Path
 
 import pytest
 
-import browser_support as bs
-from nncourse.coursecopy import make_course
-from browser_support import expect
-from nncourse import paths
+from . import browser_support as bs
+from tools.coursecopy import make_course
+from .browser_support import expect
+from nncourse import course
 
 REASON = bs.browser_unavailable_reason()
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(REASON is not None, reason=f"browser tests skipped: {REASON}")]
 
-CHAPTERS = paths.existing_chapters()
+CHAPTERS = course.chapters()
 FIRST = CHAPTERS[0] if CHAPTERS else None
 # the chapter whose first figure goes into the README (first one that exists)
 FIGURE_CHAPTER = next((c for c in ("03_train_eval_loop", "01_module_basics") if c in CHAPTERS), FIRST)
@@ -48,11 +48,11 @@ STUDENTS = [("ada", "Ada", "Lovelace"), ("grace", "Grace", "Hopper"), ("alan", "
 
 
 def learner_notebook(chapter: str) -> Path:
-    return paths.RELEASE_DIR / chapter / f"{chapter}.ipynb"
+    return course.RELEASE_DIR / chapter / f"{chapter}.ipynb"
 
 
 def solution_notebook(chapter: str) -> Path:
-    return paths.SOLUTION_DIR / chapter / f"{chapter}.ipynb"
+    return course.SOLUTION_DIR / chapter / f"{chapter}.ipynb"
 
 
 def snap(page, name: str, **kwargs) -> None:
@@ -173,9 +173,9 @@ def chapter_runs(request, learner_lab, playwright_browser):
 
 
 # ---- the instructor's class, graded in the background while the learner tests run
-def _course_copy(course: Path, chapter: str) -> None:
+def _course_copy(course_dir: Path, chapter: str) -> None:
     """What grading one chapter needs, in a folder of its own (never the real gradebook)."""
-    make_course(course, [chapter])
+    make_course(course_dir, [chapter])
 
 
 def _wrong_variants(chapter: str) -> dict:
@@ -190,12 +190,12 @@ def _wrong_variants(chapter: str) -> dict:
 
 
 def _test_points(chapter: str) -> dict[str, float]:
-    nb = json.loads(paths.source_notebook(chapter).read_text(encoding="utf-8"))
+    nb = json.loads(course.source_notebook(chapter).read_text(encoding="utf-8"))
     return {c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"]["points"])
             for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
 
 
-def _class_submissions(course: Path, chapter: str) -> dict[str, float]:
+def _class_submissions(course_dir: Path, chapter: str) -> dict[str, float]:
     """Write three submissions; return the score each must get.
 
     ada: the worked solutions; grace: the first known mistake in every exercise (full marks
@@ -205,7 +205,7 @@ def _class_submissions(course: Path, chapter: str) -> dict[str, float]:
     maximum = sum(points.values())
     learner, solution = learner_notebook(chapter), solution_notebook(chapter)
     answers = bs.answer_ids(learner)
-    submitted = course / "autograder" / "submitted"
+    submitted = course_dir / "autograder" / "submitted"
     expected = {}
 
     def exercise_points(exercise: str) -> float:
@@ -234,8 +234,8 @@ def _class_submissions(course: Path, chapter: str) -> dict[str, float]:
     return expected
 
 
-def _grade_class(course: Path, chapter: str, env: dict, db: str, log: Path) -> None:
-    roster = course / "students.csv"
+def _grade_class(course_dir: Path, chapter: str, env: dict, db: str, log: Path) -> None:
+    roster = course_dir / "students.csv"
     roster.write_text("id,first_name,last_name\n" + "".join(f"{i},{f},{l}\n" for i, f, l in STUDENTS))
     with open(log, "w") as out:
         for argv in ([sys.executable, "-m", "nbgrader", "db", "student", "import", str(roster),
@@ -243,7 +243,7 @@ def _grade_class(course: Path, chapter: str, env: dict, db: str, log: Path) -> N
                      [sys.executable, "-m", "nncourse.grade", chapter, f"--db={db}"]):
             out.write(f"$ {' '.join(argv)}\n")
             out.flush()
-            run = subprocess.run(argv, cwd=course, env=env, stdout=out, stderr=subprocess.STDOUT,
+            run = subprocess.run(argv, cwd=course_dir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                  timeout=600)
             if run.returncode != 0:
                 raise RuntimeError(f"{' '.join(argv[1:4])} failed; its log:\n{log.read_text()[-4000:]}")
@@ -257,16 +257,16 @@ def graded_class(request, workdir):
     if not CHAPTERS or not wanted:
         yield None
         return
-    course = workdir / "course"
+    course_dir = workdir / "course"
     chapter = FIRST
-    _course_copy(course, chapter)
-    expected = _class_submissions(course, chapter)
-    db = f"sqlite:///{course / 'autograder' / 'gradebook.db'}"
+    _course_copy(course_dir, chapter)
+    expected = _class_submissions(course_dir, chapter)
+    db = f"sqlite:///{course_dir / 'autograder' / 'gradebook.db'}"
     env = bs.jupyter_env(workdir / "grading-jupyter")
-    env.update(NNCOURSE_ROOT=str(course), NNCOURSE_DB_URL=db)
+    env.update(NNCOURSE_ROOT=str(course_dir), NNCOURSE_DB_URL=db)
     pool = ThreadPoolExecutor(max_workers=1)
-    future: Future = pool.submit(_grade_class, course, chapter, env, db, workdir / "grading.log")
-    yield {"course": course, "chapter": chapter, "env": env, "expected": expected, "future": future}
+    future: Future = pool.submit(_grade_class, course_dir, chapter, env, db, workdir / "grading.log")
+    yield {"course": course_dir, "chapter": chapter, "env": env, "expected": expected, "future": future}
     pool.shutdown(wait=True)
 
 
@@ -282,7 +282,7 @@ def test_learner_runs_chapter(chapter, learner_lab, chapter_runs):
     """Open the answered notebook, Run All, and see every cell run and every check pass."""
     for generated in (learner_notebook(chapter), solution_notebook(chapter)):
         if not generated.exists():
-            pytest.fail(f"{generated.relative_to(paths.REPO_ROOT)} is missing: run `make generate`")
+            pytest.fail(f"{generated.relative_to(course.REPO_ROOT)} is missing: run `make generate`")
     on_disk = learner_lab.root_dir / ChapterRuns.path(chapter)
     notebook = json.loads(on_disk.read_text(encoding="utf-8"))
     executable = _executable_cells(notebook)
@@ -366,16 +366,16 @@ def instructor_lab(workdir, graded_class):
     if graded_class is None:
         pytest.skip("no chapter yet")
     graded_class["future"].result(timeout=900)    # re-raises a grading failure
-    course = graded_class["course"]
+    course_dir = graded_class["course"]
     # the formgrader reads nbgrader_config.py from the server's working directory
-    lab = bs.JupyterLab(course, workdir / "instructor-jupyter", cwd=course, env=graded_class["env"])
+    lab = bs.JupyterLab(course_dir, workdir / "instructor-jupyter", cwd=course_dir, env=graded_class["env"])
     yield lab
     lab.stop()
 
 
 def test_instructor_sees_grades_in_formgrader(instructor_lab, graded_class, lab_page):
     chapter, expected = graded_class["chapter"], graded_class["expected"]
-    course = graded_class["course"]
+    course_dir = graded_class["course"]
     lab = lab_page(instructor_lab)
     lab.open_lab("instructor")
     lab.menu("Nbgrader", "nbgrader:open-formgrader")
@@ -412,7 +412,7 @@ def test_instructor_sees_grades_in_formgrader(instructor_lab, graded_class, lab_
     assert "✘" in body, "the graded submission shows no failed check"
 
     # the feedback the student gets: generated by the grading command
-    feedback = course / "autograder" / "feedback" / student / chapter / f"{chapter}.html"
+    feedback = course_dir / "autograder" / "feedback" / student / chapter / f"{chapter}.html"
     assert feedback.exists(), f"no feedback at {feedback}"
     page = lab.page.context.new_page()
     try:

@@ -16,14 +16,13 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 
 import numpy as np
 import pytest
 import torch
 
-from course import full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit, with_answers
-from grader_cases.ch01 import VARIANTS
+from .helpers import full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit, with_answers
+from .grader_cases.ch01 import VARIANTS
 
 CHAPTER = "01_module_basics"
 WRONG = next(v for v in VARIANTS if v.label == "ReLU after fc2 as well")
@@ -53,27 +52,27 @@ def _children_alive() -> list[str]:
     return [line for line in ps.splitlines() if "nncourse.grading.child" in line and "ps -eo" not in line]
 
 
-def _csv_rows(course):
+def _csv_rows(course_dir):
     import csv
-    with open(course / "autograder/grades" / f"{CHAPTER}.csv") as f:
+    with open(course_dir / "autograder/grades" / f"{CHAPTER}.csv") as f:
         return {row["student"]: row for row in csv.DictReader(f)}
 
 
 @pytest.fixture(scope="module")
 def faulty_class(tmp_path_factory):
-    course = make_course(tmp_path_factory.mktemp("faults"), [CHAPTER])
+    course_dir = make_course(tmp_path_factory.mktemp("faults"), [CHAPTER])
     solution = solution_notebook(CHAPTER)
-    submit(course, CHAPTER, "solution", solution)
-    submit(course, CHAPTER, "wrong", with_answers(solution, {WRONG.exercise: WRONG.code}))
+    submit(course_dir, CHAPTER, "solution", solution)
+    submit(course_dir, CHAPTER, "wrong", with_answers(solution, {WRONG.exercise: WRONG.code}))
     for student, (exercise, code, _) in FAULTS.items():
-        submit(course, CHAPTER, student, with_answers(solution, {exercise: code}))
-    submit(course, CHAPTER, "fork_outlives_cell", with_answers(solution, {FORK[0]: FORK[1]}))
-    run = grade(course, CHAPTER, env_extra=LIMITS)
-    return course, run, gradebook_scores(course, CHAPTER)
+        submit(course_dir, CHAPTER, student, with_answers(solution, {exercise: code}))
+    submit(course_dir, CHAPTER, "fork_outlives_cell", with_answers(solution, {FORK[0]: FORK[1]}))
+    run = grade(course_dir, CHAPTER, env_extra=LIMITS)
+    return course_dir, run, gradebook_scores(course_dir, CHAPTER)
 
 
 def test_faults_right_scores_beside_broken_submissions(faulty_class):
-    course, run, scores = faulty_class
+    course_dir, run, scores = faulty_class
     assert run.returncode == 0, run.stdout + run.stderr
     assert scores["solution"] == full_marks(CHAPTER)
     assert scores["fork_outlives_cell"] == full_marks(CHAPTER)
@@ -85,13 +84,13 @@ def test_faults_right_scores_beside_broken_submissions(faulty_class):
 
 def test_faults_every_zero_has_its_reason(faulty_class):
     """In the CSV's reason column, at the top of the feedback, and as the gradebook's comment."""
-    course, _, _ = faulty_class
-    rows = _csv_rows(course)
+    course_dir, _, _ = faulty_class
+    rows = _csv_rows(course_dir)
     from nbgrader.api import Gradebook
-    with Gradebook(f"sqlite:///{course}/autograder/gradebook.db") as gb:
+    with Gradebook(f"sqlite:///{course_dir}/autograder/gradebook.db") as gb:
         for student, (exercise, _, words) in FAULTS.items():
             assert exercise in rows[student]["reason"] and words in rows[student]["reason"], rows[student]
-            html = (course / "autograder/feedback" / student / CHAPTER / f"{CHAPTER}.html").read_text()
+            html = (course_dir / "autograder/feedback" / student / CHAPTER / f"{CHAPTER}.html").read_text()
             assert words in html, student
             comment = gb.find_comment(exercise, CHAPTER, CHAPTER, student).manual_comment or ""
             assert words in comment, (student, comment)
@@ -104,57 +103,57 @@ def test_faults_no_process_left_behind(faulty_class):
 
 def test_faults_sandbox_runs_in_the_strongest_mode_available(faulty_class):
     """Fails if grading ran in a weaker mode than this machine allows (e.g. rlimits where bubblewrap works)."""
-    course, run, _ = faulty_class
+    course_dir, run, _ = faulty_class
     from nncourse.grading import sandbox
     strongest = sandbox.available_modes()[0]
     assert f"isolation: {strongest.name}" in run.stdout
-    assert all(row["isolation"].startswith(strongest.name) for row in _csv_rows(course).values())
+    assert all(row["isolation"].startswith(strongest.name) for row in _csv_rows(course_dir).values())
 
 
 @pytest.mark.slow
 def test_faults_documented_limits_at_their_real_values(tmp_path):
     """The README's limits as they are: 30 s per cell, 4096 MiB of memory."""
-    course = make_course(tmp_path, [CHAPTER])
+    course_dir = make_course(tmp_path, [CHAPTER])
     solution = solution_notebook(CHAPTER)
-    submit(course, CHAPTER, "endless_loop", with_answers(solution, {"ex1_5_count_parameters": "while True:\n    pass\n"}))
-    submit(course, CHAPTER, "memory_hog", with_answers(solution, {"ex1_6_layer_names": FAULTS["memory_hog"][1]}))
+    submit(course_dir, CHAPTER, "endless_loop", with_answers(solution, {"ex1_5_count_parameters": "while True:\n    pass\n"}))
+    submit(course_dir, CHAPTER, "memory_hog", with_answers(solution, {"ex1_6_layer_names": FAULTS["memory_hog"][1]}))
     start = time.monotonic()
-    run = grade(course, CHAPTER, "--no-feedback")
+    run = grade(course_dir, CHAPTER, "--no-feedback")
     assert run.returncode == 0, run.stdout + run.stderr
     assert time.monotonic() - start > 30
-    rows = _csv_rows(course)
+    rows = _csv_rows(course_dir)
     assert "time limit of 30 s" in rows["endless_loop"]["reason"]
     assert "4096 MiB" in rows["memory_hog"]["reason"] or "was killed" in rows["memory_hog"]["reason"]
 
 
 # ----------------------------------------------------------------------------- the command itself
-def _start_grading(course, env_extra=None) -> subprocess.Popen:
-    env = dict(os.environ, NNCOURSE_ROOT=str(course), **(env_extra or {}))
+def _start_grading(course_dir, env_extra=None) -> subprocess.Popen:
+    env = dict(os.environ, NNCOURSE_ROOT=str(course_dir), **(env_extra or {}))
     return subprocess.Popen([sys.executable, "-m", "nncourse.grade", CHAPTER, "--workers", "1", "--no-feedback"],
-                            cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=course_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
 
 
 def test_faults_grade_command_killed_and_rerun(tmp_path):
     """kill -9 half-way, then the same command: everyone recorded exactly once, the same scores."""
-    course = make_course(tmp_path, [CHAPTER])
+    course_dir = make_course(tmp_path, [CHAPTER])
     solution = solution_notebook(CHAPTER)
     students = {f"s{i}": (solution if i % 2 == 0 else with_answers(solution, {WRONG.exercise: WRONG.code}))
                 for i in range(5)}
     for name, nb in students.items():
-        submit(course, CHAPTER, name, nb)
-    submit(course, CHAPTER, "untouched", release_notebook(CHAPTER))
-    results = course / "autograder/.cache/results"
-    proc = _start_grading(course)
+        submit(course_dir, CHAPTER, name, nb)
+    submit(course_dir, CHAPTER, "untouched", release_notebook(CHAPTER))
+    results = course_dir / "autograder/.cache/results"
+    proc = _start_grading(course_dir)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(list(results.glob("*.json"))) < 2:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert 2 <= len(list(results.glob("*.json"))) < len(students) + 1, "the kill came too late to test anything"
-    rerun = grade(course, CHAPTER, "--workers", "1", "--no-feedback")
+    rerun = grade(course_dir, CHAPTER, "--workers", "1", "--no-feedback")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    scores = gradebook_scores(course, CHAPTER)
+    scores = gradebook_scores(course_dir, CHAPTER)
     assert sorted(scores) == sorted([*students, "untouched"])     # exactly once each (one row per student)
     wrong_total = sum(full_marks(CHAPTER).values()) - 3 + sum(WRONG.expect.values())
     for i, name in enumerate(students):
@@ -164,26 +163,26 @@ def test_faults_grade_command_killed_and_rerun(tmp_path):
 
 
 def test_faults_unreachable_database_stops_before_grading(tmp_path):
-    course = make_course(tmp_path, [CHAPTER])
-    submit(course, CHAPTER, "solution", solution_notebook(CHAPTER))
-    run = grade(course, CHAPTER, "--db", "postgresql+psycopg2://grader@127.0.0.1:9/gradebook")
+    course_dir = make_course(tmp_path, [CHAPTER])
+    submit(course_dir, CHAPTER, "solution", solution_notebook(CHAPTER))
+    run = grade(course_dir, CHAPTER, "--db", "postgresql+psycopg2://grader@127.0.0.1:9/gradebook")
     assert run.returncode == 2
     assert "cannot be reached" in run.stderr and "INCOMPLETE" in run.stderr
-    assert not (course / "autograder/.cache/results").exists()      # nothing was graded
+    assert not (course_dir / "autograder/.cache/results").exists()      # nothing was graded
 
 
 def test_faults_worker_killed_mid_batch(tmp_path):
-    course = make_course(tmp_path, [CHAPTER])
+    course_dir = make_course(tmp_path, [CHAPTER])
     solution = solution_notebook(CHAPTER)
     for name in ("a", "b", "c"):
-        submit(course, CHAPTER, name, solution)
+        submit(course_dir, CHAPTER, name, solution)
     marker = tmp_path / "killed"
-    run = grade(course, CHAPTER, "--workers", "2", "--no-feedback",
+    run = grade(course_dir, CHAPTER, "--workers", "2", "--no-feedback",
                 env_extra={"NNCOURSE_FAULT_KILL_WORKER": f"b:{marker}"})
     assert marker.exists(), "the fault was not injected"
     assert run.returncode == 0, run.stdout + run.stderr
     assert "a grading worker died" in run.stderr
-    scores = gradebook_scores(course, CHAPTER)
+    scores = gradebook_scores(course_dir, CHAPTER)
     assert scores == {name: full_marks(CHAPTER) for name in ("a", "b", "c")}
 
 

@@ -10,13 +10,13 @@ import sys
 
 import pytest
 
-from nncourse import paths
+from nncourse import course
 
 pytestmark = pytest.mark.gpu
 
 
-@pytest.mark.parametrize("chapter", paths.existing_chapters())
+@pytest.mark.parametrize("chapter", course.chapters())
 def test_checks_agree_on_cuda(chapter):
-    run = subprocess.run([sys.executable, "-m", "nncourse.verify", chapter], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "tools.verify", chapter], capture_output=True, text=True,
                          env={**os.environ, "NNCOURSE_DEVICE": "cuda"}, timeout=900)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

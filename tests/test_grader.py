@@ -9,26 +9,26 @@ from __future__ import annotations
 
 import pytest
 
-from course import full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit, with_answers
-from grader_cases import chapter_cases, submissions
-from nncourse import paths
+from .helpers import full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit, with_answers
+from .grader_cases import chapter_cases, submissions
+from nncourse import course
 
-CHAPTERS = [c for c in paths.existing_chapters() if c in chapter_cases()]
+CHAPTERS = [c for c in course.chapters() if c in chapter_cases()]
 
 
 @pytest.fixture(scope="module", params=CHAPTERS)
 def graded_class(request, tmp_path_factory):
     chapter = request.param
-    course = make_course(tmp_path_factory.mktemp(chapter), [chapter])
+    course_dir = make_course(tmp_path_factory.mktemp(chapter), [chapter])
     solution = solution_notebook(chapter)
-    submit(course, chapter, "solution", solution)
-    submit(course, chapter, "untouched", release_notebook(chapter))
+    submit(course_dir, chapter, "solution", solution)
+    submit(course_dir, chapter, "untouched", release_notebook(chapter))
     planned = submissions(chapter_cases()[chapter])
     for name, variants in planned.items():
-        submit(course, chapter, name, with_answers(solution, {ex: v.code for ex, v in variants.items()}))
-    run = grade(course, chapter, "--no-feedback")
+        submit(course_dir, chapter, name, with_answers(solution, {ex: v.code for ex, v in variants.items()}))
+    run = grade(course_dir, chapter, "--no-feedback")
     assert run.returncode == 0, run.stdout + run.stderr
-    return chapter, course, planned, gradebook_scores(course, chapter), run.stdout
+    return chapter, course_dir, planned, gradebook_scores(course_dir, chapter), run.stdout
 
 
 def test_solution_gets_full_marks(graded_class):

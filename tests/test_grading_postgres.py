@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from course import full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit, with_answers
-from grader_cases import chapter_cases, submissions
+from .helpers import full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit, with_answers
+from .grader_cases import chapter_cases, submissions
 
 CHAPTER = "01_module_basics"
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -51,18 +51,18 @@ def postgres(tmp_path_factory):
 
 
 def test_parallel_grading_into_postgres_loses_nothing(postgres, tmp_path):
-    course = make_course(tmp_path, [CHAPTER])
+    course_dir = make_course(tmp_path, [CHAPTER])
     solution = solution_notebook(CHAPTER)
     planned = submissions(chapter_cases()[CHAPTER])
     class_ = {"solution": solution, "untouched": release_notebook(CHAPTER)}
     for name in ("wrong_1", "wrong_2", "alt_1"):
         class_[name] = with_answers(solution, {ex: v.code for ex, v in planned[name].items()})
     for student, nb in class_.items():
-        submit(course, CHAPTER, student, nb)
+        submit(course_dir, CHAPTER, student, nb)
     start = time.monotonic()
-    run = grade(course, CHAPTER, "--workers", "2", "--db", postgres, "--no-feedback")
+    run = grade(course_dir, CHAPTER, "--workers", "2", "--db", postgres, "--no-feedback")
     assert run.returncode == 0, run.stdout + run.stderr
-    scores = gradebook_scores(course, CHAPTER, postgres)
+    scores = gradebook_scores(course_dir, CHAPTER, postgres)
     assert sorted(scores) == sorted(class_)
     for student in class_:
         expected = full_marks(CHAPTER)

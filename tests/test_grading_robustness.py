@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from course import full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit, with_answers
-from grader_cases.ch01 import VARIANTS
+from .helpers import full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit, with_answers
+from .grader_cases.ch01 import VARIANTS
 
 CHAPTER = "01_module_basics"
 WRONG = next(v for v in VARIANTS if v.label == "ReLU after fc2 as well")
@@ -29,7 +29,7 @@ ATTACKS = {
     "check_redefined": "def check(*args, **kwargs):\n    print('✔ passed')\nimport nncourse.checking as c\nc.judge = lambda *a, **k: None\n",
     "builtins_patched": "import builtins\nbuiltins.isinstance = lambda *a: True\n",
     "gradebook_written_with_sql": (
-        "import sqlite3, nncourse.paths as p\n"
+        "import sqlite3, nncourse.course as p\n"
         "try:\n"
         "    db = sqlite3.connect(str(p.AUTOGRADER / 'gradebook.db'))\n"
         "    db.execute('UPDATE grade SET auto_score = 100')\n"
@@ -57,7 +57,7 @@ FORBIDDEN = {
     "writes_outside_its_folder": "open(p.REPO_ROOT / 'planted.txt', 'w').write('x')",
 }
 LEAK_ANSWER = """
-import nncourse.paths as p
+import nncourse.course as p
 try:
     {action}
     LEAKED = True
@@ -83,12 +83,12 @@ CRASHES = {   # student: (exercise broken, answer code)
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = make_course(tmp_path_factory.mktemp("robust"), [CHAPTER])
+    course_dir = make_course(tmp_path_factory.mktemp("robust"), [CHAPTER])
     solution = solution_notebook(CHAPTER)
-    submit(course, CHAPTER, "solution", solution)
-    submit(course, CHAPTER, "wrong_alone", with_answers(solution, {WRONG.exercise: WRONG.code}))
+    submit(course_dir, CHAPTER, "solution", solution)
+    submit(course_dir, CHAPTER, "wrong_alone", with_answers(solution, {WRONG.exercise: WRONG.code}))
     for name, attack in ATTACKS.items():
-        submit(course, CHAPTER, name, with_answers(solution, {WRONG.exercise: attack + WRONG.code}))
+        submit(course_dir, CHAPTER, name, with_answers(solution, {WRONG.exercise: attack + WRONG.code}))
     # tampering with the notebook itself: edited, deleted and duplicated test cells
     edited = with_answers(solution, {WRONG.exercise: WRONG.code})
     tests = [c for c in edited.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
@@ -97,22 +97,22 @@ def graded(tmp_path_factory):
             cell.source = "print('✔ all good')"
     edited.cells = [c for c in edited.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
                     != "ex1_1_simple_nn_test_hidden"] + [tests[0], tests[0]]
-    submit(course, CHAPTER, "test_cells_edited_deleted_duplicated", edited)
+    submit(course_dir, CHAPTER, "test_cells_edited_deleted_duplicated", edited)
     for name, (exercise, code) in CRASHES.items():
-        submit(course, CHAPTER, name, with_answers(solution, {exercise: code}))
+        submit(course_dir, CHAPTER, name, with_answers(solution, {exercise: code}))
     for name, action in FORBIDDEN.items():
-        submit(course, CHAPTER, name, with_answers(solution, {"ex1_4_custom_activation": LEAK_ANSWER.format(action=action)}))
-    raw = (course / "autograder/submitted/solution" / CHAPTER / f"{CHAPTER}.ipynb").read_text()
-    submit(course, CHAPTER, "invalid_json", raw=raw[: len(raw) // 2])
-    (course / "autograder/submitted/missing_notebook" / CHAPTER).mkdir(parents=True)
-    submit(course, CHAPTER, "untouched", release_notebook(CHAPTER))
+        submit(course_dir, CHAPTER, name, with_answers(solution, {"ex1_4_custom_activation": LEAK_ANSWER.format(action=action)}))
+    raw = (course_dir / "autograder/submitted/solution" / CHAPTER / f"{CHAPTER}.ipynb").read_text()
+    submit(course_dir, CHAPTER, "invalid_json", raw=raw[: len(raw) // 2])
+    (course_dir / "autograder/submitted/missing_notebook" / CHAPTER).mkdir(parents=True)
+    submit(course_dir, CHAPTER, "untouched", release_notebook(CHAPTER))
     # The static policy would refuse most of these cells before they run (tests/test_tamper.py and
     # tests/test_policy.py prove that); here it is off, so the sandbox, the audit hook and the integrity
     # check must stop the attacks and survive the crashes on their own.
-    run = grade(course, CHAPTER, env_extra={"NNCOURSE_MAX_CELL_SECONDS": "10", "NNCOURSE_GRADING_MEMORY_MB": "2048",
+    run = grade(course_dir, CHAPTER, env_extra={"NNCOURSE_MAX_CELL_SECONDS": "10", "NNCOURSE_GRADING_MEMORY_MB": "2048",
                                             "NNCOURSE_POLICY": "off"})
     assert run.returncode == 0, run.stdout + run.stderr
-    return course, gradebook_scores(course, CHAPTER), run.stdout
+    return course_dir, gradebook_scores(course_dir, CHAPTER), run.stdout
 
 
 def total(scores):
@@ -136,10 +136,10 @@ def test_tampering_does_not_pay(graded, attack):
 @pytest.mark.parametrize("student", list(FORBIDDEN))
 def test_the_sandbox_refuses_forbidden_files(graded, student):
     """The answer would be right only if the access worked: ex1_4 must score zero, the rest full."""
-    course, scores, _ = graded
+    course_dir, scores, _ = graded
     expected = {c: (0.0 if c.startswith("ex1_4") else p) for c, p in full_marks(CHAPTER).items()}
     assert scores[student] == expected
-    assert not (course / "planted.txt").exists()
+    assert not (course_dir / "planted.txt").exists()
 
 
 @pytest.mark.parametrize("student", list(CRASHES))
@@ -153,32 +153,32 @@ def test_a_crash_costs_only_its_exercise(graded, student):
 @pytest.mark.parametrize("student, reason", [("invalid_json", "not valid JSON"),
                                              ("missing_notebook", "no notebook was submitted")])
 def test_unreadable_submissions_get_zero_with_a_reason(graded, student, reason):
-    course, scores, stdout = graded
+    course_dir, scores, stdout = graded
     assert total(scores[student]) == 0
-    csv = (course / "autograder/grades" / f"{CHAPTER}.csv").read_text()
+    csv = (course_dir / "autograder/grades" / f"{CHAPTER}.csv").read_text()
     assert any(line.startswith(student) and reason in line for line in csv.splitlines()), csv
 
 
 @pytest.mark.parametrize("student", ["wrong_alone", "crash_exit"])
 def test_regrading_gives_the_same_scores(graded, student, monkeypatch):
     """Grade again from scratch (no stored result) and compare with what the gradebook holds."""
-    course, scores, _ = graded
-    monkeypatch.setenv("NNCOURSE_ROOT", str(course))
+    course_dir, scores, _ = graded
+    monkeypatch.setenv("NNCOURSE_ROOT", str(course_dir))
     code = (
         "import json, sys\n"
         "from nncourse.grading import engine\n"
         "r = engine.grade(sys.argv[1], sys.argv[2], refresh=True)\n"
         "print(json.dumps({k: t.points for k, t in r.tests.items()}))\n")
-    path = course / "autograder/submitted" / student / CHAPTER / f"{CHAPTER}.ipynb"
+    path = course_dir / "autograder/submitted" / student / CHAPTER / f"{CHAPTER}.ipynb"
     run = subprocess.run([sys.executable, "-c", code, CHAPTER, str(path)], capture_output=True, text=True,
-                         cwd=course, env={**os.environ, "NNCOURSE_MAX_CELL_SECONDS": "10", "NNCOURSE_POLICY": "off"})
+                         cwd=course_dir, env={**os.environ, "NNCOURSE_MAX_CELL_SECONDS": "10", "NNCOURSE_POLICY": "off"})
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.strip().splitlines()[-1]) == scores[student]
 
 
 def test_feedback_is_written_for_every_student(graded):
-    course, scores, _ = graded
+    course_dir, scores, _ = graded
     for student in scores:
-        html = course / "autograder/feedback" / student / CHAPTER / f"{CHAPTER}.html"
+        html = course_dir / "autograder/feedback" / student / CHAPTER / f"{CHAPTER}.html"
         assert html.exists(), student
-    assert "not valid JSON" in (course / "autograder/feedback/invalid_json" / CHAPTER / f"{CHAPTER}.html").read_text()
+    assert "not valid JSON" in (course_dir / "autograder/feedback/invalid_json" / CHAPTER / f"{CHAPTER}.html").read_text()

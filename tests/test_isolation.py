@@ -17,17 +17,16 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from nncourse import paths
+from nncourse import course
 from nncourse.grading import sandbox
 
-REPO = paths.REPO_ROOT.resolve()
+REPO = course.REPO_ROOT.resolve()
 LIBRARY = Path(sandbox.__file__).resolve().parents[1]
 TEST_USER = "nncourse-grader"
 
@@ -373,9 +372,9 @@ def test_isolation_required_refuses_without_bubblewrap(monkeypatch, capsys):
 def test_isolation_documented_limits_apply_in_the_cage(tmp_path):
     """The README's limits: 4 GiB of address space, a file-size and a process limit, no core dumps,
     30 s per cell by default and 60–120 s for chapter 3's training exercises."""
-    from nncourse.checking import EXERCISES, _load_exercise_modules
+    from nncourse.registry import load_exercises
     from nncourse.grading import job as job_module
-    _load_exercise_modules()
+    EXERCISES = load_exercises()
     assert sandbox.MEMORY_BYTES == 4096 * 2 ** 20 or "NNCOURSE_GRADING_MEMORY_MB" in os.environ
     training = {"ex3_4_adder", "ex3_5_digits_classifier"}
     assert {e.time_limit for e in EXERCISES.values() if e.id not in training} == {30.0}

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from grader_cases.ch01 import VARIANTS
-from nncourse import notebooks, paths, policy
+from .grader_cases.ch01 import VARIANTS
+from nncourse import course, policy
 
 CONTEXT = policy.Context.from_setup(
-    [c.source for c in notebooks.read_source(paths.existing_chapters()[0]).cells if notebooks.is_read_only(c)])
+    [c.source for c in course.read_source(course.chapters()[0]).cells if course.is_read_only(c)])
 
 REFUSED = {
     "import_sys": "import sys\nsys.modules.clear()",
@@ -158,13 +158,13 @@ def test_tamper_policy_per_exercise_rules():
 
 
 def test_tamper_policy_accepts_every_reference_solution():
-    for chapter in paths.existing_chapters():
-        source = notebooks.read_source(chapter)
-        context = policy.Context.from_setup([c.source for c in source.cells if notebooks.is_read_only(c)])
+    for chapter in course.chapters():
+        source = course.read_source(chapter)
+        context = policy.Context.from_setup([c.source for c in source.cells if course.is_read_only(c)])
         for cell in source.cells:
-            if notebooks.is_answer(cell):
-                refusals = policy.review_answer(notebooks.grade_id(cell), cell.source, context)
-                assert not refusals, f"{notebooks.grade_id(cell)}: {policy.explain(refusals)}"
+            if course.is_answer(cell):
+                refusals = policy.review_answer(course.grade_id(cell), cell.source, context)
+                assert not refusals, f"{course.grade_id(cell)}: {policy.explain(refusals)}"
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -179,7 +179,7 @@ def layer_names(model, layer_type=nn.Linear):
 def test_tamper_refusals_reach_the_csv_and_the_feedback(tmp_path):
     """A refused cell (policy) and a runtime change (integrity check, policy off for that run):
     the exercise scores zero, the `tampering` column and the top of the feedback say what was refused."""
-    from course import full_marks, gradebook_scores, grade, make_course, solution_notebook, submit, with_answers
+    from .helpers import full_marks, gradebook_scores, grade, make_course, solution_notebook, submit, with_answers
     chapter = "01_module_basics"
     solution = solution_notebook(chapter)
     for policy_setting, student, answers, needle, in_html in [
@@ -187,16 +187,16 @@ def test_tamper_refusals_reach_the_csv_and_the_feedback(tmp_path):
              "is not allowed in answers"),
             ("off", "patched", {"ex1_6_layer_names": PATCHES_LAYER_TYPE}, "named_modules was added",
              "named_modules was added")]:
-        course = make_course(tmp_path / student, [chapter])
-        submit(course, chapter, student, with_answers(solution, answers))
-        run = grade(course, chapter, env_extra={"NNCOURSE_POLICY": policy_setting})
+        course_dir = make_course(tmp_path / student, [chapter])
+        submit(course_dir, chapter, student, with_answers(solution, answers))
+        run = grade(course_dir, chapter, env_extra={"NNCOURSE_POLICY": policy_setting})
         assert run.returncode == 0, run.stdout + run.stderr
         exercise = next(iter(answers))
         expected = {c: (0.0 if c.startswith(exercise) else p) for c, p in full_marks(chapter).items()}
-        assert gradebook_scores(course, chapter)[student] == expected
-        csv = (course / "autograder/grades" / f"{chapter}.csv").read_text()
+        assert gradebook_scores(course_dir, chapter)[student] == expected
+        csv = (course_dir / "autograder/grades" / f"{chapter}.csv").read_text()
         assert needle in csv and exercise in csv
-        html = (course / "autograder/feedback" / student / chapter / f"{chapter}.html").read_text()
+        html = (course_dir / "autograder/feedback" / student / chapter / f"{chapter}.html").read_text()
         assert "Grading notes" in html and in_html in html
 
 
@@ -206,12 +206,12 @@ def test_tamper_visible_check_and_validate_show_the_refusal(tmp_path):
     import sys
 
     import nbformat
-    from course import make_course, release_notebook, with_answers
+    from .helpers import make_course, release_notebook, with_answers
     chapter = "01_module_basics"
-    course = make_course(tmp_path, [chapter])
+    course_dir = make_course(tmp_path, [chapter])
     path = tmp_path / "mine.ipynb"
     nbformat.write(with_answers(release_notebook(chapter), {"ex1_1_simple_nn": HOSTILE_EX1_1}), path)
-    run = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], cwd=course,
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], cwd=course_dir,
                          capture_output=True, text=True, timeout=600)
     out = run.stdout + run.stderr
     assert "VALIDATION FAILED" in out

@@ -29,11 +29,11 @@ import pytest
 
 from concurrent.futures import ThreadPoolExecutor
 
-from course import (full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit,
+from .helpers import (full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit,
                     with_answers)
-from nncourse import paths
-from redteam import ATTACK_CLASSES, CHAPTERS, FIND_WITH_OS_WALK, HONEST_STYLES, Attack, Honest
-from redteam import ch01, ch02, ch03, ch04, ch05, honest
+from nncourse import course
+from .redteam import ATTACK_CLASSES, CHAPTERS, FIND_WITH_OS_WALK, HONEST_STYLES, Attack, Honest
+from .redteam import ch01, ch02, ch03, ch04, ch05, honest
 
 ATTACKS: list[Attack] = [*ch01.ATTACKS, *ch02.ATTACKS, *ch03.ATTACKS, *ch04.ATTACKS, *ch05.ATTACKS]
 HONEST: list[Honest] = list(honest.HONEST)
@@ -61,8 +61,8 @@ def _plant(root: Path) -> Path:
     """Worked solutions and the data (test labels included) under ``root``, readable by anyone."""
     copy = root / "nn-module-course"
     copy.mkdir(parents=True)
-    shutil.copytree(paths.SOLUTION_DIR, copy / "solutions")
-    shutil.copytree(paths.DATA_DIR, copy / "data", symlinks=False)
+    shutil.copytree(course.SOLUTION_DIR, copy / "solutions")
+    shutil.copytree(course.DATA_DIR, copy / "data", symlinks=False)
     for p in [root, *root.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
     return copy
@@ -112,16 +112,16 @@ def _honest_groups(answers: list[Honest]) -> list[dict[str, Honest]]:
     return groups
 
 
-def _run(course: Path, chapter: str, env: dict) -> dict[str, dict[str, float]]:
-    run = grade(course, chapter, "--no-feedback", env_extra=env)
+def _run(course_dir: Path, chapter: str, env: dict) -> dict[str, dict[str, float]]:
+    run = grade(course_dir, chapter, "--no-feedback", env_extra=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return gradebook_scores(course, chapter)
+    return gradebook_scores(course_dir, chapter)
 
 
 def by_exercise(scores: dict[str, float]) -> dict[str, float]:
     out: dict[str, float] = {}
     for cell, points in scores.items():
-        exercise = cell.split("_test", 1)[0]
+        exercise = course.exercise_of(cell)
         out[exercise] = out.get(exercise, 0.0) + points
     return out
 
@@ -145,17 +145,17 @@ def _grade_main(chapter: str, root: Path):
     attacks = [a for a in ATTACKS if a.chapter == chapter]
     solution = solution_notebook(chapter)
     base = release_notebook(chapter) if chapter in FROM_RELEASE else solution
-    course = make_course(root, [chapter])
-    submit(course, chapter, "solution", solution)
+    course_dir = make_course(root, [chapter])
+    submit(course_dir, chapter, "solution", solution)
     for a in attacks:
-        submit(course, chapter, f"attack_{a.name}", with_answers(base, {a.exercise: a.code}))
+        submit(course_dir, chapter, f"attack_{a.name}", with_answers(base, {a.exercise: a.code}))
     twins = _twin_groups(attacks)
     for k, group in enumerate(twins):
-        submit(course, chapter, f"twin_{k + 1}", with_answers(base, group))
+        submit(course_dir, chapter, f"twin_{k + 1}", with_answers(base, group))
     honest_groups = _honest_groups([h for h in HONEST if h.chapter == chapter])
     for k, group in enumerate(honest_groups):
-        submit(course, chapter, f"honest_{k + 1}", with_answers(base, {ex: h.code for ex, h in group.items()}))
-    return _run(course, chapter, GRADE_ENV[chapter]), twins, honest_groups
+        submit(course_dir, chapter, f"honest_{k + 1}", with_answers(base, {ex: h.code for ex, h in group.items()}))
+    return _run(course_dir, chapter, GRADE_ENV[chapter]), twins, honest_groups
 
 
 def _grade_policy_off(chapter: str, root: Path):
@@ -165,11 +165,11 @@ def _grade_policy_off(chapter: str, root: Path):
         return {}
     solution = solution_notebook(chapter)
     base = release_notebook(chapter) if chapter in FROM_RELEASE else solution
-    course = make_course(root, [chapter])
-    submit(course, chapter, "solution", solution)
+    course_dir = make_course(root, [chapter])
+    submit(course_dir, chapter, "solution", solution)
     for a in unguarded:
-        submit(course, chapter, f"attack_{a.name}", with_answers(base, {a.exercise: a.code}))
-    return _run(course, chapter, {**GRADE_ENV[chapter], **POLICY_OFF})
+        submit(course_dir, chapter, f"attack_{a.name}", with_answers(base, {a.exercise: a.code}))
+    return _run(course_dir, chapter, {**GRADE_ENV[chapter], **POLICY_OFF})
 
 
 def _grade_chapter(chapter: str, root: Path) -> ChapterResult:
@@ -275,7 +275,7 @@ def test_tamper_honest_style_keeps_full_marks(tamper_graded, name):
     k = next(i for i, g in enumerate(result.honest_groups) if g.get(h.exercise) is h)
     student = f"honest_{k + 1}"
     expected = {c: p for c, p in full_marks(h.chapter).items()
-                if h.chapter not in FROM_RELEASE or c.split("_test", 1)[0] == h.exercise}
+                if h.chapter not in FROM_RELEASE or course.exercise_of(c) == h.exercise}
     got = {c: result.scores[student][c] for c in expected}
     assert got == expected, f"{name} ({', '.join(h.styles)}): " + str(
         {c: p for c, p in got.items() if p != expected[c]})

@@ -13,72 +13,21 @@ only its plain data leaves it; the judge runs in the trusted grader (see ``nncou
 """
 from __future__ import annotations
 
-import importlib
 import linecache
 import os
-import pkgutil
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 
 from . import plaindata
+from .registry import Mistake, Test, format_value, get_test, load_exercises  # noqa: F401  (Mistake for judges)
 from .probing import reseed
 
-_MISSING = object()
 ERROR_KEY = "__error__"
 WARNINGS_KEY = "__warnings__"
-
-
-class Mistake(Exception):
-    """Raised by a judge: what is wrong, the learner's value beside the expected one, a hint.
-
-    ``credit`` is the fraction of the test's points still earned (0 unless partial credit).
-    """
-
-    def __init__(self, what: str, *, got: Any = _MISSING, expected: Any = _MISSING,
-                 hint: str | None = None, credit: float = 0.0):
-        super().__init__(what)
-        self.what, self.got, self.expected, self.hint, self.credit = what, got, expected, hint, credit
-
-    def describe(self) -> str:
-        lines = [self.what]
-        if self.got is not _MISSING:
-            lines.append(_labelled("yours   ", self.got))
-        if self.expected is not _MISSING:
-            lines.append(_labelled("expected", self.expected))
-        if self.hint:
-            lines.append(f"  hint: {self.hint}")
-        return "\n".join(lines)
-
-
-def _labelled(label: str, value: Any) -> str:
-    text = format_value(value)
-    pad = " " * (len(label) + 4)
-    return f"  {label}: " + text.replace("\n", "\n" + pad)
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        t = value.detach().cpu()
-        if t.is_floating_point():
-            t = t.float()
-        with _printoptions():
-            return repr(t)
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return repr(value)
-
-
-class _printoptions:
-    def __enter__(self):
-        self._saved = torch._tensor_str.PRINT_OPTS.__dict__.copy()
-        torch.set_printoptions(precision=4, threshold=24, edgeitems=3, linewidth=88, sci_mode=False)
-
-    def __exit__(self, *exc):
-        torch._tensor_str.PRINT_OPTS.__dict__.update(self._saved)
 
 
 @dataclass
@@ -103,65 +52,6 @@ class CheckFailed(AssertionError):
     def _render_traceback_(self):
         return ["\x1b[0;31mCheckFailed\x1b[0m: " + self.verdict.message.splitlines()[0],
                 *self.verdict.message.splitlines()[1:]]
-
-
-@dataclass
-class Test:
-    exercise: str
-    name: str
-    probe: Callable[..., dict]
-    needs_reference: bool = True
-    judge_fn: Callable[[dict, dict | None], Any] | None = None
-
-    def judge(self, fn):
-        """Decorator: set the judge ``fn(got, ref)``; it returns None or a note, or raises Mistake."""
-        self.judge_fn = fn
-        return fn
-
-
-@dataclass
-class Exercise:
-    id: str
-    chapter: str
-    time_limit: float = 30.0   # seconds the answer cell may run at grading time
-    tests: dict[str, Test] = field(default_factory=dict)
-    # the grading policy (nncourse.policy) for this exercise's answer cell: names it may use beyond
-    # the common allowlist (e.g. torch.save), and names its contract forbids (e.g. F.cross_entropy)
-    allow: frozenset = frozenset()
-    deny: frozenset = frozenset()
-
-    def test(self, name: str, *, reference: bool = True):
-        """Decorator registering a probe as the test ``name`` of this exercise."""
-        def register(probe):
-            t = Test(self.id, name, probe, needs_reference=reference)
-            self.tests[name] = t
-            return t
-        return register
-
-
-EXERCISES: dict[str, Exercise] = {}
-
-
-def exercise(exercise_id: str, chapter: str, time_limit: float = 30.0, *,
-             allow=(), deny=()) -> Exercise:
-    ex = Exercise(exercise_id, chapter, time_limit, allow=frozenset(allow), deny=frozenset(deny))
-    EXERCISES[exercise_id] = ex
-    return ex
-
-
-def _load_exercise_modules() -> None:
-    from . import exercises
-    for info in pkgutil.iter_modules(exercises.__path__):
-        importlib.import_module(f"{exercises.__name__}.{info.name}")
-
-
-def get_test(exercise_id: str, test_name: str) -> Test:
-    if not EXERCISES:
-        _load_exercise_modules()
-    try:
-        return EXERCISES[exercise_id].tests[test_name]
-    except KeyError:
-        raise KeyError(f"no check named {test_name!r} for exercise {exercise_id!r}") from None
 
 
 # --------------------------------------------------------------------------- probing
@@ -262,7 +152,8 @@ def reference_data(test: Test, names) -> dict | None:
     key = (test.exercise, test.name, tuple(sorted(names)), _salt[0])   # inputs differ per grading run
     if key not in _reference_cache:
         from . import reference
-        _reference_cache[key] = run_probe(test, reference.objects(test.exercise, names))
+        chapter = load_exercises()[test.exercise].chapter
+        _reference_cache[key] = run_probe(test, reference.objects(chapter, test.exercise, names))
     return _reference_cache[key]
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import paths
+from . import course
 
-DIGITS_FILE = paths.DATA_DIR / "digits" / "digits.csv"
+DIGITS_FILE = course.DATA_DIR / "digits" / "digits.csv"
 # SHA-256 of data/digits/digits.csv as written by data/digits/make_digits.py
 DIGITS_SHA256 = "cda77b52a71bd5de0328c36f17f5b0e2290901eaa2c8ffcde3a3b8d7d374348b"
 DIGITS_SPLITS = ("train", "test")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .checking import Mistake
+from .registry import Mistake
 
 # float32 tolerance that also holds between a CPU reference and a CUDA submission
 ATOL, RTOL = 1e-5, 1e-4

@@ -19,7 +19,6 @@ import csv
 import hashlib
 import os
 import shutil
-import subprocess
 import signal
 import sys
 import tempfile
@@ -32,25 +31,14 @@ import nbformat
 from sqlalchemy import text
 from tqdm import tqdm
 
-from . import notebooks, paths
-from .generate import nbgrader_env
+from . import course
 from .grading import engine, sandbox
 from .grading.job import build_job, read_submission
 from .grading.nbgrader_plugins import NOTES_KEY
 
-SUBMITTED = paths.AUTOGRADER / "submitted"
-STAGED = paths.AUTOGRADER / ".cache" / "staged"
-GRADES = paths.AUTOGRADER / "grades"
-
-
-def nbgrader(*args: str, db: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
-    if db:
-        argv.append(f"--db={db}")
-    result = subprocess.run(argv, cwd=paths.REPO_ROOT, env=nbgrader_env(), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"nbgrader {args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
+SUBMITTED = course.SUBMITTED_DIR
+STAGED = course.CACHE_DIR / "staged"
+GRADES = course.AUTOGRADER / "grades"
 
 
 def students_of(chapter: str, submitted: Path = SUBMITTED) -> list[str]:
@@ -78,7 +66,7 @@ def stage(chapter: str, student: str, staged_root: Path) -> None:
         shutil.copy(src_dir / "timestamp.txt", dst_dir / "timestamp.txt")
     nb, problem = read_submission(src_dir / f"{chapter}.ipynb")
     if nb is None:
-        nb = nbformat.read(paths.RELEASE_DIR / chapter / f"{chapter}.ipynb", as_version=4)
+        nb = nbformat.read(course.release_notebook(chapter), as_version=4)
         nb.metadata[NOTES_KEY] = {"problem": problem}
     nbformat.write(nb, dst_dir / f"{chapter}.ipynb")
 
@@ -88,20 +76,20 @@ def ensure_assignment(chapter: str, db: str | None) -> None:
 
     Skipped when this gradebook already holds this exact version of the chapter's source.
     """
-    stamp = paths.AUTOGRADER / ".cache" / "assigned" / hashlib.sha256(
+    stamp = course.CACHE_DIR / "assigned" / hashlib.sha256(
         f"{db or 'default'}|{chapter}".encode()).hexdigest()
-    version = hashlib.sha256(paths.source_notebook(chapter).read_bytes()).hexdigest()
+    version = hashlib.sha256(course.source_notebook(chapter).read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == version and _gradebook_has(chapter, db):
         return
     with tempfile.TemporaryDirectory() as tmp:
-        nbgrader("generate_assignment", chapter, "--force", f"--CourseDirectory.release_directory={tmp}", db=db)
+        course.nbgrader("generate_assignment", chapter, "--force", f"--CourseDirectory.release_directory={tmp}", db=db)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(version)
 
 
 def gradebook_url(db: str | None) -> str:
     """The gradebook this run uses: --db, else NNCOURSE_DB_URL, else nbgrader_config.py's default."""
-    return db or os.environ.get("NNCOURSE_DB_URL") or f"sqlite:///{paths.AUTOGRADER / 'gradebook.db'}"
+    return db or os.environ.get("NNCOURSE_DB_URL") or f"sqlite:///{course.AUTOGRADER / 'gradebook.db'}"
 
 
 def _gradebook_has(chapter: str, db: str | None) -> bool:
@@ -118,7 +106,7 @@ def _gradebook_has(chapter: str, db: str | None) -> bool:
 
 
 def write_csv(chapter: str, results: dict[str, engine.SubmissionResult], failures: dict[str, str]) -> Path:
-    exercises = [notebooks.grade_id(c) for c in notebooks.read_source(chapter).cells if notebooks.is_answer(c)]
+    exercises = course.answer_ids(course.read_source(chapter))
     GRADES.mkdir(parents=True, exist_ok=True)
     path = GRADES / f"{chapter}.csv"
     with open(path, "w", newline="") as f:
@@ -241,7 +229,7 @@ def grade_chapter(chapter: str, workers: int | None = None, db: str | None = Non
     clock = time.perf_counter()
     problems: list[str] = []
     # nbgrader records the (now stored) results in the gradebook, one submission after another
-    run = nbgrader("autograde", chapter, "--force", "--Autograde.create_student=True",
+    run = course.nbgrader("autograde", chapter, "--force", "--Autograde.create_student=True",
                    f"--CourseDirectory.submitted_directory={staged_root}", db=db, check=False)
     if run.returncode != 0:
         problems.append("nbgrader autograde failed, so the gradebook may be incomplete:\n"
@@ -256,11 +244,11 @@ def grade_chapter(chapter: str, workers: int | None = None, db: str | None = Non
     timings["record"] = time.perf_counter() - clock
     clock = time.perf_counter()
     if feedback:
-        run = nbgrader("generate_feedback", chapter, "--force", db=db, check=False)
+        run = course.nbgrader("generate_feedback", chapter, "--force", db=db, check=False)
         if run.returncode != 0:
             problems.append("nbgrader generate_feedback failed:\n" + (run.stdout[-1500:] + run.stderr[-1500:]).strip())
         for student in students:
-            if student not in missing and not (paths.AUTOGRADER / "feedback" / student / chapter).is_dir():
+            if student not in missing and not (course.FEEDBACK_DIR / student / chapter).is_dir():
                 problems.append(f"no feedback was written for {student}")
     timings["feedback"] = time.perf_counter() - clock
     csv_path = write_csv(chapter, results, failures)
@@ -270,7 +258,7 @@ def grade_chapter(chapter: str, workers: int | None = None, db: str | None = Non
             line = f"{r.total:g} points" if r else failures.get(student, "")
             reason = f"  ({r.reason_text()})" if r and r.reason_text() else ""
             print(f"  {student:24s} {line}{reason}")
-        print(f"wrote {csv_path.relative_to(paths.REPO_ROOT)}")
+        print(f"wrote {csv_path.relative_to(course.REPO_ROOT)}")
         print("seconds: " + " ".join(f"{k}={v:.2f}" for k, v in timings.items())
               + f" ({len(students)} submissions, {workers} workers)")
     return {"results": results, "failures": failures, "csv": csv_path, "timings": timings, "problems": problems}
@@ -314,7 +302,7 @@ def record_reasons(chapter: str, results: dict, failures: dict, db: str | None) 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("chapter", choices=paths.existing_chapters())
+    parser.add_argument("chapter", choices=course.chapters())
     parser.add_argument("--workers", type=int, default=None, help="parallel graders (default: number of cores)")
     parser.add_argument("--db", default=None, help="gradebook URL (default: nbgrader_config.py's)")
     parser.add_argument("--refresh", action="store_true",

@@ -571,10 +571,8 @@ def review(source: str, context: Context = EMPTY, allow: frozenset = frozenset()
 
 def review_answer(exercise_id: str, source: str, context: Context) -> list[Refusal]:
     """``review`` with the exercise's own allowances and bans (``exercise(..., allow=, deny=)``)."""
-    from .checking import EXERCISES, _load_exercise_modules
-    if not EXERCISES:
-        _load_exercise_modules()
-    ex = EXERCISES.get(exercise_id)
+    from .registry import load_exercises
+    ex = load_exercises().get(exercise_id)
     return review(source, context, ex.allow if ex else frozenset(), ex.deny if ex else frozenset())
 
 

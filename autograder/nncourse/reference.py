@@ -9,21 +9,19 @@ from __future__ import annotations
 import contextlib
 import io
 
-from . import notebooks
-from .checking import EXERCISES
+from . import course
 
 _namespaces: dict[str, dict] = {}
 
 
-def namespace(exercise_id: str) -> dict:
+def namespace(chapter: str, exercise_id: str) -> dict:
     if exercise_id not in _namespaces:
-        chapter = EXERCISES[exercise_id].chapter
-        nb = notebooks.read_source(chapter)
+        nb = course.read_source(chapter)
         code = []
         for cell in nb.cells:
-            if notebooks.is_read_only(cell):
+            if course.is_read_only(cell):
                 code.append(cell.source)
-            elif notebooks.is_answer(cell) and notebooks.grade_id(cell) == exercise_id:
+            elif course.is_answer(cell) and course.grade_id(cell) == exercise_id:
                 code.append(cell.source)
                 break
         else:
@@ -31,11 +29,11 @@ def namespace(exercise_id: str) -> dict:
         ns: dict = {"__name__": f"reference_{exercise_id}"}
         with contextlib.redirect_stdout(io.StringIO()):
             for source in code:
-                exec(compile(notebooks.strip_magics(source), f"<reference {exercise_id}>", "exec"), ns)
+                exec(compile(course.strip_magics(source), f"<reference {exercise_id}>", "exec"), ns)
         _namespaces[exercise_id] = ns
     return _namespaces[exercise_id]
 
 
-def objects(exercise_id: str, names) -> dict:
-    ns = namespace(exercise_id)
+def objects(chapter: str, exercise_id: str, names) -> dict:
+    ns = namespace(chapter, exercise_id)
     return {name: ns[name] for name in names}

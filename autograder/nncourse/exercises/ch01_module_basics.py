@@ -2,9 +2,9 @@
 import torch
 from torch import nn
 
-from ..checking import exercise
+from ..registry import exercise
 from ..expect import expect_close, expect_equal, expect_true
-from ..probing import (device, reseed, linears, load_seeded, load_seeded_linears, output_and_grads, randn,
+from ..probing import (reseed, linears, load_seeded, load_seeded_linears, output_and_grads, randn,
                        state_shapes)
 
 CHAPTER = "01_module_basics"

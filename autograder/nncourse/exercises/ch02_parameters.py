@@ -4,7 +4,7 @@ import math
 import torch
 from torch import nn
 
-from ..checking import Mistake, exercise
+from ..registry import Mistake, exercise
 from ..expect import expect_close, expect_equal, expect_true
 from ..probing import device, generator, reseed, vary, load_seeded, output_and_grads, randn, state_shapes
 

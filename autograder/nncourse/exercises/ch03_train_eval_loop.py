@@ -24,7 +24,7 @@ import torch.serialization
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..checking import Mistake, exercise
+from ..registry import Mistake, exercise
 from ..expect import expect_close, expect_equal, expect_true
 from ..probing import device, generator, load_seeded, reseed
 

@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from ..checking import Mistake, exercise
+from ..registry import Mistake, exercise
 from ..expect import ATOL, RTOL, expect_close, expect_equal, expect_true
 from ..probing import device, generator, load_seeded, randn
 

@@ -4,7 +4,7 @@ from torch import nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from ..checking import Mistake, exercise
+from ..registry import Mistake, exercise
 from ..expect import expect_close, expect_equal, expect_true
 from ..probing import device, generator, reseed, linears, load_seeded, load_seeded_linears, output_and_grads, randn
 

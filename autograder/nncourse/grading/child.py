@@ -44,8 +44,8 @@ def main(job_dir: str) -> None:
     matplotlib.use("Agg")
     import torch  # noqa: F401
     import nncourse  # noqa: F401
-    from nncourse import checking, probing
-    checking._load_exercise_modules()
+    from nncourse import checking, probing, registry
+    registry.load_exercises()
     from IPython.core.interactiveshell import InteractiveShell
     shell = InteractiveShell.instance(history_length=0)
     shell.history_manager.enabled = False

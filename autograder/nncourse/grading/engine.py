@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import checking, notebooks, paths, plaindata, probing
+from .. import checking, course, plaindata, probing
 from . import sandbox
 from .job import Job, build_job, read_submission
 
@@ -29,7 +29,7 @@ STARTUP_LIMIT = 90.0          # importing torch inside the sandbox, before the f
 # The seed of this grading process's probe inputs: drawn here, sent to the child only when a test
 # cell starts (see child.py), so answers cannot be written for the inputs they will meet.
 _RUN_SALT = secrets.randbelow(2 ** 31 - 1)
-CACHE_DIR = paths.AUTOGRADER / ".cache" / "results"
+CACHE_DIR = course.AUTOGRADER / ".cache" / "results"
 
 
 @dataclass
@@ -62,7 +62,7 @@ class SubmissionResult:
     def by_exercise(self) -> dict[str, float]:
         scores: dict[str, float] = {}
         for cell_id, t in self.tests.items():
-            exercise = cell_id.split("_test", 1)[0]
+            exercise = course.exercise_of(cell_id)
             scores[exercise] = scores.get(exercise, 0.0) + t.points
         return scores
 
@@ -201,7 +201,7 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, err
         "HOME": str(job_dir / "home"), "TMPDIR": str(job_dir / "tmp"), "MPLCONFIGDIR": str(job_dir / "home"),
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8",
         "NNCOURSE_PROGRESS_FD": str(write_fd), "NNCOURSE_CONTROL_FD": str(control_read),
-        "NNCOURSE_ROOT": str(paths.REPO_ROOT),
+        "NNCOURSE_ROOT": str(course.REPO_ROOT),
         "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore", "NNCOURSE_GRADING_DATA": str(job_dir / "data"),
     }
     for name in ("NNCOURSE_DEVICE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONPATH"):
@@ -277,7 +277,7 @@ def _exercise_of_step(steps: list, index: int) -> str | None:
     for i in range(index, -1, -1):
         step = steps[i]
         if step["kind"] in ("answer", "test"):
-            return step["cell_id"].split("_test", 1)[0]
+            return course.exercise_of(step["cell_id"])
     return None
 
 
@@ -290,11 +290,11 @@ def run_job(job: Job, work_root: Path, salt: int | None = None) -> Outcome:
     salt = _RUN_SALT if salt is None else salt
     hidden = [str(p) for p in sandbox.hidden_roots(work_root.parent)]
     readable = [str(p) for p in sandbox.visible_paths(job_dir)]
-    refused = {i for i, s in enumerate(job.steps) if s.cell_id.split("_test", 1)[0] in job.refused}
+    refused = {i for i, s in enumerate(job.steps) if course.exercise_of(s.cell_id) in job.refused}
     for _ in range(len(steps) + 1):
         skip = set(outcome.failures) | refused
         for exercise in outcome.tampering:
-            skip |= {i for i, s in enumerate(steps) if s["cell_id"].split("_test", 1)[0] == exercise}
+            skip |= {i for i, s in enumerate(steps) if course.exercise_of(s["cell_id"]) == exercise}
         done = sorted({cell for cell, _ in outcome.exports})
         spec = {"steps": steps, "skip": sorted(skip), "done": done, "hidden": hidden, "readable": readable}
         run = _run_child(spec, job_dir, work_root.parent, outcome.exports, outcome.errors, salt)
@@ -310,7 +310,7 @@ def run_job(job: Job, work_root: Path, salt: int | None = None) -> Outcome:
                 outcome.failures[run.failed] = run.reason
             else:
                 outcome.tampering[exercise] = run.tampering
-                for key in [k for k in outcome.exports if k[0].split("_test", 1)[0] == exercise]:
+                for key in [k for k in outcome.exports if course.exercise_of(k[0]) == exercise]:
                     del outcome.exports[key]
             continue
         outcome.failures[run.failed] = run.reason
@@ -323,7 +323,7 @@ def asdict_step(step) -> dict:
 
 # ----------------------------------------------------------------------------- judging, outside
 def judge_job(job: Job, outcome: Outcome) -> SubmissionResult:
-    points = {notebooks.grade_id(c): notebooks.points(c) for c in job.notebook.cells if notebooks.is_test(c)}
+    points = {course.grade_id(c): course.points(c) for c in job.notebook.cells if course.is_test(c)}
     failures = outcome.failures
     blocked: dict[str, str] = {}     # exercise -> why none of its tests could count
     answer_errors: dict[str, str] = {}
@@ -345,7 +345,7 @@ def judge_job(job: Job, outcome: Outcome) -> SubmissionResult:
     for index, step in enumerate(job.steps):
         if step.kind != "test":
             continue
-        exercise = step.cell_id.split("_test", 1)[0]
+        exercise = course.exercise_of(step.cell_id)
         max_points = points.get(step.cell_id, 0.0)
         messages, credit = [], 1.0
         if exercise in blocked:
@@ -353,7 +353,7 @@ def judge_job(job: Job, outcome: Outcome) -> SubmissionResult:
         elif index in failures:
             messages, credit = [f"✘ this test {failures[index]}"], 0.0
         else:
-            for i, (exercise_id, test_name, names) in enumerate(notebooks.checks_in(step.source)):
+            for i, (exercise_id, test_name, names) in enumerate(course.checks_in(step.source)):
                 verdict = _judge_export(outcome.exports.get((step.cell_id, str(i))), exercise_id, test_name, names,
                                         outcome.errors.get(step.cell_id), answer_errors.get(exercise))
                 messages.append(verdict.message)
@@ -380,11 +380,11 @@ def _reasons(job: Job, outcome: Outcome, blocked: dict, answer_errors: dict, tes
             reasons[exercise] = (f"Your answer cell ran out of memory (the limit is "
                                  f"{sandbox.MEMORY_BYTES // 2 ** 20} MiB): {error[:200]}")
     for index, step in enumerate(job.steps):
-        exercise = step.cell_id.split("_test", 1)[0]
+        exercise = course.exercise_of(step.cell_id)
         if step.kind == "test" and index in outcome.failures and exercise not in reasons and not job.unreadable:
             reasons[exercise] = f"The check {step.cell_id} {outcome.failures[index]}."
     return {e: r for e, r in reasons.items()
-            if sum(t.points for c, t in tests.items() if c.split("_test", 1)[0] == e) == 0}
+            if sum(t.points for c, t in tests.items() if course.exercise_of(c) == e) == 0}
 
 
 def _is_memory_error(error: str) -> bool:
@@ -435,7 +435,7 @@ def cache_inputs(job: Job) -> dict[str, str]:
     from . import job as job_module
     return {
         "library": _library_hash(),                       # checks, probes, policy, engine: every .py
-        "source": hashlib.sha256(paths.source_notebook(job.chapter).read_bytes()).hexdigest(),
+        "source": hashlib.sha256(course.source_notebook(job.chapter).read_bytes()).hexdigest(),
         "torch": torch.__version__,
         "device": os.environ.get("NNCOURSE_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu"),
         "isolation": sandbox.mode().name,

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from .. import notebooks, policy
-from ..checking import EXERCISES, _load_exercise_modules
+from .. import course, policy
+from ..registry import load_exercises
 
 SETUP_TIME_LIMIT = 60.0
 # tests of the grader shorten every cell's time limit with this (seconds)
@@ -47,10 +47,11 @@ class Job:
 
 
 def _exercise_of(cell_id: str) -> str | None:
-    if cell_id in EXERCISES:
+    exercises = load_exercises()
+    if cell_id in exercises:
         return cell_id
-    head = cell_id.split("_test", 1)[0]
-    return head if head in EXERCISES else None
+    head = course.exercise_of(cell_id)
+    return head if head in exercises else None
 
 
 def read_submission(path) -> tuple[nbformat.NotebookNode | None, str | None]:
@@ -73,12 +74,11 @@ def read_submission(path) -> tuple[nbformat.NotebookNode | None, str | None]:
 
 @functools.lru_cache(maxsize=None)   # parsed once per grading process; build_job copies it
 def _source(chapter: str) -> nbformat.NotebookNode:
-    return notebooks.read_source(chapter)
+    return course.read_source(chapter)
 
 
 def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: str | None = None) -> Job:
-    if not EXERCISES:
-        _load_exercise_modules()
+    exercises = load_exercises()
     source = _source(chapter)
     notes = [problem] if problem else []
     answers: dict[str, list] = {}
@@ -86,20 +86,20 @@ def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: st
         for cell in submitted.cells:
             if not isinstance(cell, dict) or cell.get("cell_type") != "code":
                 continue
-            gid = notebooks.grade_id(cell)
-            if gid and notebooks.is_answer(cell):
+            gid = course.grade_id(cell)
+            if gid and course.is_answer(cell):
                 answers.setdefault(gid, []).append(cell)
     rebuilt = copy.deepcopy(source)
     steps: list[Step] = []
     refused: dict[str, str] = {}
     context = _policy_context(chapter)
     for cell in rebuilt.cells:
-        gid = notebooks.grade_id(cell)
+        gid = course.grade_id(cell)
         if cell.cell_type != "code" or not gid:
             continue  # markdown and demos: kept for the feedback, not run
         exercise = _exercise_of(gid)
-        limit = min(EXERCISES[exercise].time_limit if exercise else SETUP_TIME_LIMIT, _MAX_CELL_SECONDS)
-        if notebooks.is_answer(cell):
+        limit = min(exercises[exercise].time_limit if exercise else SETUP_TIME_LIMIT, _MAX_CELL_SECONDS)
+        if course.is_answer(cell):
             found = answers.get(gid, [])
             if submitted is not None and not found:
                 notes.append(f"answer cell {gid} is missing from the submission: graded as unanswered")
@@ -113,9 +113,9 @@ def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: st
             if found and refusals:
                 refused[gid] = policy.explain(refusals)
             steps.append(Step(gid, "answer", cell.source, limit))
-        elif notebooks.is_test(cell):
+        elif course.is_test(cell):
             steps.append(Step(gid, "test", cell.source, limit))
-        elif notebooks.is_read_only(cell):
+        elif course.is_read_only(cell):
             steps.append(Step(gid, "given", cell.source, min(SETUP_TIME_LIMIT, _MAX_CELL_SECONDS)))
     for cell in rebuilt.cells:
         if cell.cell_type == "code":
@@ -131,7 +131,7 @@ _POLICY_ON = os.environ.get("NNCOURSE_POLICY", "on") != "off"
 @functools.lru_cache(maxsize=None)
 def _policy_context(chapter: str) -> policy.Context:
     """Module aliases and checking-library names that the read-only cells define."""
-    return policy.Context.from_setup([c.source for c in _source(chapter).cells if notebooks.is_read_only(c)])
+    return policy.Context.from_setup([c.source for c in _source(chapter).cells if course.is_read_only(c)])
 
 
 def _text(source) -> str:

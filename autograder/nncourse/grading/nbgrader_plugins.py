@@ -14,7 +14,7 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 from nbformat.v4 import new_markdown_cell, new_output
 
-from .. import notebooks, paths
+from .. import course
 from . import engine
 from .job import build_job
 
@@ -24,11 +24,11 @@ NOTES_KEY = "nncourse"
 @functools.lru_cache(maxsize=None)   # read once per grading run, not once per student
 def _release_answer_metadata(chapter: str) -> dict[str, dict]:
     """Answer-cell metadata of the learner notebook (nbgrader's checksums for 'No response.')."""
-    path = paths.RELEASE_DIR / chapter / f"{chapter}.ipynb"
+    path = course.RELEASE_DIR / chapter / f"{chapter}.ipynb"
     if not path.exists():
         return {}
     nb = nbformat.read(path, as_version=4)
-    return {notebooks.grade_id(c): c.metadata for c in nb.cells if notebooks.is_answer(c)}
+    return {course.grade_id(c): c.metadata for c in nb.cells if course.is_answer(c)}
 
 
 class RebuildFromSource(Preprocessor):
@@ -42,8 +42,8 @@ class RebuildFromSource(Preprocessor):
         job = build_job(chapter, None if problem else nb, problem)
         release = _release_answer_metadata(chapter)
         for cell in job.notebook.cells:
-            if notebooks.is_answer(cell) and notebooks.grade_id(cell) in release:
-                cell.metadata = copy.deepcopy(release[notebooks.grade_id(cell)])
+            if course.is_answer(cell) and course.grade_id(cell) in release:
+                cell.metadata = copy.deepcopy(release[course.grade_id(cell)])
         job.notebook.metadata[NOTES_KEY] = {"notes": job.notes}
         return job.notebook, resources
 
@@ -64,11 +64,11 @@ class TrustedExecute(Preprocessor):
 
 def write_outputs(nb, result: engine.SubmissionResult) -> None:
     for cell in nb.cells:
-        gid = notebooks.grade_id(cell)
+        gid = course.grade_id(cell)
         if cell.cell_type != "code":
             continue
         cell.outputs = []
-        if notebooks.is_test(cell) and gid in result.tests:
+        if course.is_test(cell) and gid in result.tests:
             test = result.tests[gid]
             if test.points >= test.max_points:
                 cell.outputs.append(new_output("stream", name="stdout", text=test.message + "\n"))
@@ -79,7 +79,7 @@ def write_outputs(nb, result: engine.SubmissionResult) -> None:
             else:
                 lines = test.message.splitlines() or ["failed"]
                 cell.outputs.append(new_output("error", ename="CheckFailed", evalue=lines[0], traceback=lines))
-        elif notebooks.is_answer(cell) and gid in result.answer_errors:
+        elif course.is_answer(cell) and gid in result.answer_errors:
             error = result.answer_errors[gid]
             cell.outputs.append(new_output("error", ename=error.split(":")[0], evalue=error, traceback=[error]))
     notes = [f"{exercise}: {why}" for exercise, why in sorted(result.reasons.items())] + list(result.notes)

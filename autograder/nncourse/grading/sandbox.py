@@ -47,7 +47,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import paths
+from .. import course
 
 NOBODY = 65534
 MEMORY_BYTES = int(os.environ.get("NNCOURSE_GRADING_MEMORY_MB", "4096")) * 1024 * 1024
@@ -107,7 +107,7 @@ def visible_paths(job_dir: Path) -> list[Path]:
 def hidden_roots(grading_root: Path) -> list[Path]:
     """The course (and the repository the library lives in, if another) and every job folder."""
     library_repo = Path(__file__).resolve().parents[3]
-    return sorted({paths.REPO_ROOT.resolve(), library_repo, grading_root.resolve()})
+    return sorted({course.REPO_ROOT.resolve(), library_repo, grading_root.resolve()})
 
 
 _SYSTEM_PREFIXES = {"/", "/usr", "/usr/local"}

@@ -1,6 +1,6 @@
 """How fast grading is: prints seconds per submission, medians over several runs, and ratios.
 
-    python -m nncourse.bench [--chapter 01_module_basics] [--students 6] [--repeats 3]
+    python -m tools.bench [--chapter 01_module_basics] [--students 6] [--repeats 3]
 
 For one class of generated submissions (the worked solution and answers of the grader tests,
 cycled) in a throwaway copy of the course, it measures in the same run:
@@ -26,9 +26,10 @@ from pathlib import Path
 
 import nbformat
 
-from . import notebooks, paths
-from .coursecopy import make_course
-from .grading import sandbox
+from nncourse import course
+from tests.grader_cases import chapter_cases, submissions  # the grader tests' submissions
+from tools.coursecopy import make_course
+from nncourse.grading import sandbox
 
 STOCK_CONFIG = """
 c.Autograde.sanitize_preprocessors = [
@@ -42,21 +43,19 @@ c.Autograde.autograde_preprocessors = [
 """
 
 
-def build_class(course: Path, chapter: str, students: int) -> list[str]:
-    sys.path.insert(0, str(paths.REPO_ROOT / "tests"))
-    from grader_cases import chapter_cases, submissions  # the grader tests' submissions
+def build_class(course_dir: Path, chapter: str, students: int) -> list[str]:
 
-    solution = nbformat.read(paths.SOLUTION_DIR / chapter / f"{chapter}.ipynb", as_version=4)
+    solution = nbformat.read(course.solution_notebook(chapter), as_version=4)
     variants = [{}] + [{ex: v.code for ex, v in vs.items()}
                        for vs in submissions(chapter_cases().get(chapter, [])).values()]
     names = []
     for i in range(students):
         nb = nbformat.from_dict(solution)
         for cell in nb.cells:
-            if notebooks.is_answer(cell) and notebooks.grade_id(cell) in variants[i % len(variants)]:
-                cell.source = variants[i % len(variants)][notebooks.grade_id(cell)]
+            if course.is_answer(cell) and course.grade_id(cell) in variants[i % len(variants)]:
+                cell.source = variants[i % len(variants)][course.grade_id(cell)]
         name = f"student{i:02d}"
-        folder = course / "autograder" / "submitted" / name / chapter
+        folder = course_dir / "autograder" / "submitted" / name / chapter
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / f"{chapter}.ipynb")
         names.append(name)
@@ -77,19 +76,19 @@ def run(argv, cwd: Path, env_extra=None, phases: dict | None = None) -> float:
     return elapsed
 
 
-def plain_execution(course: Path, chapter: str, students: list[str]) -> float:
+def plain_execution(course_dir: Path, chapter: str, students: list[str]) -> float:
     """Each submission executed top to bottom in its own kernel, one after another."""
     code = ("import sys, nbformat\nfrom nbclient import NotebookClient\n"
             "for path in sys.argv[1:]:\n"
             "    nb = nbformat.read(path, as_version=4)\n"
             "    NotebookClient(nb, timeout=600, kernel_name='python3', allow_errors=True).execute()\n")
-    files = [str(course / "autograder/submitted" / s / chapter / f"{chapter}.ipynb") for s in students]
-    return run([sys.executable, "-c", code, *files], course)
+    files = [str(course_dir / "autograder/submitted" / s / chapter / f"{chapter}.ipynb") for s in students]
+    return run([sys.executable, "-c", code, *files], course_dir)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--chapter", default="01_module_basics", choices=paths.existing_chapters())
+    parser.add_argument("--chapter", default="01_module_basics", choices=course.chapters())
     parser.add_argument("--students", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
@@ -104,10 +103,10 @@ def main(argv=None) -> int:
             f.write(STOCK_CONFIG)
         shutil.copytree(ours / "autograder/submitted", stock / "autograder/submitted")
         nbgrader = [sys.executable, "-m", "nbgrader"]
-        for course in (ours, stock):   # put the chapter in each gradebook once, outside the timings
+        for copy_dir in (ours, stock):   # put the chapter in each gradebook once, outside the timings
             with tempfile.TemporaryDirectory() as release:
-                run([*nbgrader, "generate_assignment", chapter, "--force",
-                     f"--CourseDirectory.release_directory={release}"], course)
+                course.nbgrader("generate_assignment", chapter, "--force",
+                                f"--CourseDirectory.release_directory={release}", cwd=copy_dir)
         grade = [sys.executable, "-m", "nncourse.grade", chapter, "--refresh", "--no-feedback"]
         phases: dict = {1: {}, args.workers: {}, "rlimits": {}}
         measures = {

@@ -1,6 +1,6 @@
 """For chapter authors: run every check of a chapter on answer variants, in this process.
 
-    python -m nncourse.verify 01_module_basics
+    python -m tools.verify 01_module_basics
 
 runs the solution (all checks must pass) and every variant of ``tests/grader_cases`` for that
 chapter, printing the credit of each test cell beside the expected points. It is a quick
@@ -12,31 +12,32 @@ import contextlib
 import io
 import sys
 
-from . import notebooks, paths
-from .checking import CheckFailed
+from nncourse import course
+from nncourse.checking import CheckFailed
+from tests.grader_cases import chapter_cases
 
 
 def run_variant(chapter: str, replacements: dict[str, str]) -> dict[str, float]:
     """Points of every test cell when the answer cells are replaced (solution elsewhere)."""
-    nb = notebooks.read_source(chapter)
+    nb = course.read_source(chapter)
     ns: dict = {"__name__": "__main__"}
     scores = {}
     for cell in nb.cells:
-        if notebooks.is_read_only(cell) or notebooks.is_answer(cell):
-            code = replacements.get(notebooks.grade_id(cell), cell.source)
+        if course.is_read_only(cell) or course.is_answer(cell):
+            code = replacements.get(course.grade_id(cell), cell.source)
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
-                    exec(compile(notebooks.strip_magics(code), notebooks.grade_id(cell), "exec"), ns)
+                    exec(compile(course.strip_magics(code), course.grade_id(cell), "exec"), ns)
             except Exception as e:
-                print(f"    [{notebooks.grade_id(cell)} raised {type(e).__name__}: {e}]")
-        elif notebooks.is_test(cell):
-            gid = notebooks.grade_id(cell)
+                print(f"    [{course.grade_id(cell)} raised {type(e).__name__}: {e}]")
+        elif course.is_test(cell):
+            gid = course.grade_id(cell)
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
-                    exec(compile(notebooks.strip_magics(cell.source), gid, "exec"), ns)
-                scores[gid] = notebooks.points(cell)
+                    exec(compile(course.strip_magics(cell.source), gid, "exec"), ns)
+                scores[gid] = course.points(cell)
             except CheckFailed as e:
-                scores[gid] = notebooks.points(cell) * e.verdict.credit
+                scores[gid] = course.points(cell) * e.verdict.credit
                 scores[gid + ":why"] = e.verdict.message.splitlines()[0]
             except Exception as e:
                 scores[gid] = 0.0
@@ -45,9 +46,6 @@ def run_variant(chapter: str, replacements: dict[str, str]) -> dict[str, float]:
 
 
 def main(chapter: str) -> int:
-    sys.path.insert(0, str(paths.REPO_ROOT / "tests"))
-    from grader_cases import chapter_cases
-
     ok = True
     solution = run_variant(chapter, {})
     for gid, pts in solution.items():

@@ -1,7 +1,7 @@
 """Regenerate the learner notebooks (notebooks/) and worked solutions (solutions/).
 
-    python -m nncourse.generate            # rewrite notebooks/ and solutions/
-    python -m nncourse.generate --check    # exit 1 and list the files that are stale
+    python -m tools.generate            # rewrite notebooks/ and solutions/
+    python -m tools.generate --check    # exit 1 and list the files that are stale
 
 Both come from autograder/source through nbgrader's own ``generate_assignment`` (solutions and
 hidden tests stripped, outputs cleared) and ``generate_solution`` (solutions kept, hidden tests
@@ -12,40 +12,24 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
-import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import paths
-
-
-def nbgrader_env() -> dict:
-    """nbgrader calls the ``alembic`` script: make this interpreter's scripts findable."""
-    env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    return env
-
-
-def nbgrader(*args: str, cwd: Path = paths.REPO_ROOT) -> None:
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
-                            cwd=cwd, env=nbgrader_env(), capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+from nncourse import course
 
 
 def generate_chapter(chapter: str, release_dir: Path, solution_dir: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = f"--db=sqlite:///{tmp}/generate.db"
-        nbgrader("generate_assignment", chapter, "--force", db,
+        course.nbgrader("generate_assignment", chapter, "--force", db,
                  f"--CourseDirectory.release_directory={release_dir}")
-        nbgrader("generate_solution", chapter, "--force", db,
+        course.nbgrader("generate_solution", chapter, "--force", db,
                  f"--CourseDirectory.solution_directory={solution_dir}")
 
 
 def generate_all(release_dir: Path, solution_dir: Path) -> list[str]:
-    chapters = paths.existing_chapters()
+    chapters = course.chapters()
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         list(pool.map(lambda c: generate_chapter(c, release_dir, solution_dir), chapters))
     return chapters
@@ -57,13 +41,13 @@ def stale_files() -> list[str]:
         fresh_release, fresh_solution = Path(tmp, "notebooks"), Path(tmp, "solutions")
         generate_all(fresh_release, fresh_solution)
         stale = []
-        for fresh, committed in [(fresh_release, paths.RELEASE_DIR), (fresh_solution, paths.SOLUTION_DIR)]:
+        for fresh, committed in [(fresh_release, course.RELEASE_DIR), (fresh_solution, course.SOLUTION_DIR)]:
             names = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
             names |= {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()}
             for name in sorted(names):
                 a, b = fresh / name, committed / name
                 if not (a.exists() and b.exists() and filecmp.cmp(a, b, shallow=False)):
-                    stale.append(str(committed.relative_to(paths.REPO_ROOT) / name))
+                    stale.append(str(committed.relative_to(course.REPO_ROOT) / name))
         return stale
 
 
@@ -78,7 +62,7 @@ def main(argv=None) -> int:
         if stale:
             print("Run `make generate` and commit the result.")
         return 1 if stale else 0
-    for chapter in generate_all(paths.RELEASE_DIR, paths.SOLUTION_DIR):
+    for chapter in generate_all(course.RELEASE_DIR, course.SOLUTION_DIR):
         print(f"generated notebooks/{chapter} and solutions/{chapter}")
     return 0
 

@@ -1,7 +1,7 @@
 """Refresh the README's pictures (docs/img/*.png): the browser tests take them.
 
-    python -m nncourse.screenshots            # or: make screenshots
-    python -m nncourse.screenshots --out DIR  # somewhere else
+    python -m tools.screenshots            # or: make screenshots
+    python -m tools.screenshots --out DIR  # somewhere else
 
 Runs tests/test_browser.py (JupyterLab in headless Chromium: every chapter run by a learner,
 nbgrader's Validate button, the formgrader with a graded class) with ``NNCOURSE_SCREENSHOTS``
@@ -18,9 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import paths
+from nncourse import course
+from tests import browser_support
 
-OUT = paths.REPO_ROOT / "docs" / "img"
+OUT = course.REPO_ROOT / "docs" / "img"
 # name -> what it shows (the README's alt text)
 PICTURES = {
     "lab-course": "a chapter open in JupyterLab, the course's notebooks in the file browser",
@@ -38,8 +39,6 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help=f"where the PNGs go (default: {OUT})")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(paths.REPO_ROOT / "tests"))
-    import browser_support
     reason = browser_support.browser_unavailable_reason()
     if reason:
         print(f"cannot take screenshots: {reason}", file=sys.stderr)
@@ -48,7 +47,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, NNCOURSE_SCREENSHOTS=tmp)
         run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_browser.py", "-m", "browser",
-                              "-q", "-s", "-x"], cwd=paths.REPO_ROOT, env=env)
+                              "-q", "-s", "-x"], cwd=course.REPO_ROOT, env=env)
         if run.returncode != 0:
             print("browser tests failed: the pictures were not replaced", file=sys.stderr)
             return run.returncode

@@ -1,6 +1,6 @@
 """Each chapter's run time on this machine: median of several top-to-bottom runs.
 
-    python -m nncourse.timing [--repeats 3] [chapter ...]
+    python -m tools.timing [--repeats 3] [chapter ...]
 
 Runs every instructor notebook in a fresh kernel (kernel start included, as a learner's
 "Restart and Run All"), on the CPU and, when CUDA is available, on the GPU too.
@@ -16,21 +16,21 @@ import nbformat
 import torch
 from nbclient import NotebookClient
 
-from . import paths
+from nncourse import course
 
 
 def run_once(chapter: str, device: str) -> float:
-    nb = nbformat.read(paths.source_notebook(chapter), as_version=4)
+    nb = nbformat.read(course.source_notebook(chapter), as_version=4)
     os.environ["NNCOURSE_DEVICE"] = device    # the kernel inherits it
     start = time.perf_counter()
     NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(paths.source_notebook(chapter).parent)}}).execute()
+                   resources={"metadata": {"path": str(course.source_notebook(chapter).parent)}}).execute()
     return time.perf_counter() - start
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("chapters", nargs="*", default=paths.existing_chapters())
+    parser.add_argument("chapters", nargs="*", default=course.chapters())
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

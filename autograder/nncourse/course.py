@@ -1,0 +1,158 @@
+"""The course's layout and conventions, in one place.
+
+Everything that knows where a chapter lives, which cells of a notebook are which, which exercise a
+test cell belongs to, or how nbgrader is run goes through this module:
+
+* **Folders.** ``autograder/source/<chapter>/<chapter>.ipynb`` is a chapter's instructor notebook
+  (the one source of truth); ``notebooks/`` and ``solutions/`` hold what ``make generate`` makes
+  from it; ``data/`` the datasets. ``NNCOURSE_ROOT`` points the library at another copy.
+* **Chapters** are discovered, not listed: every folder of ``autograder/source`` named
+  ``NN_name`` that holds ``NN_name.ipynb`` is a chapter, in the order of its number.
+* **Cells** are told apart by nbgrader's metadata: an *answer* cell (``solution``, not graded) is
+  where the learner writes and its ``grade_id`` is the exercise id; a *test* cell (graded, not a
+  solution) is named ``<exercise id>_test...``; a *read-only* cell (locked, neither) is set-up or
+  given code; other cells are prose and demos.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+# ----------------------------------------------------------------------------------------- folders
+REPO_ROOT = Path(os.environ.get("NNCOURSE_ROOT") or Path(__file__).resolve().parents[2])
+AUTOGRADER = REPO_ROOT / "autograder"
+SOURCE_DIR = AUTOGRADER / "source"
+RELEASE_DIR = REPO_ROOT / "notebooks"
+SOLUTION_DIR = REPO_ROOT / "solutions"
+DATA_DIR = REPO_ROOT / "data"
+SUBMITTED_DIR = AUTOGRADER / "submitted"
+FEEDBACK_DIR = AUTOGRADER / "feedback"
+CACHE_DIR = AUTOGRADER / ".cache"
+
+CHAPTER_NAME = re.compile(r"^(\d\d)_[a-z0-9_]+$")
+
+
+def chapters(source_dir: Path | None = None) -> list[str]:
+    """The course's chapters, in order: folders ``NN_name`` of the source holding ``NN_name.ipynb``."""
+    root = source_dir or SOURCE_DIR
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir()
+                  if CHAPTER_NAME.match(p.name) and (p / f"{p.name}.ipynb").is_file())
+
+
+def source_notebook(chapter: str) -> Path:
+    return SOURCE_DIR / chapter / f"{chapter}.ipynb"
+
+
+def release_notebook(chapter: str) -> Path:
+    return RELEASE_DIR / chapter / f"{chapter}.ipynb"
+
+
+def solution_notebook(chapter: str) -> Path:
+    return SOLUTION_DIR / chapter / f"{chapter}.ipynb"
+
+
+def read_source(chapter: str):
+    return nbformat.read(source_notebook(chapter), as_version=4)
+
+
+# ------------------------------------------------------------------------------------------- cells
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def is_answer(cell) -> bool:
+    """An autograded answer cell: the learner writes here."""
+    m = nbgrader_meta(cell)
+    return cell.get("cell_type") == "code" and bool(m.get("solution")) and not m.get("grade")
+
+
+def is_test(cell) -> bool:
+    m = nbgrader_meta(cell)
+    return cell.get("cell_type") == "code" and bool(m.get("grade")) and not m.get("solution")
+
+
+def is_read_only(cell) -> bool:
+    """A locked code cell that is neither answer nor test: set-up and given code."""
+    m = nbgrader_meta(cell)
+    return (cell.get("cell_type") == "code" and bool(m.get("locked"))
+            and not m.get("grade") and not m.get("solution"))
+
+
+def grade_id(cell) -> str | None:
+    return nbgrader_meta(cell).get("grade_id")
+
+
+def points(cell) -> float:
+    return float(nbgrader_meta(cell).get("points", 0))
+
+
+TEST_SUFFIX = "_test"
+
+
+def exercise_of(test_cell_id: str) -> str:
+    """The exercise a test cell belongs to: ``ex1_2_test_shapes`` → ``ex1_2``."""
+    return test_cell_id.split(TEST_SUFFIX, 1)[0]
+
+
+def test_points(notebook) -> dict[str, float]:
+    """Points of every test cell of a notebook, by cell id."""
+    return {grade_id(c): points(c) for c in notebook.cells if is_test(c)}
+
+
+def answer_ids(notebook) -> list[str]:
+    """The exercise ids of a notebook's answer cells, in order."""
+    return [gid for c in notebook.cells if is_answer(c) and (gid := grade_id(c))]
+
+
+def strip_magics(source: str) -> str:
+    """Drop IPython-only lines (%magic, !shell) so the text is plain Python."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                     for line in source.splitlines())
+
+
+def checks_in(source: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The ``check("exercise", "test", name=obj, ...)`` calls of a test cell, in order.
+
+    Read from the trusted source text with ``ast``, so the grader knows what a test cell asks
+    for without running it.
+    """
+    calls = []
+    nodes = sorted((n for n in ast.walk(ast.parse(strip_magics(source))) if isinstance(n, ast.Call)),
+                   key=lambda n: (n.lineno, n.col_offset))
+    for node in nodes:
+        if (isinstance(node.func, ast.Name) and node.func.id == "check"
+                and len(node.args) >= 2 and all(isinstance(a, ast.Constant) for a in node.args[:2])):
+            calls.append((node.args[0].value, node.args[1].value,
+                          tuple(k.arg for k in node.keywords if k.arg)))
+    return calls
+
+
+# ---------------------------------------------------------------------------------------- nbgrader
+def nbgrader_env() -> dict:
+    """nbgrader calls the ``alembic`` script: make this interpreter's scripts findable."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def nbgrader(*args: str, cwd: Path | None = None, db: str | None = None,
+             check: bool = True) -> subprocess.CompletedProcess:
+    """Run one nbgrader command in the course folder (where ``nbgrader_config.py`` is).
+
+    ``check`` raises ``RuntimeError`` with nbgrader's output when the command fails.
+    """
+    argv = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
+    if db:
+        argv.append(f"--db={db}")
+    result = subprocess.run(argv, cwd=cwd or REPO_ROOT, env=nbgrader_env(), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
