@@ -14,3 +14,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def grading_settings():
+    """``use(**values)`` installs grading settings (defaults, nbgrader_config.py, then ``values``) for one test."""
+    from traitlets.config import Config
+
+    from nncourse import settings
+    saved = list(settings._current)
+
+    def use(**values):
+        return settings.use(settings.load(Config({"Grading": values})))
+    yield use
+    settings._current[:] = saved

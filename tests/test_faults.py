@@ -44,7 +44,8 @@ FAULTS = {   # student: (exercise broken, answer code, words the reason must con
 }
 FORK = ("ex1_4_custom_activation",
         "import os, time\nif os.fork() == 0:\n    time.sleep(600)\n    os._exit(0)\n" + CORRECT_ACTIVATION)
-LIMITS = {"NNCOURSE_MAX_CELL_SECONDS": "10", "NNCOURSE_GRADING_MEMORY_MB": "2048", "NNCOURSE_POLICY": "off"}
+LIMITS = ("--Grading.cell_time_cap=10", "--Grading.memory_mb=2048")
+POLICY_OFF = {"NNCOURSE_POLICY": "off"}
 
 
 def _children_alive() -> list[str]:
@@ -67,7 +68,7 @@ def faulty_class(tmp_path_factory):
     for student, (exercise, code, _) in FAULTS.items():
         submit(course_dir, CHAPTER, student, with_answers(solution, {exercise: code}))
     submit(course_dir, CHAPTER, "fork_outlives_cell", with_answers(solution, {FORK[0]: FORK[1]}))
-    run = grade(course_dir, CHAPTER, env_extra=LIMITS)
+    run = grade(course_dir, CHAPTER, *LIMITS, env_extra=POLICY_OFF)
     return course_dir, run, gradebook_scores(course_dir, CHAPTER)
 
 

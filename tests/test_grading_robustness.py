@@ -109,8 +109,8 @@ def graded(tmp_path_factory):
     # The static policy would refuse most of these cells before they run (tests/test_tamper.py and
     # tests/test_policy.py prove that); here it is off, so the sandbox, the audit hook and the integrity
     # check must stop the attacks and survive the crashes on their own.
-    run = grade(course_dir, CHAPTER, env_extra={"NNCOURSE_MAX_CELL_SECONDS": "10", "NNCOURSE_GRADING_MEMORY_MB": "2048",
-                                            "NNCOURSE_POLICY": "off"})
+    run = grade(course_dir, CHAPTER, "--Grading.cell_time_cap=10", "--Grading.memory_mb=2048",
+                env_extra={"NNCOURSE_POLICY": "off"})
     assert run.returncode == 0, run.stdout + run.stderr
     return course_dir, gradebook_scores(course_dir, CHAPTER), run.stdout
 
@@ -166,12 +166,15 @@ def test_regrading_gives_the_same_scores(graded, student, monkeypatch):
     monkeypatch.setenv("NNCOURSE_ROOT", str(course_dir))
     code = (
         "import json, sys\n"
+        "from traitlets.config import Config\n"
+        "from nncourse import settings\n"
         "from nncourse.grading import engine\n"
+        "settings.use(settings.load(Config({'Grading': {'cell_time_cap': 10.0}})))\n"
         "r = engine.grade(sys.argv[1], sys.argv[2], refresh=True)\n"
         "print(json.dumps({k: t.points for k, t in r.tests.items()}))\n")
     path = course_dir / "autograder/submitted" / student / CHAPTER / f"{CHAPTER}.ipynb"
     run = subprocess.run([sys.executable, "-c", code, CHAPTER, str(path)], capture_output=True, text=True,
-                         cwd=course_dir, env={**os.environ, "NNCOURSE_MAX_CELL_SECONDS": "10", "NNCOURSE_POLICY": "off"})
+                         cwd=course_dir, env={**os.environ, "NNCOURSE_POLICY": "off"})
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.strip().splitlines()[-1]) == scores[student]
 

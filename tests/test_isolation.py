@@ -25,6 +25,7 @@ import pytest
 
 from nncourse import course
 from nncourse.grading import sandbox
+from traitlets import TraitError
 
 REPO = course.REPO_ROOT.resolve()
 LIBRARY = Path(sandbox.__file__).resolve().parents[1]
@@ -222,8 +223,8 @@ def _assert_isolated(result: dict, secrets: list[str], expect_uid: int | None = 
     assert not stray, stray[:20]
 
 
-def test_isolation_strongest_mode_is_used(monkeypatch):
-    monkeypatch.delenv(sandbox.SETTING_ENV, raising=False)
+def test_isolation_strongest_mode_is_used(monkeypatch, grading_settings):
+    grading_settings()
     monkeypatch.delenv("NNCOURSE_NO_NAMESPACES", raising=False)
     best = _strongest_or_skip()
     assert sandbox.mode().name == best.name == "bubblewrap"
@@ -334,33 +335,32 @@ def test_isolation_killing_the_group_kills_the_child(tmp_path):
     assert not alive
 
 
-def test_isolation_settings(monkeypatch):
+def test_isolation_settings(monkeypatch, grading_settings):
     monkeypatch.delenv("NNCOURSE_NO_NAMESPACES", raising=False)
     job = Path("/nonexistent/job")
     for value in ("rlimits", "none"):
-        monkeypatch.setenv(sandbox.SETTING_ENV, value)
+        grading_settings(isolation=value)
         assert sandbox.mode().name == "rlimits" and not sandbox.mode().filesystem
         assert sandbox.cage(["python", "-c", "1"], job, job.parent, job.parent).argv == ["python", "-c", "1"]
-    monkeypatch.setenv(sandbox.SETTING_ENV, "auto")
-    monkeypatch.setenv("NNCOURSE_NO_NAMESPACES", "1")     # the older switch: same as rlimits
+    grading_settings(isolation="auto")
+    monkeypatch.setenv("NNCOURSE_NO_NAMESPACES", "1")     # the test switch: same as rlimits
     assert sandbox.mode().name == "rlimits"
     monkeypatch.delenv("NNCOURSE_NO_NAMESPACES")
-    monkeypatch.setenv(sandbox.SETTING_ENV, "sometimes")
-    with pytest.raises(ValueError):
-        sandbox.mode()
+    with pytest.raises(TraitError):
+        grading_settings(isolation="sometimes")
 
 
-def test_isolation_required_refuses_without_bubblewrap(monkeypatch, capsys):
+def test_isolation_required_refuses_without_bubblewrap(monkeypatch, capsys, grading_settings):
     monkeypatch.delenv("NNCOURSE_NO_NAMESPACES", raising=False)
     monkeypatch.setattr(sandbox, "bwrap_binary", lambda: None)
     for cache in (sandbox._probe_bwrap, sandbox._resolve):
         cache.cache_clear()
     monkeypatch.setattr(sandbox, "_WARNED", [])
     try:
-        monkeypatch.setenv(sandbox.SETTING_ENV, "required")
+        grading_settings(isolation="required")
         with pytest.raises(sandbox.IsolationUnavailable, match="no bwrap binary"):
             sandbox.cage(["python"], Path("/x/job"), Path("/x"), Path("/x/stage"))
-        monkeypatch.setenv(sandbox.SETTING_ENV, "auto")
+        grading_settings(isolation="auto")
         assert sandbox.mode().name == "rlimits"
         assert "WITHOUT file-system isolation" in capsys.readouterr().err
     finally:
@@ -369,17 +369,16 @@ def test_isolation_required_refuses_without_bubblewrap(monkeypatch, capsys):
             cache.cache_clear()
 
 
-def test_isolation_documented_limits_apply_in_the_cage(tmp_path):
+def test_isolation_documented_limits_apply_in_the_cage(tmp_path, grading_settings):
     """The README's limits: 4 GiB of address space, a file-size and a process limit, no core dumps,
     30 s per cell by default and 60–120 s for chapter 3's training exercises."""
     from nncourse.registry import load_exercises
-    from nncourse.grading import job as job_module
     EXERCISES = load_exercises()
-    assert sandbox.MEMORY_BYTES == 4096 * 2 ** 20 or "NNCOURSE_GRADING_MEMORY_MB" in os.environ
+    grading = grading_settings()
+    assert (grading.memory_mb, grading.setup_time_limit, grading.cell_time_cap) == (4096, 60.0, float("inf"))
     training = {"ex3_4_adder", "ex3_5_digits_classifier"}
     assert {e.time_limit for e in EXERCISES.values() if e.id not in training} == {30.0}
     assert all(60 <= EXERCISES[e].time_limit <= 120 for e in training)
-    assert job_module.SETUP_TIME_LIMIT == 60.0
     job = tmp_path / "w" / "job"
     sandbox.prepare_job_dir(job, data=False)
     code = ("import resource, json; print(json.dumps({n: resource.getrlimit(getattr(resource, n))[0] for n in "
@@ -388,5 +387,4 @@ def test_isolation_documented_limits_apply_in_the_cage(tmp_path):
     run = subprocess.run(cage.argv, cwd=job, preexec_fn=cage.preexec_fn, start_new_session=True,
                          capture_output=True, text=True, timeout=120)
     limits = json.loads(run.stdout.strip().splitlines()[-1])
-    assert limits == {"RLIMIT_AS": sandbox.MEMORY_BYTES, "RLIMIT_FSIZE": sandbox.FILE_BYTES,
-                      "RLIMIT_NPROC": sandbox.MAX_PROCESSES, "RLIMIT_CORE": 0}
+    assert limits == {"RLIMIT_AS": 4096 * 2 ** 20, "RLIMIT_FSIZE": 64 * 2 ** 20, "RLIMIT_NPROC": 512, "RLIMIT_CORE": 0}

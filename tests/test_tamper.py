@@ -42,12 +42,12 @@ BY_NAME = {a.name: a for a in ATTACKS}
 # Per chapter: a short cell time limit so that hanging or slow attacks cost little (every
 # solution cell, training included, finishes well within it on two cores).
 # The slow attacks (progress_pipe_keepalive, torch_os_keepalive) run 14 s: over these limits.
-GRADE_ENV = {
-    "01_module_basics": {"NNCOURSE_MAX_CELL_SECONDS": "10"},
-    "02_parameters": {"NNCOURSE_MAX_CELL_SECONDS": "20"},
-    "03_train_eval_loop": {"NNCOURSE_MAX_CELL_SECONDS": "40"},
-    "04_hooks": {"NNCOURSE_MAX_CELL_SECONDS": "10"},
-    "05_functional_vs_modules": {"NNCOURSE_MAX_CELL_SECONDS": "20"},
+CELL_TIME_CAP = {
+    "01_module_basics": 10,
+    "02_parameters": 20,
+    "03_train_eval_loop": 40,
+    "04_hooks": 10,
+    "05_functional_vs_modules": 20,
 }
 # Chapter 3's worked solution trains several models: there, hostile, twin and honest submissions are the
 # learner's release notebook plus only the answer under test (their other exercises are not asserted).
@@ -113,7 +113,7 @@ def _honest_groups(answers: list[Honest]) -> list[dict[str, Honest]]:
 
 
 def _run(course_dir: Path, chapter: str, env: dict) -> dict[str, dict[str, float]]:
-    run = grade(course_dir, chapter, "--no-feedback", env_extra=env)
+    run = grade(course_dir, chapter, "--no-feedback", f"--Grading.cell_time_cap={CELL_TIME_CAP[chapter]}", env_extra=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return gradebook_scores(course_dir, chapter)
 
@@ -155,7 +155,7 @@ def _grade_main(chapter: str, root: Path):
     honest_groups = _honest_groups([h for h in HONEST if h.chapter == chapter])
     for k, group in enumerate(honest_groups):
         submit(course_dir, chapter, f"honest_{k + 1}", with_answers(base, {ex: h.code for ex, h in group.items()}))
-    return _run(course_dir, chapter, GRADE_ENV[chapter]), twins, honest_groups
+    return _run(course_dir, chapter, {}), twins, honest_groups
 
 
 def _grade_policy_off(chapter: str, root: Path):
@@ -169,7 +169,7 @@ def _grade_policy_off(chapter: str, root: Path):
     submit(course_dir, chapter, "solution", solution)
     for a in unguarded:
         submit(course_dir, chapter, f"attack_{a.name}", with_answers(base, {a.exercise: a.code}))
-    return _run(course_dir, chapter, {**GRADE_ENV[chapter], **POLICY_OFF})
+    return _run(course_dir, chapter, POLICY_OFF)
 
 
 def _grade_chapter(chapter: str, root: Path) -> ChapterResult:

@@ -7,4 +7,5 @@ Notebooks start with ``from nncourse import *``-free imports such as::
 from .runtime import device, seed_everything, show
 from .checking import check, CheckFailed
 
+__version__ = "0.2.0"   # part of every stored result's cache key
 __all__ = ["check", "CheckFailed", "device", "seed_everything", "show"]

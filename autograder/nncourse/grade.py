@@ -29,19 +29,19 @@ from pathlib import Path
 
 import nbformat
 from sqlalchemy import text
+from traitlets import TraitError
 from tqdm import tqdm
 
-from . import course
+from . import course, settings
 from .grading import engine, sandbox
 from .grading.job import build_job, read_submission
 from .grading.nbgrader_plugins import NOTES_KEY
 
-SUBMITTED = course.SUBMITTED_DIR
 STAGED = course.CACHE_DIR / "staged"
-GRADES = course.AUTOGRADER / "grades"
 
 
-def students_of(chapter: str, submitted: Path = SUBMITTED) -> list[str]:
+def students_of(chapter: str, submitted: Path | None = None) -> list[str]:
+    submitted = submitted or settings.current().submitted_dir
     if not submitted.exists():
         return []
     return sorted(p.name for p in submitted.iterdir() if (p / chapter).is_dir())
@@ -59,7 +59,7 @@ def _grade_one(chapter: str, student: str, path: str, refresh: bool):
 
 def stage(chapter: str, student: str, staged_root: Path) -> None:
     """What nbgrader autograde reads: the submission, or a placeholder saying why it cannot be."""
-    src_dir = SUBMITTED / student / chapter
+    src_dir = settings.current().submitted_dir / student / chapter
     dst_dir = staged_root / student / chapter
     dst_dir.mkdir(parents=True, exist_ok=True)
     if (src_dir / "timestamp.txt").is_file():   # nbgrader's late-submission bookkeeping
@@ -87,9 +87,9 @@ def ensure_assignment(chapter: str, db: str | None) -> None:
     stamp.write_text(version)
 
 
-def gradebook_url(db: str | None) -> str:
-    """The gradebook this run uses: --db, else NNCOURSE_DB_URL, else nbgrader_config.py's default."""
-    return db or os.environ.get("NNCOURSE_DB_URL") or f"sqlite:///{course.AUTOGRADER / 'gradebook.db'}"
+def gradebook_url(db: str | None = None) -> str:
+    """The gradebook this run uses: ``db``, else the setting (--db, Grading.db_url, nbgrader's db_url)."""
+    return db or settings.current().db_url
 
 
 def _gradebook_has(chapter: str, db: str | None) -> bool:
@@ -107,8 +107,9 @@ def _gradebook_has(chapter: str, db: str | None) -> bool:
 
 def write_csv(chapter: str, results: dict[str, engine.SubmissionResult], failures: dict[str, str]) -> Path:
     exercises = course.answer_ids(course.read_source(chapter))
-    GRADES.mkdir(parents=True, exist_ok=True)
-    path = GRADES / f"{chapter}.csv"
+    grades = settings.current().grades_dir
+    grades.mkdir(parents=True, exist_ok=True)
+    path = grades / f"{chapter}.csv"
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student", *exercises, "total", "max", "reason", "tampering", "isolation"])
@@ -176,9 +177,12 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
     with tqdm(total=len(students), desc=f"grading {chapter}", unit="submission", disable=quiet) as bar:
         while pending:
             broken: list[str] = []
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            # each worker grades under this run's settings, however it was started (fork or spawn)
+            with ProcessPoolExecutor(max_workers=workers, initializer=settings.use,
+                                     initargs=(settings.current().as_config(),)) as pool:
+                submitted = settings.current().submitted_dir
                 futures = {pool.submit(_grade_one_guarded, chapter, s,
-                                       str(SUBMITTED / s / chapter / f"{chapter}.ipynb"), refresh): s for s in pending}
+                                       str(submitted / s / chapter / f"{chapter}.ipynb"), refresh): s for s in pending}
                 for future in as_completed(futures):
                     student = futures[future]
                     try:
@@ -205,17 +209,20 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
     return results, failures
 
 
-def grade_chapter(chapter: str, workers: int | None = None, db: str | None = None,
-                  refresh: bool = False, feedback: bool = True, quiet: bool = False) -> dict:
-    """Grade, record and give feedback. ``out["problems"]`` lists what failed (empty: complete)."""
+def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, quiet: bool = False) -> dict:
+    """Grade, record and give feedback under the settings in force (``nncourse.settings.current()``).
+
+    ``out["problems"]`` lists what failed (empty: complete).
+    """
+    grading = settings.current()
+    db, workers = grading.db_url, grading.worker_count
     students = students_of(chapter)
     if not students:
-        print(f"No submissions in {SUBMITTED}/<student>/{chapter}/")
+        print(f"No submissions in {grading.submitted_dir}/<student>/{chapter}/")
         return {}
     problem = check_database(db)
     if problem:
         return {"problems": [problem], "results": {}, "failures": {}, "fatal": True}
-    workers = workers or os.cpu_count() or 1
     clock = time.perf_counter()
     ensure_assignment(chapter, db)
     staged_root = STAGED / chapter
@@ -302,19 +309,40 @@ def record_reasons(chapter: str, results: dict, failures: dict, db: str | None) 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("chapter", choices=course.chapters())
-    parser.add_argument("--workers", type=int, default=None, help="parallel graders (default: number of cores)")
-    parser.add_argument("--db", default=None, help="gradebook URL (default: nbgrader_config.py's)")
+    parser.add_argument("chapter", nargs="?", choices=course.chapters())
+    parser.add_argument("--workers", type=int, default=None, help="parallel graders (default: number of cores); "
+                        "the same as --Grading.workers")
+    parser.add_argument("--db", default=None, help="gradebook URL (default: nbgrader_config.py's); "
+                        "the same as --Grading.db_url")
     parser.add_argument("--refresh", action="store_true",
                         help="grade again even submissions whose result is stored (same code, same library)")
     parser.add_argument("--no-feedback", action="store_true", help="skip nbgrader generate_feedback")
     parser.add_argument("--isolation", choices=("auto", "required", "rlimits"), default=None,
                         help="auto (default): the strongest sandbox this machine allows, with a loud warning when it "
                              "cannot isolate the file system; required: refuse to grade without file-system "
-                             "isolation; rlimits: limits and the audit hook only (for measuring)")
-    args = parser.parse_args(argv)
-    if args.isolation:
-        os.environ[sandbox.SETTING_ENV] = args.isolation   # the workers inherit it
+                             "isolation; rlimits: limits and the audit hook only (for measuring); "
+                             "the same as --Grading.isolation")
+    parser.add_argument("--help-settings", action="store_true",
+                        help="list every --Grading.<setting>=<value>, its value now and its default, and exit")
+    args, rest = parser.parse_known_args(argv)
+    try:
+        overrides, unknown = settings.parse_overrides(rest)
+    except ValueError as e:
+        parser.error(str(e))
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    for flag, name in (("workers", "workers"), ("db", "db_url"), ("isolation", "isolation")):
+        if getattr(args, flag) is not None:
+            overrides.Grading[name] = getattr(args, flag)
+    try:
+        grading = settings.use(settings.load(overrides))
+    except TraitError as e:
+        parser.error(f"a setting has a wrong value (command line or nbgrader_config.py): {e}")
+    if args.help_settings:
+        print(grading.describe())
+        return 0
+    if not args.chapter:
+        parser.error(f"which chapter? one of {', '.join(course.chapters())}")
     try:
         isolation = sandbox.mode()
     except sandbox.IsolationUnavailable as e:
@@ -322,7 +350,7 @@ def main(argv=None) -> int:
               f"or drop --isolation required.", file=sys.stderr)
         return 2
     print(f"isolation: {isolation}")
-    out = grade_chapter(args.chapter, args.workers, args.db, refresh=args.refresh, feedback=not args.no_feedback)
+    out = grade_chapter(args.chapter, refresh=args.refresh, feedback=not args.no_feedback)
     if not out:
         return 1
     # a broken submission is a recorded result with its reason, not a failure of the command; a

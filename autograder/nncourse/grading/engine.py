@@ -21,11 +21,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import checking, course, plaindata, probing
+from .. import checking, course, plaindata, probing, settings
 from . import sandbox
 from .job import Job, build_job, read_submission
 
-STARTUP_LIMIT = 90.0          # importing torch inside the sandbox, before the first cell
 # The seed of this grading process's probe inputs: drawn here, sent to the child only when a test
 # cell starts (see child.py), so answers cannot be written for the inputs they will meet.
 _RUN_SALT = secrets.randbelow(2 ** 31 - 1)
@@ -89,8 +88,6 @@ def _describe_exit(code: int) -> str:
 
 
 # what the grader accepts from one child in all, whatever it claims
-MAX_EXPORT_BYTES = 256 * 1024 * 1024
-BETWEEN_STEPS_LIMIT = 30.0     # seconds from the end of one step to the start of the next
 
 
 @dataclass
@@ -119,8 +116,11 @@ class _Reader:
         self.last_started = -1
         self.received = 0
         self.run = ChildRun()
-        self.deadline = time.monotonic() + STARTUP_LIMIT
-        self.limit = STARTUP_LIMIT
+        grading = settings.current()
+        self.between_steps = grading.between_steps_limit
+        self.max_bytes = grading.max_export_bytes
+        self.deadline = time.monotonic() + grading.startup_limit
+        self.limit = grading.startup_limit
 
     def violation(self, what: str) -> None:
         self.run.tampering = f"the grading protocol was broken ({what})"
@@ -141,7 +141,7 @@ class _Reader:
                     size = int(words[-1])
                 except ValueError:
                     self.violation("a malformed frame")
-                if size < 0 or self.received + size > MAX_EXPORT_BYTES:
+                if size < 0 or self.received + size > self.max_bytes:
                     self.violation("more data than the grader accepts")
                 if len(self.buffer) < newline + 1 + size:
                     return   # wait for the whole payload
@@ -165,8 +165,8 @@ class _Reader:
                 os.write(self.control_fd, f"salt {self.salt}\n".encode())
         elif word == "end" and len(words) == 2 and self.current is not None and words[1] == str(self.current):
             self.current = None
-            self.limit = BETWEEN_STEPS_LIMIT
-            self.deadline = now + BETWEEN_STEPS_LIMIT
+            self.limit = self.between_steps
+            self.deadline = now + self.between_steps
         elif word == "data" and len(words) == 4 and self.current is not None:
             step = self.steps[self.current]
             key = (words[1], words[2])
@@ -215,8 +215,9 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, err
                                 preexec_fn=cage.preexec_fn)
     os.close(write_fd)
     os.close(control_read)
-    total_deadline = time.monotonic() + STARTUP_LIMIT + sum(s["time_limit"] for s in steps) \
-        + BETWEEN_STEPS_LIMIT * len(steps)
+    grading = settings.current()
+    total_deadline = time.monotonic() + grading.startup_limit + sum(s["time_limit"] for s in steps) \
+        + grading.between_steps_limit * len(steps)
     timed_out = False
     try:
         while True:
@@ -378,7 +379,7 @@ def _reasons(job: Job, outcome: Outcome, blocked: dict, answer_errors: dict, tes
     for exercise, error in answer_errors.items():
         if exercise not in reasons and _is_memory_error(error):
             reasons[exercise] = (f"Your answer cell ran out of memory (the limit is "
-                                 f"{sandbox.MEMORY_BYTES // 2 ** 20} MiB): {error[:200]}")
+                                 f"{settings.current().memory_mb} MiB): {error[:200]}")
     for index, step in enumerate(job.steps):
         exercise = course.exercise_of(step.cell_id)
         if step.kind == "test" and index in outcome.failures and exercise not in reasons and not job.unreadable:
@@ -419,29 +420,52 @@ def _judge_export(raw: bytes | None, exercise_id: str, test_name: str, names, er
 _LIBRARY_HASH: list[str] = []
 
 
+def library_dir() -> Path:
+    """The checking library and grading engine: the nncourse package."""
+    return Path(__file__).resolve().parents[1]
+
+
 def _library_hash() -> str:
     if not _LIBRARY_HASH:
         h = hashlib.sha256()
-        for path in sorted(Path(__file__).resolve().parents[1].rglob("*.py")):
-            h.update(path.read_bytes())
+        root = library_dir()
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
         _LIBRARY_HASH.append(h.hexdigest())
     return _LIBRARY_HASH[0]
+
+
+# settings that change what a submission may do, so its result; not workers, paths or the database
+_RESULT_SETTINGS = ("memory_mb", "file_size_mb", "max_processes", "tmpfs_mb", "setup_time_limit", "cell_time_cap",
+                    "startup_limit", "between_steps_limit", "max_export_mb")
+_DATA_HASH: list[str] = []
+
+
+def _data_hash() -> str:
+    """Every file of data/ (names and bytes): the datasets the checks and the notebooks load."""
+    if not _DATA_HASH:
+        h = hashlib.sha256()
+        for path in sorted(p for p in course.DATA_DIR.rglob("*") if p.is_file()):
+            h.update(str(path.relative_to(course.DATA_DIR)).encode() + b"\0" + path.read_bytes())
+        _DATA_HASH.append(h.hexdigest())
+    return _DATA_HASH[0]
 
 
 def cache_inputs(job: Job) -> dict[str, str]:
     """Everything a stored result depends on besides the job itself; a change in any misses the cache."""
     import torch
-    from .. import data
+    from .. import __version__
     from . import job as job_module
+    grading = settings.current()
     return {
-        "library": _library_hash(),                       # checks, probes, policy, engine: every .py
+        "library": f"{__version__} {_library_hash()}",    # checks, probes, policy, engine: every .py
         "source": hashlib.sha256(course.source_notebook(job.chapter).read_bytes()).hexdigest(),
         "torch": torch.__version__,
         "device": os.environ.get("NNCOURSE_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu"),
         "isolation": sandbox.mode().name,
-        "limits": f"memory={sandbox.MEMORY_BYTES} file={sandbox.FILE_BYTES} startup={STARTUP_LIMIT}",
+        "limits": " ".join(f"{name}={getattr(grading, name)}" for name in _RESULT_SETTINGS),
         "policy": "on" if job_module._POLICY_ON else "off",
-        "data": data.DIGITS_SHA256,
+        "data": _data_hash(),
     }
 
 

@@ -15,12 +15,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from .. import course, policy
+from .. import course, policy, settings
 from ..registry import load_exercises
-
-SETUP_TIME_LIMIT = 60.0
-# tests of the grader shorten every cell's time limit with this (seconds)
-_MAX_CELL_SECONDS = float(os.environ.get("NNCOURSE_MAX_CELL_SECONDS", "inf"))
 
 
 @dataclass
@@ -79,6 +75,7 @@ def _source(chapter: str) -> nbformat.NotebookNode:
 
 def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: str | None = None) -> Job:
     exercises = load_exercises()
+    grading = settings.current()
     source = _source(chapter)
     notes = [problem] if problem else []
     answers: dict[str, list] = {}
@@ -98,7 +95,7 @@ def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: st
         if cell.cell_type != "code" or not gid:
             continue  # markdown and demos: kept for the feedback, not run
         exercise = _exercise_of(gid)
-        limit = min(exercises[exercise].time_limit if exercise else SETUP_TIME_LIMIT, _MAX_CELL_SECONDS)
+        limit = min(exercises[exercise].time_limit if exercise else grading.setup_time_limit, grading.cell_time_cap)
         if course.is_answer(cell):
             found = answers.get(gid, [])
             if submitted is not None and not found:
@@ -116,7 +113,7 @@ def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: st
         elif course.is_test(cell):
             steps.append(Step(gid, "test", cell.source, limit))
         elif course.is_read_only(cell):
-            steps.append(Step(gid, "given", cell.source, min(SETUP_TIME_LIMIT, _MAX_CELL_SECONDS)))
+            steps.append(Step(gid, "given", cell.source, min(grading.setup_time_limit, grading.cell_time_cap)))
     for cell in rebuilt.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None

@@ -5,7 +5,7 @@ file size, process count, open files, no core dumps), a throwaway working direct
 environment, and an audit hook inside the child (``guard.py``) that refuses network, subprocesses,
 native-library loading and file access outside the allowed folders.
 
-Isolation modes (``mode()``; chosen with the environment variable ``NNCOURSE_ISOLATION``):
+Isolation modes (``mode()``; chosen with the setting ``Grading.isolation``, see ``nncourse.settings``):
 
 ``bubblewrap``
     The default on Linux, for root and non-root graders alike. The child runs under ``bwrap``
@@ -22,12 +22,12 @@ Isolation modes (``mode()``; chosen with the environment variable ``NNCOURSE_ISO
 ``rlimits``
     No file-system isolation: rlimits and the audit hook only. Used when bubblewrap cannot run
     here (no binary, or user namespaces disabled for a non-root grader), or when asked for
-    (``NNCOURSE_ISOLATION=rlimits`` or ``none``, or the older ``NNCOURSE_NO_NAMESPACES=1``), e.g.
+    (``Grading.isolation`` ``rlimits`` or ``none``, or the test switch ``NNCOURSE_NO_NAMESPACES=1``), e.g.
     to measure what isolation costs. The audit hook is an in-process layer that determined code
     can get around (``os.open(..., dir_fd=...)``, native code), so this mode is not a security
     boundary against a hostile learner.
 
-``NNCOURSE_ISOLATION``: ``auto`` (default) uses the strongest mode available and warns loudly on
+``Grading.isolation``: ``auto`` (default) uses the strongest mode available and warns loudly on
 stderr when that has no file-system isolation; ``required`` raises :class:`IsolationUnavailable`
 instead; ``bubblewrap`` is ``required`` by its name; ``rlimits`` / ``none`` turn isolation off.
 
@@ -47,16 +47,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import course
+from .. import course, settings
 
 NOBODY = 65534
-MEMORY_BYTES = int(os.environ.get("NNCOURSE_GRADING_MEMORY_MB", "4096")) * 1024 * 1024
-FILE_BYTES = 64 * 1024 * 1024
-MAX_PROCESSES = 512      # threads count too (torch's thread pools)
-TMPFS_BYTES = 256 * 1024 * 1024   # the child's /tmp and /dev/shm, each (bwrap >= 0.10)
-
-SETTING_ENV = "NNCOURSE_ISOLATION"
-SETTINGS = ("auto", "required", "bubblewrap", "rlimits", "none")
+OPEN_FILES = 256
+# the limits themselves (memory, file size, processes, /tmp size) are settings: nncourse.settings.Grading
+SETTINGS = settings.ISOLATION_MODES
 
 
 class IsolationUnavailable(RuntimeError):
@@ -87,12 +83,23 @@ class Mode(str):
 
 
 # ----------------------------------------------------------------------------- rlimits (every mode)
-def _limits():
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_BYTES, FILE_BYTES))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+def limits() -> dict[int, int]:
+    """The rlimits of a child, from the settings in force: {resource.RLIMIT_*: value}."""
+    grading = settings.current()
+    return {resource.RLIMIT_AS: grading.memory_bytes, resource.RLIMIT_FSIZE: grading.file_bytes,
+            resource.RLIMIT_CORE: 0, resource.RLIMIT_NOFILE: OPEN_FILES,
+            resource.RLIMIT_NPROC: grading.max_processes}
+
+
+def _limiter():
+    """The child's preexec_fn. The values are read here, in the parent: after fork, before exec,
+    the child may only make system calls."""
+    values = list(limits().items())
+
+    def apply():
+        for which, value in values:
+            resource.setrlimit(which, (value, value))
+    return apply
 
 
 # ----------------------------------------------------------------------------- what the child may see
@@ -214,7 +221,7 @@ def _bind(kind: str, src: str, dest: str | None = None) -> list[str]:
 def _bwrap_argv(binary: str, child_argv: list[str], job_dir: Path, stage_dir: Path,
                 disable_userns: bool = True) -> list[str]:
     features = _bwrap_features(binary)
-    size = ["--size", str(TMPFS_BYTES)] if "--size" in features else []
+    size = ["--size", str(settings.current().tmpfs_bytes)] if "--size" in features else []
     root = _as_root()
     argv = [binary, "--die-with-parent", "--new-session",
             "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--hostname", "grading"]
@@ -299,7 +306,7 @@ def _probe_bwrap() -> tuple[bool, str, bool]:
             argv = _wrap(_bwrap_argv(binary, [sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"],
                                      job, stage, disable_userns))
             try:
-                run = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=job, preexec_fn=_limits,
+                run = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=job, preexec_fn=_limiter(),
                                      stdin=subprocess.DEVNULL)
             except (OSError, subprocess.TimeoutExpired) as e:
                 return False, f"bwrap could not start: {e}", False
@@ -315,9 +322,7 @@ def _probe_bwrap() -> tuple[bool, str, bool]:
 
 # ----------------------------------------------------------------------------- choosing the mode
 def setting() -> str:
-    value = (os.environ.get(SETTING_ENV) or "auto").strip().lower()
-    if value not in SETTINGS:
-        raise ValueError(f"{SETTING_ENV}={value!r}: expected one of {', '.join(SETTINGS)}")
+    value = settings.current().isolation
     if value == "auto" and os.environ.get("NNCOURSE_NO_NAMESPACES"):
         return "rlimits"
     return value
@@ -346,7 +351,7 @@ _WARNED: list[bool] = []
 @functools.lru_cache(maxsize=None)
 def _resolve(value: str) -> Mode:
     if value in ("rlimits", "none"):
-        why = "NNCOURSE_NO_NAMESPACES is set" if os.environ.get("NNCOURSE_NO_NAMESPACES") else f"{SETTING_ENV}={value}"
+        why = "NNCOURSE_NO_NAMESPACES is set" if os.environ.get("NNCOURSE_NO_NAMESPACES") else f"Grading.isolation={value}"
         return Mode("rlimits", f"rlimits + audit hook only, no file-system isolation (turned off: {why})", False)
     best = available_modes()[0]
     if not best.filesystem and value in ("required", "bubblewrap"):
@@ -361,7 +366,7 @@ def mode() -> Mode:
         _WARNED.append(True)
         print("\n" + "!" * 78 + "\nWARNING: grading WITHOUT file-system isolation: submissions can read any file this user can "
               f"\n(other copies of the course, solutions, labels).\n  {chosen.description}\n"
-              f"Set {SETTING_ENV}=required to refuse to grade instead.\n" + "!" * 78, file=sys.stderr)
+              "Grade with --isolation required (or c.Grading.isolation = 'required') to refuse instead.\n" + "!" * 78, file=sys.stderr)
     return chosen
 
 
@@ -377,9 +382,9 @@ def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Pa
     of the caller's, removed by it afterwards)."""
     chosen = mode()
     if chosen.name != "bubblewrap":
-        return Cage(list(child_argv), _limits)
+        return Cage(list(child_argv), _limiter())
     _, _, disable_userns = _probe_bwrap()
-    return Cage(_wrap(_bwrap_argv(bwrap_binary(), child_argv, Path(job_dir), Path(stage_dir), disable_userns)), _limits)
+    return Cage(_wrap(_bwrap_argv(bwrap_binary(), child_argv, Path(job_dir), Path(stage_dir), disable_userns)), _limiter())
 
 
 def prepare_job_dir(job_dir: Path, data: bool = True, owner: int | None = -1) -> None:
