@@ -4,6 +4,7 @@ A throwaway JupyterLab server (free loopback port, token, every Jupyter director
 folder) driven by Debian's Chromium through Playwright. Used by ``tests/test_browser.py`` and by
 ``python -m tools.screenshots``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,8 +23,7 @@ from pathlib import Path
 
 CHROMIUM = Path(os.environ.get("NNCOURSE_CHROMIUM", "/usr/bin/chromium"))
 # what Chromium needs in a container: no user namespaces, no GPU, a small /dev/shm, no network
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 VIEWPORT = {"width": 1280, "height": 800}
 KERNEL_IDLE = "Python 3 (ipykernel) | Idle"
 
@@ -40,8 +40,10 @@ LAB_SETTINGS = {
 def browser_unavailable_reason() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
     if not CHROMIUM.exists():
-        return (f"{CHROMIUM} is missing: install Debian's chromium (`make setup` does it as root: "
-                "apt-get install -y chromium)")
+        return (
+            f"{CHROMIUM} is missing: install Debian's chromium (`make setup` does it as root: "
+            "apt-get install -y chromium)"
+        )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -71,8 +73,7 @@ def _solution_cells(nb) -> dict[str, str]:
 
 
 def strip_solution_markers(source: str) -> str:
-    lines = [line for line in source.splitlines()
-             if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+    lines = [line for line in source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
     return "\n".join(lines)
 
 
@@ -97,8 +98,11 @@ def filled_notebook(learner_nb: Path, solution_nb: Path, skip: frozenset[str] = 
 
 def answer_ids(notebook: Path) -> list[str]:
     nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
-    return [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"]
-            if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    return [
+        c["metadata"]["nbgrader"]["grade_id"]
+        for c in nb["cells"]
+        if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+    ]
 
 
 def write_notebook(nb: dict, path: Path) -> None:
@@ -142,15 +146,22 @@ class PortTaken(Exception):
 class JupyterLab:
     """A JupyterLab server on a free loopback port with a random token."""
 
-    def __init__(self, root_dir: Path, home: Path, *, cwd: Path | None = None,
-                 env: dict | None = None, startup_timeout: float = 90.0):
+    def __init__(
+        self,
+        root_dir: Path,
+        home: Path,
+        *,
+        cwd: Path | None = None,
+        env: dict | None = None,
+        startup_timeout: float = 90.0,
+    ):
         self.root_dir = Path(root_dir)
         self.home = Path(home)
         self.token = secrets.token_hex(16)
         self.env = jupyter_env(self.home)
         self.env.update(env or {})
         self.log_path = self.home / "server.log"
-        for attempt in range(3):     # another process may take the free port before the server
+        for _attempt in range(3):  # another process may take the free port before the server
             self.port = free_port()
             self.base = f"http://127.0.0.1:{self.port}"
             self._start(cwd or self.root_dir)
@@ -162,20 +173,26 @@ class JupyterLab:
         raise RuntimeError(f"jupyter lab found no free port:\n{self.log()}")
 
     def _start(self, cwd: Path) -> None:
-        args = [sys.executable, "-m", "jupyterlab",
-                "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-                "--ServerApp.port_retries=0",
-                f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={self.root_dir}",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-                "--LabApp.news_url=",
-                "--ServerApp.terminals_enabled=False"]
+        args = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root_dir}",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.news_url=",
+            "--ServerApp.terminals_enabled=False",
+        ]
         if os.geteuid() == 0:
-            args.append("--allow-root")   # jupyter refuses to start as root without it
+            args.append("--allow-root")  # jupyter refuses to start as root without it
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, cwd=cwd, env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, cwd=cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -205,9 +222,12 @@ class JupyterLab:
 
     def api(self, method: str, path: str, body=None, timeout: float = 10.0):
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Authorization": f"token {self.token}",
-                                              "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()
         return json.loads(raw) if raw else None
@@ -243,13 +263,13 @@ class JupyterLab:
 def expect(*args, **kwargs):
     """playwright's ``expect``, imported only when used (the module loads without playwright)."""
     from playwright.sync_api import expect as _expect
-    _expect.set_options(timeout=30_000)    # a loaded 2-core machine is slow to render
+
+    _expect.set_options(timeout=30_000)  # a loaded 2-core machine is slow to render
     return _expect(*args, **kwargs)
 
 
 def launch_browser(playwright):
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                      args=CHROMIUM_ARGS)
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
 
 
 CELLS_JS = """
@@ -279,8 +299,7 @@ class LabPage:
         self.page.goto(self.lab.url(url))
         self.page.locator("#jp-main-dock-panel").wait_for(timeout=timeout * 1000)
         if path and path.endswith(".ipynb"):
-            self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(
-                timeout=timeout * 1000)
+            self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=timeout * 1000)
 
     def menu(self, menu_label: str, command: str) -> None:
         """Click a main-menu entry, e.g. ("Run", "runmenu:run-all")."""
@@ -331,20 +350,23 @@ class LabPage:
         """File > Save Notebook, then wait until the tab is no longer marked as modified."""
         self.menu("File", "docmanager:save")
         self.page.wait_for_function(
-            "() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')",
-            timeout=timeout * 1000)
+            "() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')", timeout=timeout * 1000
+        )
 
     def scroll_to_cell(self, index: int) -> None:
         self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(index).evaluate(
-            "el => el.scrollIntoView({block: 'start'})")
-        self.page.wait_for_timeout(300)   # let the scrolled cells render
+            "el => el.scrollIntoView({block: 'start'})"
+        )
+        self.page.wait_for_timeout(300)  # let the scrolled cells render
 
 
 # --------------------------------------------------------------------------- screenshots
 def save_png(png: bytes, path: Path, colors: int = 256) -> int:
     """Write a screenshot as a small palette PNG (UI pictures survive 256 colours well)."""
     from io import BytesIO
+
     from PIL import Image
+
     path.parent.mkdir(parents=True, exist_ok=True)
     img = Image.open(BytesIO(png)).convert("RGB")
     img = img.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)

@@ -8,6 +8,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 def pytest_collection_modifyitems(config, items):
     import torch
+
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU; this machine has none")
@@ -22,9 +23,11 @@ def grading_settings():
     from traitlets.config import Config
 
     from nncourse import settings
+
     saved = list(settings._current)
 
     def use(**values):
         return settings.use(settings.load(Config({"Grading": values})))
+
     yield use
     settings._current[:] = saved

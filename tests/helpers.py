@@ -1,4 +1,5 @@
 """Helpers for the grader tests: a throwaway copy of the course and submissions to put in it."""
+
 from __future__ import annotations
 
 import copy
@@ -42,13 +43,20 @@ def submit(course_dir: Path, chapter: str, student: str, nb=None, raw: str | Non
 
 def grade(course_dir: Path, chapter: str, *extra: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, NNCOURSE_ROOT=str(course_dir), **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "nncourse.grade", chapter, *extra],
-                          cwd=course_dir, env=env, capture_output=True, text=True, timeout=1800)
+    return subprocess.run(
+        [sys.executable, "-m", "nncourse.grade", chapter, *extra],
+        cwd=course_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
 
 def gradebook_scores(course_dir: Path, chapter: str, db_url: str | None = None) -> dict[str, dict[str, float]]:
     """{student: {test cell grade_id: points}} as nbgrader's gradebook recorded them."""
     from nbgrader.api import Gradebook
+
     url = db_url or f"sqlite:///{course_dir}/autograder/gradebook.db"
     out: dict[str, dict[str, float]] = {}
     with Gradebook(url) as gb:

@@ -15,6 +15,7 @@ Needs Debian's Chromium at /usr/bin/chromium (``make setup`` installs it when ru
 the tests skip otherwise. ``NNCOURSE_SCREENSHOTS=DIR`` also writes the README's pictures to
 DIR (``make screenshots`` does this for docs/img).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,21 +28,25 @@ from pathlib import Path
 
 import pytest
 
-from . import browser_support as bs
-from tools.coursecopy import make_course
-from .browser_support import expect
 from nncourse import course
+from tools.coursecopy import make_course
+
+from . import browser_support as bs
+from .browser_support import expect
 
 REASON = bs.browser_unavailable_reason()
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(REASON is not None, reason=f"browser tests skipped: {REASON}")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(REASON is not None, reason=f"browser tests skipped: {REASON}"),
+]
 
 CHAPTERS = course.chapters()
 FIRST = CHAPTERS[0] if CHAPTERS else None
 # the chapter whose first figure goes into the README (first one that exists)
 FIGURE_CHAPTER = next((c for c in ("03_train_eval_loop", "01_module_basics") if c in CHAPTERS), FIRST)
 SCREENSHOTS = Path(os.environ["NNCOURSE_SCREENSHOTS"]) if os.environ.get("NNCOURSE_SCREENSHOTS") else None
-CHAPTER_TIMEOUT = 300       # seconds for Run All of one chapter (the notebooks aim at ~20 s)
+CHAPTER_TIMEOUT = 300  # seconds for Run All of one chapter (the notebooks aim at ~20 s)
 
 # the class graded for the instructor flow: (id, first name, last name)
 STUDENTS = [("ada", "Ada", "Lovelace"), ("grace", "Grace", "Hopper"), ("alan", "Alan", "Turing")]
@@ -71,6 +76,7 @@ def workdir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def playwright_browser():
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         browser = bs.launch_browser(p)
         # one context: JupyterLab's scripts are fetched once and cached for every page
@@ -102,7 +108,7 @@ def learner_lab(workdir):
     root = workdir / "learner"
     for chapter in CHAPTERS:
         if not (learner_notebook(chapter).exists() and solution_notebook(chapter).exists()):
-            continue    # test_learner_runs_chapter says so
+            continue  # test_learner_runs_chapter says so
         filled = bs.filled_notebook(learner_notebook(chapter), solution_notebook(chapter))
         bs.write_notebook(filled, root / "notebooks" / chapter / f"{chapter}.ipynb")
     lab = bs.JupyterLab(root, workdir / "learner-jupyter")
@@ -144,7 +150,7 @@ class ChapterRuns:
     def begin(self, chapter: str) -> bs.LabPage:
         """The tab of ``chapter`` with Run All started; start the next chapter too."""
         self.start(chapter)
-        later = self.order[self.order.index(chapter) + 1:] if chapter in self.order else []
+        later = self.order[self.order.index(chapter) + 1 :] if chapter in self.order else []
         if later:
             self.start(later[0])
         if chapter in self.failed:
@@ -155,7 +161,7 @@ class ChapterRuns:
         lab = self.pages.pop(chapter, None)
         if lab is not None:
             lab.page.close()
-        self.lab.shutdown_kernels(self.path(chapter))   # a torch kernel per chapter adds up
+        self.lab.shutdown_kernels(self.path(chapter))  # a torch kernel per chapter adds up
 
     def close(self) -> None:
         for chapter in list(self.pages):
@@ -165,8 +171,11 @@ class ChapterRuns:
 @pytest.fixture(scope="module")
 def chapter_runs(request, learner_lab, playwright_browser):
     # the chapters this session tests, in order (``-k`` may select a few)
-    order = [item.callspec.params["chapter"] for item in request.session.items
-             if getattr(item, "originalname", "") == "test_learner_runs_chapter"]
+    order = [
+        item.callspec.params["chapter"]
+        for item in request.session.items
+        if getattr(item, "originalname", "") == "test_learner_runs_chapter"
+    ]
     runs = ChapterRuns(learner_lab, playwright_browser, order)
     yield runs
     runs.close()
@@ -181,7 +190,9 @@ def _course_copy(course_dir: Path, chapter: str) -> None:
 def _wrong_variants(chapter: str) -> dict:
     """The first known wrong answer of every exercise (tests/grader_cases), if the chapter has them."""
     import importlib
+
     import grader_cases
+
     try:
         module = importlib.import_module(f"grader_cases.ch{chapter[:2]}")
     except Exception:  # noqa: BLE001  (none yet, or being written: grace then hands in the solutions)
@@ -191,8 +202,11 @@ def _wrong_variants(chapter: str) -> dict:
 
 def _test_points(chapter: str) -> dict[str, float]:
     nb = json.loads(course.source_notebook(chapter).read_text(encoding="utf-8"))
-    return {c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"]["points"])
-            for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+    return {
+        c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"]["points"])
+        for c in nb["cells"]
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+    }
 
 
 def _class_submissions(course_dir: Path, chapter: str) -> dict[str, float]:
@@ -227,24 +241,35 @@ def _class_submissions(course_dir: Path, chapter: str) -> dict[str, float]:
     bs.write_notebook(nb, submitted / "grace" / chapter / f"{chapter}.ipynb")
     expected["grace"] = score
 
-    unanswered = frozenset(answers[(len(answers) + 1) // 2:])
-    bs.write_notebook(bs.filled_notebook(learner, solution, skip=unanswered),
-                      submitted / "alan" / chapter / f"{chapter}.ipynb")
+    unanswered = frozenset(answers[(len(answers) + 1) // 2 :])
+    bs.write_notebook(
+        bs.filled_notebook(learner, solution, skip=unanswered), submitted / "alan" / chapter / f"{chapter}.ipynb"
+    )
     expected["alan"] = maximum - sum(exercise_points(e) for e in unanswered)
     return expected
 
 
 def _grade_class(course_dir: Path, chapter: str, env: dict, db: str, log: Path) -> None:
     roster = course_dir / "students.csv"
-    roster.write_text("id,first_name,last_name\n" + "".join(f"{i},{f},{l}\n" for i, f, l in STUDENTS))
+    roster.write_text("id,first_name,last_name\n" + "".join(f"{i},{first},{last}\n" for i, first, last in STUDENTS))
     with open(log, "w") as out:
-        for argv in ([sys.executable, "-m", "nbgrader", "db", "student", "import", str(roster),
-                      f"--db={db}", "--log-level=WARN"],
-                     [sys.executable, "-m", "nncourse.grade", chapter, f"--db={db}"]):
+        for argv in (
+            [
+                sys.executable,
+                "-m",
+                "nbgrader",
+                "db",
+                "student",
+                "import",
+                str(roster),
+                f"--db={db}",
+                "--log-level=WARN",
+            ],
+            [sys.executable, "-m", "nncourse.grade", chapter, f"--db={db}"],
+        ):
             out.write(f"$ {' '.join(argv)}\n")
             out.flush()
-            run = subprocess.run(argv, cwd=course_dir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                 timeout=600)
+            run = subprocess.run(argv, cwd=course_dir, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=600)
             if run.returncode != 0:
                 raise RuntimeError(f"{' '.join(argv[1:4])} failed; its log:\n{log.read_text()[-4000:]}")
 
@@ -252,8 +277,7 @@ def _grade_class(course_dir: Path, chapter: str, env: dict, db: str, log: Path) 
 @pytest.fixture(scope="module", autouse=True)
 def graded_class(request, workdir):
     """Start grading the instructor's class at once; the instructor test waits for it."""
-    wanted = any(getattr(item, "originalname", "").startswith("test_instructor")
-                 for item in request.session.items)
+    wanted = any(getattr(item, "originalname", "").startswith("test_instructor") for item in request.session.items)
     if not CHAPTERS or not wanted:
         yield None
         return
@@ -273,8 +297,7 @@ def graded_class(request, workdir):
 # --------------------------------------------------------------------------- learner
 def _executable_cells(notebook: dict) -> list[int]:
     """Indices of the code cells JupyterLab runs (it skips empty ones)."""
-    return [i for i, c in enumerate(notebook["cells"])
-            if c["cell_type"] == "code" and bs._source(c).strip()]
+    return [i for i, c in enumerate(notebook["cells"]) if c["cell_type"] == "code" and bs._source(c).strip()]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -286,8 +309,11 @@ def test_learner_runs_chapter(chapter, learner_lab, chapter_runs):
     on_disk = learner_lab.root_dir / ChapterRuns.path(chapter)
     notebook = json.loads(on_disk.read_text(encoding="utf-8"))
     executable = _executable_cells(notebook)
-    checks = {i: c["metadata"]["nbgrader"]["grade_id"] for i, c in enumerate(notebook["cells"])
-              if c.get("metadata", {}).get("nbgrader", {}).get("grade") and "check(" in bs._source(c)}
+    checks = {
+        i: c["metadata"]["nbgrader"]["grade_id"]
+        for i, c in enumerate(notebook["cells"])
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade") and "check(" in bs._source(c)
+    }
     assert checks, f"{chapter}: the learner notebook has no visible check cell"
 
     try:
@@ -297,10 +323,11 @@ def test_learner_runs_chapter(chapter, learner_lab, chapter_runs):
 
         not_run = [i for i in executable if not bs.EXECUTED.match(cells[i]["prompt"])]
         if not_run:
-            stopped = [o["text"] for c in cells for o in c["outputs"]
-                       if o["mime"] == "application/vnd.jupyter.stderr"]
-            pytest.fail(f"{chapter}: Run All stopped; cells {not_run} did not run. Last error output:\n"
-                        + (stopped[-1][-2000:] if stopped else "(none)"))
+            stopped = [o["text"] for c in cells for o in c["outputs"] if o["mime"] == "application/vnd.jupyter.stderr"]
+            pytest.fail(
+                f"{chapter}: Run All stopped; cells {not_run} did not run. Last error output:\n"
+                + (stopped[-1][-2000:] if stopped else "(none)")
+            )
         for i, grade_id in checks.items():
             shown = " ".join(o["text"] for o in cells[i]["outputs"])
             assert "✔" in shown and "✘" not in shown, f"{chapter}: visible check {grade_id} says {shown!r}"
@@ -308,9 +335,13 @@ def test_learner_runs_chapter(chapter, learner_lab, chapter_runs):
         # what the learner would hand in: saved by the browser, read back from disk
         lab.save()
         saved = json.loads(on_disk.read_text(encoding="utf-8"))
-        errors = [(i, o.get("ename"), o.get("evalue"))
-                  for i, c in enumerate(saved["cells"]) if c["cell_type"] == "code"
-                  for o in c.get("outputs", []) if o["output_type"] == "error"]
+        errors = [
+            (i, o.get("ename"), o.get("evalue"))
+            for i, c in enumerate(saved["cells"])
+            if c["cell_type"] == "code"
+            for o in c.get("outputs", [])
+            if o["output_type"] == "error"
+        ]
         assert not errors, f"{chapter}: error output in cells {errors}"
         assert all(saved["cells"][i].get("execution_count") for i in executable)
 
@@ -329,7 +360,8 @@ def test_learner_runs_chapter(chapter, learner_lab, chapter_runs):
             assert figures, f"{chapter} shows no figure"
             figure = lab.page.locator(".jp-Notebook .jp-Cell").nth(figures[0])
             figure.locator('.jp-OutputArea-output[data-mime-type="image/png"]').first.evaluate(
-                "el => el.scrollIntoView({block: 'center'})")
+                "el => el.scrollIntoView({block: 'center'})"
+            )
             lab.page.wait_for_timeout(300)
             snap(lab.page, "chapter-figure")
     finally:
@@ -349,7 +381,7 @@ def test_validate_button_accepts_answered_notebook(learner_lab, lab_page):
         button = lab.page.locator(".jp-NotebookPanel-toolbar .validate-button")
         button.click()
         dialog = lab.page.locator(".jp-Dialog")
-        dialog.wait_for(timeout=240_000)   # the server runs the whole notebook in a new kernel
+        dialog.wait_for(timeout=240_000)  # the server runs the whole notebook in a new kernel
         expect(dialog.locator(".jp-Dialog-header")).to_have_text("Validation Results")
         text = dialog.inner_text()
         assert dialog.locator(".validation-success").count() == 1, f"Validate says:\n{text}"
@@ -365,7 +397,7 @@ def test_validate_button_accepts_answered_notebook(learner_lab, lab_page):
 def instructor_lab(workdir, graded_class):
     if graded_class is None:
         pytest.skip("no chapter yet")
-    graded_class["future"].result(timeout=900)    # re-raises a grading failure
+    graded_class["future"].result(timeout=900)  # re-raises a grading failure
     course_dir = graded_class["course"]
     # the formgrader reads nbgrader_config.py from the server's working directory
     lab = bs.JupyterLab(course_dir, workdir / "instructor-jupyter", cwd=course_dir, env=graded_class["env"])
@@ -419,7 +451,7 @@ def test_instructor_sees_grades_in_formgrader(instructor_lab, graded_class, lab_
         page.goto(instructor_lab.url(f"/files/autograder/feedback/{student}/{chapter}/{chapter}.html"))
         score = expected[student]
         page.get_by_text(f"Score: {score:.1f} / {maximum:.1f}").first.wait_for()
-        failed = page.locator("pre", has_text="✘").first      # the first failed check says why
+        failed = page.locator("pre", has_text="✘").first  # the first failed check says why
         failed.wait_for()
         failed.evaluate("el => el.scrollIntoView({block: 'center'})")
         snap(page, "feedback")

@@ -1,4 +1,5 @@
 """notebooks/ and solutions/ must be exactly what `make generate` makes from autograder/source."""
+
 import nbformat
 
 from nncourse import course, registry

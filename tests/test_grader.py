@@ -5,13 +5,24 @@ For every chapter: the worked solution gets full marks, the untouched learner no
 tests/grader_cases on its own exercise only, and correct answers written differently (one of
 them emitting a UserWarning) get full marks.
 """
+
 from __future__ import annotations
 
 import pytest
 
-from .helpers import full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit, with_answers
-from .grader_cases import chapter_cases, submissions
 from nncourse import course
+
+from .grader_cases import chapter_cases, submissions
+from .helpers import (
+    full_marks,
+    grade,
+    gradebook_scores,
+    make_course,
+    release_notebook,
+    solution_notebook,
+    submit,
+    with_answers,
+)
 
 CHAPTERS = [c for c in course.chapters() if c in chapter_cases()]
 
@@ -51,8 +62,10 @@ def test_each_variant_gets_exactly_its_points(graded_class):
         for cell, points in expected.items():
             if scores[name][cell] != points:
                 owner = variants.get(cell.split("_test")[0])
-                problems.append(f"{name} / {cell}: got {scores[name][cell]}, expected {points} "
-                                f"({owner.label if owner else 'solution'})")
+                problems.append(
+                    f"{name} / {cell}: got {scores[name][cell]}, expected {points} "
+                    f"({owner.label if owner else 'solution'})"
+                )
     assert not problems, "\n".join(problems)
 
 
@@ -64,7 +77,7 @@ def test_every_exercise_has_two_wrong_answers_and_an_alternative(graded_class):
         wrong = [v for v in variants if v.exercise == exercise and not v.correct]
         right = [v for v in variants if v.exercise == exercise and v.correct]
         assert len(wrong) >= 2 and right, exercise
-        for v in wrong:   # a wrong answer must lose something
+        for v in wrong:  # a wrong answer must lose something
             assert sum(v.expect.values()) < sum(p for c, p in full_marks(chapter).items() if c.startswith(exercise))
 
 

@@ -2,6 +2,7 @@
 
 The test starts its own server (Unix socket only, in a temporary folder) and stops it after.
 """
+
 from __future__ import annotations
 
 import glob
@@ -14,8 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit, with_answers
 from .grader_cases import chapter_cases, submissions
+from .helpers import (
+    full_marks,
+    grade,
+    gradebook_scores,
+    make_course,
+    release_notebook,
+    solution_notebook,
+    submit,
+    with_answers,
+)
 
 CHAPTER = "01_module_basics"
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -31,17 +41,29 @@ def postgres(tmp_path_factory):
     if not BIN or not shutil.which("setpriv"):
         pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
     bin_dir = BIN[-1]
-    root = Path(tempfile.mkdtemp(prefix="nncourse-pg-"))   # pytest's own temp folders are root-only
+    root = Path(tempfile.mkdtemp(prefix="nncourse-pg-"))  # pytest's own temp folders are root-only
     data, sock = root / "data", root / "sock"
     sock.mkdir()
     if os.geteuid() == 0:
         os.chown(root, 65534, 65534)
         os.chown(sock, 65534, 65534)
     user = "nobody" if os.geteuid() == 0 else os.environ.get("USER", "postgres")
-    run = lambda *a: subprocess.run([*as_postgres_user(), *a], check=True, capture_output=True, text=True)
+
+    def run(*a):
+        return subprocess.run([*as_postgres_user(), *a], check=True, capture_output=True, text=True)
+
     run(f"{bin_dir}/initdb", "-D", str(data), "--auth=trust", "-U", user)
-    run(f"{bin_dir}/pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "start",
-        "-o", f"-k {sock} -c listen_addresses='' -p 54329")
+    run(
+        f"{bin_dir}/pg_ctl",
+        "-D",
+        str(data),
+        "-l",
+        str(root / "log"),
+        "-w",
+        "start",
+        "-o",
+        f"-k {sock} -c listen_addresses='' -p 54329",
+    )
     try:
         run(f"{bin_dir}/createdb", "-h", str(sock), "-p", "54329", "-U", user, "gradebook")
         yield f"postgresql+psycopg2://{user}@/gradebook?host={sock}&port=54329"

@@ -5,6 +5,7 @@ must score no higher than that wrong answer alone. Every crash breaks one exerci
 otherwise correct notebook and must cost that exercise only. The rest of the class is graded
 normally in the same run.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,17 @@ import sys
 
 import pytest
 
-from .helpers import full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit, with_answers
 from .grader_cases.ch01 import VARIANTS
+from .helpers import (
+    full_marks,
+    grade,
+    gradebook_scores,
+    make_course,
+    release_notebook,
+    solution_notebook,
+    submit,
+    with_answers,
+)
 
 CHAPTER = "01_module_basics"
 WRONG = next(v for v in VARIANTS if v.label == "ReLU after fc2 as well")
@@ -35,7 +45,8 @@ ATTACKS = {
         "    db.execute('UPDATE grade SET auto_score = 100')\n"
         "    db.commit()\n"
         "except Exception as e:\n"
-        "    print('blocked:', e)\n"),
+        "    print('blocked:', e)\n"
+    ),
     "network_and_subprocess": (
         "import socket, subprocess\n"
         "for attempt in (lambda: socket.create_connection(('127.0.0.1', 5432), timeout=1),\n"
@@ -43,7 +54,8 @@ ATTACKS = {
         "    try:\n"
         "        attempt()\n"
         "    except Exception as e:\n"
-        "        print('blocked:', e)\n"),
+        "        print('blocked:', e)\n"
+    ),
 }
 
 # Each of these answers ex1_4 correctly only if it can read (or write) what it must not.
@@ -73,10 +85,12 @@ class CustomActivationModule(nn.Module):
         return self.f(x)
 """
 
-CRASHES = {   # student: (exercise broken, answer code)
+CRASHES = {  # student: (exercise broken, answer code)
     "crash_exit": ("ex1_4_custom_activation", "import os\nos._exit(3)\n"),
-    "crash_endless_loop": ("ex1_5_count_parameters",
-                           "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"),
+    "crash_endless_loop": (
+        "ex1_5_count_parameters",
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n",
+    ),
     "crash_memory": ("ex1_6_layer_names", "hog = []\nwhile True:\n    hog.append(torch.ones(2 ** 26))\n"),
 }
 
@@ -95,13 +109,21 @@ def graded(tmp_path_factory):
     for cell in tests:
         if cell.metadata.nbgrader["grade_id"].startswith(WRONG.exercise):
             cell.source = "print('✔ all good')"
-    edited.cells = [c for c in edited.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                    != "ex1_1_simple_nn_test_hidden"] + [tests[0], tests[0]]
+    edited.cells = [
+        c
+        for c in edited.cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != "ex1_1_simple_nn_test_hidden"
+    ] + [tests[0], tests[0]]
     submit(course_dir, CHAPTER, "test_cells_edited_deleted_duplicated", edited)
     for name, (exercise, code) in CRASHES.items():
         submit(course_dir, CHAPTER, name, with_answers(solution, {exercise: code}))
     for name, action in FORBIDDEN.items():
-        submit(course_dir, CHAPTER, name, with_answers(solution, {"ex1_4_custom_activation": LEAK_ANSWER.format(action=action)}))
+        submit(
+            course_dir,
+            CHAPTER,
+            name,
+            with_answers(solution, {"ex1_4_custom_activation": LEAK_ANSWER.format(action=action)}),
+        )
     raw = (course_dir / "autograder/submitted/solution" / CHAPTER / f"{CHAPTER}.ipynb").read_text()
     submit(course_dir, CHAPTER, "invalid_json", raw=raw[: len(raw) // 2])
     (course_dir / "autograder/submitted/missing_notebook" / CHAPTER).mkdir(parents=True)
@@ -109,8 +131,13 @@ def graded(tmp_path_factory):
     # The static policy would refuse most of these cells before they run (tests/test_tamper.py and
     # tests/test_policy.py prove that); here it is off, so the sandbox, the audit hook and the integrity
     # check must stop the attacks and survive the crashes on their own.
-    run = grade(course_dir, CHAPTER, "--Grading.cell_time_cap=10", "--Grading.memory_mb=2048",
-                env_extra={"NNCOURSE_POLICY": "off"})
+    run = grade(
+        course_dir,
+        CHAPTER,
+        "--Grading.cell_time_cap=10",
+        "--Grading.memory_mb=2048",
+        env_extra={"NNCOURSE_POLICY": "off"},
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     return course_dir, gradebook_scores(course_dir, CHAPTER), run.stdout
 
@@ -150,8 +177,9 @@ def test_a_crash_costs_only_its_exercise(graded, student):
     assert scores[student] == expected
 
 
-@pytest.mark.parametrize("student, reason", [("invalid_json", "not valid JSON"),
-                                             ("missing_notebook", "no notebook was submitted")])
+@pytest.mark.parametrize(
+    "student, reason", [("invalid_json", "not valid JSON"), ("missing_notebook", "no notebook was submitted")]
+)
 def test_unreadable_submissions_get_zero_with_a_reason(graded, student, reason):
     course_dir, scores, stdout = graded
     assert total(scores[student]) == 0
@@ -171,10 +199,16 @@ def test_regrading_gives_the_same_scores(graded, student, monkeypatch):
         "from nncourse.grading import engine\n"
         "settings.use(settings.load(Config({'Grading': {'cell_time_cap': 10.0}})))\n"
         "r = engine.grade(sys.argv[1], sys.argv[2], refresh=True)\n"
-        "print(json.dumps({k: t.points for k, t in r.tests.items()}))\n")
+        "print(json.dumps({k: t.points for k, t in r.tests.items()}))\n"
+    )
     path = course_dir / "autograder/submitted" / student / CHAPTER / f"{CHAPTER}.ipynb"
-    run = subprocess.run([sys.executable, "-c", code, CHAPTER, str(path)], capture_output=True, text=True,
-                         cwd=course_dir, env={**os.environ, "NNCOURSE_POLICY": "off"})
+    run = subprocess.run(
+        [sys.executable, "-c", code, CHAPTER, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=course_dir,
+        env={**os.environ, "NNCOURSE_POLICY": "off"},
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.strip().splitlines()[-1]) == scores[student]
 
@@ -184,4 +218,6 @@ def test_feedback_is_written_for_every_student(graded):
     for student in scores:
         html = course_dir / "autograder/feedback" / student / CHAPTER / f"{CHAPTER}.html"
         assert html.exists(), student
-    assert "not valid JSON" in (course_dir / "autograder/feedback/invalid_json" / CHAPTER / f"{CHAPTER}.html").read_text()
+    assert (
+        "not valid JSON" in (course_dir / "autograder/feedback/invalid_json" / CHAPTER / f"{CHAPTER}.html").read_text()
+    )

@@ -6,6 +6,7 @@ along) and reports what it could reach. Another copy of the course is planted in
 hostile answer would look (/tmp, the home folder, /opt, /srv) while it runs. Everything here is
 fast and needs no nbgrader; ``pytest -k isolation`` selects it.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from traitlets import TraitError
 
 from nncourse import course
 from nncourse.grading import sandbox
-from traitlets import TraitError
 
 REPO = course.REPO_ROOT.resolve()
 LIBRARY = Path(sandbox.__file__).resolve().parents[1]
@@ -153,10 +154,23 @@ def _plant(places: list[Path]):
 
 
 def _repo_secrets() -> list[str]:
-    wanted = [REPO, REPO / "solutions", REPO / "autograder" / "source", REPO / "data" / "digits",
-              REPO / "data" / "digits" / "digits.csv", REPO / "autograder" / "gradebook.db", REPO / "README.md",
-              Path("/root"), Path("/home"), Path("/opt"), Path("/srv"), Path("/mnt"), Path("/work"),
-              Path("/etc/shadow"), Path("/etc/hostname")]
+    wanted = [
+        REPO,
+        REPO / "solutions",
+        REPO / "autograder" / "source",
+        REPO / "data" / "digits",
+        REPO / "data" / "digits" / "digits.csv",
+        REPO / "autograder" / "gradebook.db",
+        REPO / "README.md",
+        Path("/root"),
+        Path("/home"),
+        Path("/opt"),
+        Path("/srv"),
+        Path("/mnt"),
+        Path("/work"),
+        Path("/etc/shadow"),
+        Path("/etc/hostname"),
+    ]
     return [str(p) for p in wanted]
 
 
@@ -172,19 +186,26 @@ def listener():
 
 def _run_driver(secrets: list[str], port: int, as_user: str | None = None, env_extra=None) -> dict:
     allowed = [path for _, path in sandbox.allowlist()]
-    args = {"probe": PROBE, "argv": [json.dumps(secrets), json.dumps([s for s in secrets if os.path.isdir(s)]),
-                                     json.dumps(allowed), str(port)]}
+    args = {
+        "probe": PROBE,
+        "argv": [
+            json.dumps(secrets),
+            json.dumps([s for s in secrets if os.path.isdir(s)]),
+            json.dumps(allowed),
+            str(port),
+        ],
+    }
     env = {**os.environ, **(env_extra or {})}
     command = [sys.executable, "-c", DRIVER, json.dumps(args)]
     if as_user:
         command = _as_user_command(as_user, command)
     run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd="/")
-    line = next((l for l in run.stdout.splitlines() if l.startswith("DRIVER")), None)
+    line = next((row for row in run.stdout.splitlines() if row.startswith("DRIVER")), None)
     assert line, run.stdout[-3000:] + run.stderr[-3000:]
-    driver = json.loads(line[len("DRIVER"):])
-    report = next((l for l in driver["stdout"].splitlines() if l.startswith("REPORT")), None)
+    driver = json.loads(line[len("DRIVER") :])
+    report = next((row for row in driver["stdout"].splitlines() if row.startswith("REPORT")), None)
     assert driver["rc"] == 0 and report, driver
-    return {**driver, "report": json.loads(report[len("REPORT"):])}
+    return {**driver, "report": json.loads(report[len("REPORT") :])}
 
 
 def _assert_isolated(result: dict, secrets: list[str], expect_uid: int | None = None):
@@ -197,20 +218,21 @@ def _assert_isolated(result: dict, secrets: list[str], expect_uid: int | None = 
         assert report["uid"] == expect_uid
     skeleton = {str(a) for _, p in sandbox.allowlist() for a in Path(p).parents}
     for path, reached in report["reached"].items():
-        if path in skeleton:    # e.g. /root, /work/main: bare folders leading to the interpreter and library,
-            continue            # checked by the walk below
+        if path in skeleton:  # e.g. /root, /work/main: bare folders leading to the interpreter and library,
+            continue  # checked by the walk below
         assert reached == ["FileNotFoundError"] * 3, (path, reached)
     # writes land in the job folder (and the child's private /tmp) only
     for folder, how in report["writes"].items():
         if folder.startswith("/tmp/") and folder != job_dir:
-            continue             # the child's private /tmp: writable or not, nothing reaches the host (below)
+            continue  # the child's private /tmp: writable or not, nothing reaches the host (below)
         allowed = folder == job_dir or folder in ("/tmp", "/dev/shm")
         assert (how == "yes") == allowed, (folder, how)
     assert "planted-by-the-child" in result["written"]
     for secret in secrets:
         if os.path.isdir(secret):
             assert sorted(os.listdir(secret)) == ["digits.csv", "solutions"] or not secret.startswith(
-                tuple(str(p) for p in Path(secret).parents if p.name.startswith("course-copy"))), secret
+                tuple(str(p) for p in Path(secret).parents if p.name.startswith("course-copy"))
+            ), secret
             assert not (Path(secret) / "planted-by-the-child").exists()
     assert not (REPO / "planted-by-the-child").exists() and not Path("/tmp/planted-by-the-child").exists()
     assert report["network"] in ("ConnectionRefusedError", "OSError", "TimeoutError"), report["network"]
@@ -218,8 +240,11 @@ def _assert_isolated(result: dict, secrets: list[str], expect_uid: int | None = 
     allowed = [p for _, p in sandbox.allowlist()] + [job_dir, "/tmp", "/etc/passwd", "/etc/group"]
     assert any(p.endswith("/job/home") for p in report["visible"]) or job_dir in report["visible"]
     ancestors = {str(a) for p in allowed for a in Path(p).parents}
-    stray = [p for p in report["visible"]
-             if p not in ancestors and not any(p == a or p.startswith(a.rstrip("/") + "/") for a in allowed)]
+    stray = [
+        p
+        for p in report["visible"]
+        if p not in ancestors and not any(p == a or p.startswith(a.rstrip("/") + "/") for a in allowed)
+    ]
     assert not stray, stray[:20]
 
 
@@ -249,17 +274,24 @@ def _as_user_command(user: str, command: list[str]) -> list[str]:
         if str(closed) != "/" and not (closed.stat().st_mode & 0o001):
             inner = exe.relative_to(closed).parts[0]
             stage = tempfile.mkdtemp(prefix="nncourse-open-")
-            lines += [f"mount -t tmpfs -o mode=755 tmpfs {stage}", f"mkdir {stage}/{inner}",
-                      f"mount --rbind {closed}/{inner} {stage}/{inner}", f"mount --move {stage} {closed}"]
+            lines += [
+                f"mount -t tmpfs -o mode=755 tmpfs {stage}",
+                f"mkdir {stage}/{inner}",
+                f"mount --rbind {closed}/{inner} {stage}/{inner}",
+                f"mount --move {stage} {closed}",
+            ]
             break
     env = f"HOME={entry.pw_dir} USER={user} PATH=/usr/bin:/bin TMPDIR=/tmp NNCOURSE_ROOT={REPO}"
-    lines.append(f"exec setpriv --reuid={entry.pw_uid} --regid={entry.pw_gid} --init-groups --reset-env "
-                 f"-- env {env} " + " ".join(_quote(a) for a in command))
+    lines.append(
+        f"exec setpriv --reuid={entry.pw_uid} --regid={entry.pw_gid} --init-groups --reset-env "
+        f"-- env {env} " + " ".join(_quote(a) for a in command)
+    )
     return ["unshare", "--mount", "sh", "-c", "\n".join(lines)]
 
 
 def _quote(arg: str) -> str:
     import shlex
+
     return shlex.quote(arg)
 
 
@@ -271,7 +303,9 @@ def grader_user():
     try:
         pwd.getpwnam(TEST_USER)
     except KeyError:
-        made = subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", TEST_USER], capture_output=True, text=True)
+        made = subprocess.run(
+            ["useradd", "--create-home", "--shell", "/bin/sh", TEST_USER], capture_output=True, text=True
+        )
         if made.returncode != 0:
             pytest.skip(f"useradd failed: {made.stderr.strip()}")
         created = True
@@ -284,9 +318,15 @@ def test_isolation_as_a_non_root_grader(grader_user, listener):
     if shutil.which("unshare") is None or shutil.which("setpriv") is None:
         pytest.skip("needs unshare and setpriv (util-linux) to run as another user")
     entry = pwd.getpwnam(grader_user)
-    probe = subprocess.run(_as_user_command(grader_user, [sys.executable, "-c",
-                           "from nncourse.grading import sandbox; print(sandbox.available_modes()[0])"]),
-                           capture_output=True, text=True, timeout=120)
+    probe = subprocess.run(
+        _as_user_command(
+            grader_user,
+            [sys.executable, "-c", "from nncourse.grading import sandbox; print(sandbox.available_modes()[0])"],
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert probe.returncode == 0, probe.stderr
     if not probe.stdout.startswith("bubblewrap"):
         pytest.skip(f"a non-root grader gets no file-system isolation here: {probe.stdout.strip()}")
@@ -308,8 +348,12 @@ def test_isolation_child_exit_signals_reach_the_engine(tmp_path):
     job = tmp_path / "w" / "job"
     sandbox.prepare_job_dir(job, data=False)
     for sig, code in ((signal.SIGKILL, -9), (signal.SIGTERM, -signal.SIGTERM)):
-        cage = sandbox.cage([sys.executable, "-c", f"import os; os.kill(os.getpid(), {int(sig)})"], job, tmp_path, tmp_path / "stage")
-        run = subprocess.run(cage.argv, cwd=job, preexec_fn=cage.preexec_fn, start_new_session=True, capture_output=True)
+        cage = sandbox.cage(
+            [sys.executable, "-c", f"import os; os.kill(os.getpid(), {int(sig)})"], job, tmp_path, tmp_path / "stage"
+        )
+        run = subprocess.run(
+            cage.argv, cwd=job, preexec_fn=cage.preexec_fn, start_new_session=True, capture_output=True
+        )
         assert run.returncode == code, run
     cage = sandbox.cage([sys.executable, "-c", "raise SystemExit(3)"], job, tmp_path, tmp_path / "stage")
     assert subprocess.run(cage.argv, cwd=job, preexec_fn=cage.preexec_fn).returncode == 3
@@ -321,9 +365,15 @@ def test_isolation_killing_the_group_kills_the_child(tmp_path):
     job = tmp_path / "w" / "job"
     sandbox.prepare_job_dir(job, data=False)
     marker = f"nncourse-marker-{uuid.uuid4().hex}"
-    cage = sandbox.cage([sys.executable, "-c", f"import time  # {marker}\nprint('up', flush=True)\ntime.sleep(600)"],
-                        job, tmp_path, tmp_path / "stage")
-    proc = subprocess.Popen(cage.argv, cwd=job, preexec_fn=cage.preexec_fn, start_new_session=True, stdout=subprocess.PIPE)
+    cage = sandbox.cage(
+        [sys.executable, "-c", f"import time  # {marker}\nprint('up', flush=True)\ntime.sleep(600)"],
+        job,
+        tmp_path,
+        tmp_path / "stage",
+    )
+    proc = subprocess.Popen(
+        cage.argv, cwd=job, preexec_fn=cage.preexec_fn, start_new_session=True, stdout=subprocess.PIPE
+    )
     assert proc.stdout.readline().strip() == b"up"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -343,7 +393,7 @@ def test_isolation_settings(monkeypatch, grading_settings):
         assert sandbox.mode().name == "rlimits" and not sandbox.mode().filesystem
         assert sandbox.cage(["python", "-c", "1"], job, job.parent, job.parent).argv == ["python", "-c", "1"]
     grading_settings(isolation="auto")
-    monkeypatch.setenv("NNCOURSE_NO_NAMESPACES", "1")     # the test switch: same as rlimits
+    monkeypatch.setenv("NNCOURSE_NO_NAMESPACES", "1")  # the test switch: same as rlimits
     assert sandbox.mode().name == "rlimits"
     monkeypatch.delenv("NNCOURSE_NO_NAMESPACES")
     with pytest.raises(TraitError):
@@ -373,6 +423,7 @@ def test_isolation_documented_limits_apply_in_the_cage(tmp_path, grading_setting
     """The README's limits: 4 GiB of address space, a file-size and a process limit, no core dumps,
     30 s per cell by default and 60–120 s for chapter 3's training exercises."""
     from nncourse.registry import load_exercises
+
     EXERCISES = load_exercises()
     grading = grading_settings()
     assert (grading.memory_mb, grading.setup_time_limit, grading.cell_time_cap) == (4096, 60.0, float("inf"))
@@ -381,10 +432,19 @@ def test_isolation_documented_limits_apply_in_the_cage(tmp_path, grading_setting
     assert all(60 <= EXERCISES[e].time_limit <= 120 for e in training)
     job = tmp_path / "w" / "job"
     sandbox.prepare_job_dir(job, data=False)
-    code = ("import resource, json; print(json.dumps({n: resource.getrlimit(getattr(resource, n))[0] for n in "
-            "('RLIMIT_AS', 'RLIMIT_FSIZE', 'RLIMIT_NPROC', 'RLIMIT_CORE')}))")
+    code = (
+        "import resource, json; print(json.dumps({n: resource.getrlimit(getattr(resource, n))[0] for n in "
+        "('RLIMIT_AS', 'RLIMIT_FSIZE', 'RLIMIT_NPROC', 'RLIMIT_CORE')}))"
+    )
     cage = sandbox.cage([sys.executable, "-c", code], job, tmp_path, tmp_path / "stage")
-    run = subprocess.run(cage.argv, cwd=job, preexec_fn=cage.preexec_fn, start_new_session=True,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        cage.argv,
+        cwd=job,
+        preexec_fn=cage.preexec_fn,
+        start_new_session=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     limits = json.loads(run.stdout.strip().splitlines()[-1])
-    assert limits == {"RLIMIT_AS": 4096 * 2 ** 20, "RLIMIT_FSIZE": 64 * 2 ** 20, "RLIMIT_NPROC": 512, "RLIMIT_CORE": 0}
+    assert limits == {"RLIMIT_AS": 4096 * 2**20, "RLIMIT_FSIZE": 64 * 2**20, "RLIMIT_NPROC": 512, "RLIMIT_CORE": 0}

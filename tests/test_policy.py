@@ -4,15 +4,18 @@ Each hostile snippet must be refused with a reason that names its line; each hon
 pass. The end-to-end proof (refused cells score zero, honest styles keep full marks) is
 tests/test_tamper.py; these pin down the rules one by one. `pytest -k tamper` selects them too.
 """
+
 from __future__ import annotations
 
 import pytest
 
-from .grader_cases.ch01 import VARIANTS
 from nncourse import course, policy
 
+from .grader_cases.ch01 import VARIANTS
+
 CONTEXT = policy.Context.from_setup(
-    [c.source for c in course.read_source(course.chapters()[0]).cells if course.is_read_only(c)])
+    [c.source for c in course.read_source(course.chapters()[0]).cells if course.is_read_only(c)]
+)
 
 REFUSED = {
     "import_sys": "import sys\nsys.modules.clear()",
@@ -91,45 +94,45 @@ REFUSED = {
 
 HONEST = {
     "plain_module": "class SimpleNN(nn.Module):\n    def __init__(self, a, b, c):\n        super().__init__()\n"
-                    "        self.fc1 = nn.Linear(a, b)\n        self.fc2 = nn.Linear(b, c)\n\n"
-                    "    def forward(self, x):\n        return self.fc2(F.relu(self.fc1(x)))",
+    "        self.fc1 = nn.Linear(a, b)\n        self.fc2 = nn.Linear(b, c)\n\n"
+    "    def forward(self, x):\n        return self.fc2(F.relu(self.fc1(x)))",
     "old_super": "class A(nn.Module):\n    def __init__(self):\n        super(A, self).__init__()",
     "imports": "import copy, math, collections, functools, itertools, typing, dataclasses\nimport numpy as np\n"
-               "import matplotlib.pyplot as plt\nfrom torch.nn import init\nfrom torch.func import functional_call\n"
-               "from torch.nn.utils import parameters_to_vector\nfrom collections import defaultdict, OrderedDict",
+    "import matplotlib.pyplot as plt\nfrom torch.nn import init\nfrom torch.func import functional_call\n"
+    "from torch.nn.utils import parameters_to_vector\nfrom collections import defaultdict, OrderedDict",
     "comprehensions_lambdas": "sq = [i * i for i in range(3)]\nd = {k: v for k, v in zip('ab', sq)}\n"
-                              "f = lambda x: x + 1\ng = (x for x in sq)\nfor _ in range(2):\n    pass",
+    "f = lambda x: x + 1\ng = (x for x in sq)\nfor _ in range(2):\n    pass",
     "property_and_private_self": "class Rec:\n    def __init__(self):\n        self._cache = {}\n\n"
-                                 "    @property\n    def cache(self):\n        return self._cache\n\n"
-                                 "    def __len__(self):\n        return len(self._cache)",
+    "    @property\n    def cache(self):\n        return self._cache\n\n"
+    "    def __len__(self):\n        return len(self._cache)",
     "containers": "net = nn.Sequential(nn.Linear(2, 3), nn.ReLU())\nlayers = nn.ModuleList([nn.Linear(2, 2)])\n"
-                  "heads = nn.ModuleDict({'a': nn.Linear(2, 1)})",
+    "heads = nn.ModuleDict({'a': nn.Linear(2, 1)})",
     "computed_names": "class N(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-                      "        for i in range(2):\n            setattr(self, f'layer{i}', nn.Linear(2, 2))\n\n"
-                      "    def forward(self, x):\n        for i in range(2):\n            x = getattr(self, f'layer{i}')(x)\n"
-                      "        return x",
+    "        for i in range(2):\n            setattr(self, f'layer{i}', nn.Linear(2, 2))\n\n"
+    "    def forward(self, x):\n        for i in range(2):\n            x = getattr(self, f'layer{i}')(x)\n"
+    "        return x",
     "taught_dicts_read": "m = nn.Linear(2, 2)\nprint(list(m._parameters), len(m._modules), m._buffers)",
     "plot_and_print": "plt.plot([1, 2, 3])\nplt.title('loss')\nprint(f'{math.pi:.3f}')\nshow('x', torch.ones(2))",
     "inplace_and_grad": "w = torch.zeros(3, requires_grad=True)\nwith torch.no_grad():\n    w.add_(1)\n"
-                        "w.grad = None\nlayer = nn.Linear(2, 2)\nlayer.weight.requires_grad = False\n"
-                        "nn.init.xavier_uniform_(layer.weight)",
+    "w.grad = None\nlayer = nn.Linear(2, 2)\nlayer.weight.requires_grad = False\n"
+    "nn.init.xavier_uniform_(layer.weight)",
     "hooks_on_instances": "m = nn.Linear(2, 2)\nh = m.register_forward_hook(lambda mod, i, o: None)\nh.remove()",
     "warnings": "import warnings\nwarnings.warn('careful', UserWarning)",
     "dataclass": "from dataclasses import dataclass, field\n@dataclass\nclass Cfg:\n    lr: float = 0.1\n"
-                 "    sizes: list = field(default_factory=list)",
+    "    sizes: list = field(default_factory=list)",
     "call_helpers": "seed_everything(0)\nx = torch.randn(2, device=device)\nprint(device.type)",
     "matplotlib_magic": "%matplotlib inline\nx = 1",
     "super_dunder_init": "class D(torch.utils.data.Dataset):\n    def __init__(self):\n        super().__init__()\n"
-                         "    def __len__(self):\n        return 3\n    def __getitem__(self, i):\n        return i",
+    "    def __len__(self):\n        return 3\n    def __getitem__(self, i):\n        return i",
     "name_dunder": "print(nn.Linear.__name__, type(nn.ReLU()).__name__)",
     "hook_object_call": "class Hook:\n    def __call__(self, module, inputs, output):\n        return output * 2",
     "dynamic_setattr_on_object": "def swap(model, name, tensor):\n    prefix, _, attr = name.rpartition('.')\n"
-                                 "    module = model.get_submodule(prefix)\n    setattr(module, attr, tensor)",
+    "    module = model.get_submodule(prefix)\n    setattr(module, attr, tensor)",
     "library_default_kept_on_self": "class Recorder:\n    def __init__(self, model, layer_types=(nn.ReLU,)):\n"
-                                    "        self.layer_types, self._handles = layer_types, []\n"
-                                    "        for name, m in model.named_modules():\n"
-                                    "            if isinstance(m, self.layer_types):\n"
-                                    "                self._handles.append(m.register_forward_hook(print))",
+    "        self.layer_types, self._handles = layer_types, []\n"
+    "        for name, m in model.named_modules():\n"
+    "            if isinstance(m, self.layer_types):\n"
+    "                self._handles.append(m.register_forward_hook(print))",
 }
 
 
@@ -151,8 +154,13 @@ def test_tamper_policy_per_exercise_rules():
     save = "from pathlib import Path\ndef save(path, model):\n    torch.save(model.state_dict(), Path(path))"
     assert policy.review_answer("ex3_6_checkpoint", save, CONTEXT) == []
     assert policy.review_answer("ex1_1_simple_nn", save, CONTEXT)
-    for banned in ("F.log_softmax(x, 1)", "from torch.nn.functional import log_softmax as f",
-                   "nn.CrossEntropyLoss()", "torch.special.log_softmax(x, 1)", "x.log_softmax(1)"):
+    for banned in (
+        "F.log_softmax(x, 1)",
+        "from torch.nn.functional import log_softmax as f",
+        "nn.CrossEntropyLoss()",
+        "torch.special.log_softmax(x, 1)",
+        "x.log_softmax(1)",
+    ):
         assert policy.review_answer("ex5_4_cross_entropy", banned, CONTEXT), banned
     assert policy.review_answer("ex5_4_cross_entropy", "torch.logsumexp(x, 1)", CONTEXT) == []
 
@@ -179,14 +187,26 @@ def layer_names(model, layer_type=nn.Linear):
 def test_tamper_refusals_reach_the_csv_and_the_feedback(tmp_path):
     """A refused cell (policy) and a runtime change (integrity check, policy off for that run):
     the exercise scores zero, the `tampering` column and the top of the feedback say what was refused."""
-    from .helpers import full_marks, gradebook_scores, grade, make_course, solution_notebook, submit, with_answers
+    from .helpers import full_marks, grade, gradebook_scores, make_course, solution_notebook, submit, with_answers
+
     chapter = "01_module_basics"
     solution = solution_notebook(chapter)
     for policy_setting, student, answers, needle, in_html in [
-            ("on", "refused", {"ex1_1_simple_nn": HOSTILE_EX1_1}, "importing `sys` is not allowed",
-             "is not allowed in answers"),
-            ("off", "patched", {"ex1_6_layer_names": PATCHES_LAYER_TYPE}, "named_modules was added",
-             "named_modules was added")]:
+        (
+            "on",
+            "refused",
+            {"ex1_1_simple_nn": HOSTILE_EX1_1},
+            "importing `sys` is not allowed",
+            "is not allowed in answers",
+        ),
+        (
+            "off",
+            "patched",
+            {"ex1_6_layer_names": PATCHES_LAYER_TYPE},
+            "named_modules was added",
+            "named_modules was added",
+        ),
+    ]:
         course_dir = make_course(tmp_path / student, [chapter])
         submit(course_dir, chapter, student, with_answers(solution, answers))
         run = grade(course_dir, chapter, env_extra={"NNCOURSE_POLICY": policy_setting})
@@ -206,13 +226,20 @@ def test_tamper_visible_check_and_validate_show_the_refusal(tmp_path):
     import sys
 
     import nbformat
+
     from .helpers import make_course, release_notebook, with_answers
+
     chapter = "01_module_basics"
     course_dir = make_course(tmp_path, [chapter])
     path = tmp_path / "mine.ipynb"
     nbformat.write(with_answers(release_notebook(chapter), {"ex1_1_simple_nn": HOSTILE_EX1_1}), path)
-    run = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], cwd=course_dir,
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "validate", str(path)],
+        cwd=course_dir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = run.stdout + run.stderr
     assert "VALIDATION FAILED" in out
     assert "grading refuses your answer cell" in out

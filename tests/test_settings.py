@@ -1,4 +1,5 @@
 """Settings as traitlets configuration, and the result cache key that depends on them."""
+
 from __future__ import annotations
 
 import shutil
@@ -27,15 +28,17 @@ def test_settings_defaults_file_and_command_line(tmp_path):
     overrides, rest = settings.parse_overrides(["--Grading.memory_mb=2048", "--refresh"])
     both = settings.load(overrides, root=copy)
     assert (both.memory_mb, both.workers, rest) == (2048, 3, ["--refresh"])
-    assert both.memory_bytes == 2048 * 2 ** 20
+    assert both.memory_bytes == 2048 * 2**20
 
 
 def test_settings_read_nbgraders_course_directory(tmp_path):
     """The gradebook and the submissions folder come from nbgrader's own settings unless overridden."""
     copy = make_course(tmp_path / "course", [])
     with open(copy / "nbgrader_config.py", "a") as f:
-        f.write("\nc.CourseDirectory.db_url = 'sqlite:////elsewhere/gb.db'\n"
-                "c.CourseDirectory.submitted_directory = 'inbox'\n")
+        f.write(
+            "\nc.CourseDirectory.db_url = 'sqlite:////elsewhere/gb.db'\n"
+            "c.CourseDirectory.submitted_directory = 'inbox'\n"
+        )
     loaded = settings.load(root=copy)
     assert loaded.db_url == "sqlite:////elsewhere/gb.db"
     assert loaded.submitted_dir == course.REPO_ROOT / "inbox"
@@ -43,11 +46,14 @@ def test_settings_read_nbgraders_course_directory(tmp_path):
     assert settings.load(overrides, root=copy).db_url == "sqlite:////x.db"
 
 
-@pytest.mark.parametrize("argument, message", [
-    ("--Grading.memory=10", "expected --Grading.<setting>=<value>"),
-    ("--Grading.memory_mb=ten", "invalid literal"),
-    ("--Grading.memory_mb", "expected --Grading.<setting>=<value>"),
-])
+@pytest.mark.parametrize(
+    "argument, message",
+    [
+        ("--Grading.memory=10", "expected --Grading.<setting>=<value>"),
+        ("--Grading.memory_mb=ten", "invalid literal"),
+        ("--Grading.memory_mb", "expected --Grading.<setting>=<value>"),
+    ],
+)
 def test_settings_bad_command_line_is_named(argument, message):
     with pytest.raises(ValueError, match="--Grading") as raised:
         settings.parse_overrides([argument])
@@ -55,12 +61,20 @@ def test_settings_bad_command_line_is_named(argument, message):
 
 
 def test_settings_grade_command_lists_and_refuses():
-    listing = subprocess.run([sys.executable, "-m", "nncourse.grade", "--help-settings", "--Grading.workers=5"],
-                             capture_output=True, text=True, timeout=120)
+    listing = subprocess.run(
+        [sys.executable, "-m", "nncourse.grade", "--help-settings", "--Grading.workers=5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert listing.returncode == 0, listing.stderr
     assert "--Grading.workers=5  (default 0)" in listing.stdout
-    bad = subprocess.run([sys.executable, "-m", "nncourse.grade", CHAPTER, "--Grading.isolation=sometimes"],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "nncourse.grade", CHAPTER, "--Grading.isolation=sometimes"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "'isolation' trait" in bad.stderr and "'sometimes'" in bad.stderr
 
 
@@ -85,6 +99,7 @@ def key_of(monkeypatch, grading_settings):
         engine._DATA_HASH.clear()
         engine._LIBRARY_HASH.clear()
         return engine.cache_key(job)
+
     return key
 
 
@@ -94,6 +109,7 @@ def test_cache_key_is_stable(key_of):
 
 def test_cache_key_misses_when_torch_changes(key_of, monkeypatch):
     import torch
+
     before = key_of()
     monkeypatch.setattr(torch, "__version__", torch.__version__ + "+other")
     assert key_of() != before
@@ -106,10 +122,20 @@ def test_cache_key_misses_when_device_changes(key_of, monkeypatch):
     assert key_of() != before
 
 
-@pytest.mark.parametrize("name, value", [("memory_mb", 1024), ("file_size_mb", 8), ("max_processes", 64),
-                                         ("tmpfs_mb", 16), ("setup_time_limit", 5.0), ("cell_time_cap", 5.0),
-                                         ("startup_limit", 10.0), ("between_steps_limit", 5.0),
-                                         ("max_export_mb", 8)])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("memory_mb", 1024),
+        ("file_size_mb", 8),
+        ("max_processes", 64),
+        ("tmpfs_mb", 16),
+        ("setup_time_limit", 5.0),
+        ("cell_time_cap", 5.0),
+        ("startup_limit", 10.0),
+        ("between_steps_limit", 5.0),
+        ("max_export_mb", 8),
+    ],
+)
 def test_cache_key_misses_when_a_limit_changes(key_of, grading_settings, name, value):
     before = key_of()
     grading_settings(**{name: value})
@@ -144,6 +170,7 @@ def test_cache_key_misses_when_data_changes(key_of, monkeypatch, tmp_path):
 
 def test_cache_key_misses_when_the_library_changes(key_of, monkeypatch, tmp_path):
     import nncourse
+
     before = key_of()
     monkeypatch.setattr(nncourse, "__version__", nncourse.__version__ + ".post1")
     assert key_of() != before

@@ -16,6 +16,7 @@ without the sandbox.
 
 Run it alone with ``pytest -k tamper``.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,17 +24,37 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from concurrent.futures import ThreadPoolExecutor
-
-from .helpers import (full_marks, gradebook_scores, grade, make_course, release_notebook, solution_notebook, submit,
-                    with_answers)
 from nncourse import course
-from .redteam import ATTACK_CLASSES, CHAPTERS, FIND_WITH_OS_WALK, HONEST_STYLES, Attack, Honest
-from .redteam import ch01, ch02, ch03, ch04, ch05, honest
+
+from .helpers import (
+    full_marks,
+    grade,
+    gradebook_scores,
+    make_course,
+    release_notebook,
+    solution_notebook,
+    submit,
+    with_answers,
+)
+from .redteam import (
+    ATTACK_CLASSES,
+    CHAPTERS,
+    FIND_WITH_OS_WALK,
+    HONEST_STYLES,
+    Attack,
+    Honest,
+    ch01,
+    ch02,
+    ch03,
+    ch04,
+    ch05,
+    honest,
+)
 
 ATTACKS: list[Attack] = [*ch01.ATTACKS, *ch02.ATTACKS, *ch03.ATTACKS, *ch04.ATTACKS, *ch05.ATTACKS]
 HONEST: list[Honest] = list(honest.HONEST)
@@ -52,7 +73,7 @@ CELL_TIME_CAP = {
 # Chapter 3's worked solution trains several models: there, hostile, twin and honest submissions are the
 # learner's release notebook plus only the answer under test (their other exercises are not asserted).
 FROM_RELEASE = {"03_train_eval_loop"}
-PARALLEL_RUNS = 5     # grading runs at a time (each one grades its submissions on every core)
+PARALLEL_RUNS = 5  # grading runs at a time (each one grades its submissions on every core)
 POLICY_OFF = {"NNCOURSE_POLICY": "off"}
 
 
@@ -113,7 +134,9 @@ def _honest_groups(answers: list[Honest]) -> list[dict[str, Honest]]:
 
 
 def _run(course_dir: Path, chapter: str, env: dict) -> dict[str, dict[str, float]]:
-    run = grade(course_dir, chapter, "--no-feedback", f"--Grading.cell_time_cap={CELL_TIME_CAP[chapter]}", env_extra=env)
+    run = grade(
+        course_dir, chapter, "--no-feedback", f"--Grading.cell_time_cap={CELL_TIME_CAP[chapter]}", env_extra=env
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return gradebook_scores(course_dir, chapter)
 
@@ -129,7 +152,12 @@ def by_exercise(scores: dict[str, float]) -> dict[str, float]:
 class ChapterResult:
     def __init__(self, chapter: str, scores: dict, twins: list[dict[str, str]], honest_groups, off_scores):
         self.chapter, self.scores, self.twins, self.honest_groups, self.off_scores = (
-            chapter, scores, twins, honest_groups, off_scores)
+            chapter,
+            scores,
+            twins,
+            honest_groups,
+            off_scores,
+        )
         self.full = by_exercise(full_marks(chapter))
 
     def exercise_points(self, student: str, exercise: str, off: bool = False) -> float:
@@ -185,8 +213,10 @@ def tamper_graded(course_copies, tmp_path_factory):
     jobs = {}
     for chapter in sorted(CHAPTERS, key=("03_train_eval_loop", "04_hooks").__contains__, reverse=True):
         root = tmp_path_factory.mktemp(f"tamper_{chapter}")
-        jobs[chapter] = (pool.submit(_grade_main, chapter, root / "main"),
-                         pool.submit(_grade_policy_off, chapter, root / "policy_off"))
+        jobs[chapter] = (
+            pool.submit(_grade_main, chapter, root / "main"),
+            pool.submit(_grade_policy_off, chapter, root / "policy_off"),
+        )
     done: dict[str, ChapterResult] = {}
 
     def get(chapter: str) -> ChapterResult:
@@ -231,7 +261,8 @@ def test_tamper_course_copies_are_findable(course_copies):
     """Without the sandbox, the file-system attacks' search finds the planted copy of the course."""
     code = FIND_WITH_OS_WALK + (
         "print(_find_copy('solutions/01_module_basics/01_module_basics.ipynb'))\n"
-        "print(_find_copy('data/digits/digits.csv'))\n")
+        "print(_find_copy('data/digits/digits.csv'))\n"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     found = run.stdout.split()
@@ -249,7 +280,7 @@ def _check_attack(result: ChapterResult, a: Attack, off: bool) -> None:
     got = result.exercise_points(student, a.exercise, off)
     assert got <= twin, f"{a.name}{setting}: tampering paid: {got:g} points on {a.exercise}, its twin {twin:g}"
     if a.chapter in FROM_RELEASE:
-        return      # built from the release notebook: the other exercises are unanswered
+        return  # built from the release notebook: the other exercises are unanswered
     others = {ex: p for ex, p in by_exercise(scores[student]).items() if ex != a.exercise}
     lost = {ex: f"{p:g}/{result.full[ex]:g}" for ex, p in others.items() if p != result.full[ex]}
     assert not lost, f"{a.name}{setting}: other exercises of the submission lost points: {lost}"
@@ -274,8 +305,12 @@ def test_tamper_honest_style_keeps_full_marks(tamper_graded, name):
     result = tamper_graded(h.chapter)
     k = next(i for i, g in enumerate(result.honest_groups) if g.get(h.exercise) is h)
     student = f"honest_{k + 1}"
-    expected = {c: p for c, p in full_marks(h.chapter).items()
-                if h.chapter not in FROM_RELEASE or course.exercise_of(c) == h.exercise}
+    expected = {
+        c: p
+        for c, p in full_marks(h.chapter).items()
+        if h.chapter not in FROM_RELEASE or course.exercise_of(c) == h.exercise
+    }
     got = {c: result.scores[student][c] for c in expected}
     assert got == expected, f"{name} ({', '.join(h.styles)}): " + str(
-        {c: p for c, p in got.items() if p != expected[c]})
+        {c: p for c, p in got.items() if p != expected[c]}
+    )

@@ -1,4 +1,5 @@
 """A throwaway copy of the course (its own gradebook and submitted/ area), for tests and benchmarks."""
+
 from __future__ import annotations
 
 import shutil

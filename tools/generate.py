@@ -7,6 +7,7 @@ Both come from autograder/source through nbgrader's own ``generate_assignment`` 
 hidden tests stripped, outputs cleared) and ``generate_solution`` (solutions kept, hidden tests
 stripped). A throwaway gradebook is used, so the course's gradebook is not touched.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,10 +23,12 @@ from nncourse import course
 def generate_chapter(chapter: str, release_dir: Path, solution_dir: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = f"--db=sqlite:///{tmp}/generate.db"
-        course.nbgrader("generate_assignment", chapter, "--force", db,
-                 f"--CourseDirectory.release_directory={release_dir}")
-        course.nbgrader("generate_solution", chapter, "--force", db,
-                 f"--CourseDirectory.solution_directory={solution_dir}")
+        course.nbgrader(
+            "generate_assignment", chapter, "--force", db, f"--CourseDirectory.release_directory={release_dir}"
+        )
+        course.nbgrader(
+            "generate_solution", chapter, "--force", db, f"--CourseDirectory.solution_directory={solution_dir}"
+        )
 
 
 def generate_all(release_dir: Path, solution_dir: Path) -> list[str]:

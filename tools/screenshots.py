@@ -8,6 +8,7 @@ nbgrader's Validate button, the formgrader with a graded class) with ``NNCOURSE_
 set, so the tests also save what they see as small palette PNGs (1280x800). The pictures
 replace the old ones only when every browser test passed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,11 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, NNCOURSE_SCREENSHOTS=tmp)
-        run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_browser.py", "-m", "browser",
-                              "-q", "-s", "-x"], cwd=course.REPO_ROOT, env=env)
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "tests/test_browser.py", "-m", "browser", "-q", "-s", "-x"],
+            cwd=course.REPO_ROOT,
+            env=env,
+        )
         if run.returncode != 0:
             print("browser tests failed: the pictures were not replaced", file=sys.stderr)
             return run.returncode

@@ -6,6 +6,7 @@ runs the solution (all checks must pass) and every variant of ``tests/grader_cas
 chapter, printing the credit of each test cell beside the expected points. It is a quick
 loop for writing checks; the grader tests prove the same through ``nbgrader autograde``.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -4,8 +4,9 @@ Notebooks start with ``from nncourse import *``-free imports such as::
 
     from nncourse import check, device, seed_everything
 """
-from .runtime import device, seed_everything, show
-from .checking import check, CheckFailed
 
-__version__ = "0.2.0"   # part of every stored result's cache key
+from .checking import CheckFailed, check
+from .runtime import device, seed_everything, show
+
+__version__ = "0.2.0"  # part of every stored result's cache key
 __all__ = ["check", "CheckFailed", "device", "seed_everything", "show"]

@@ -11,20 +11,22 @@ In a notebook, ``check(exercise_id, test_name, **objects)`` runs both and prints
 At grading time the probe runs inside the sandboxed child that executes the submission and
 only its plain data leaves it; the judge runs in the trusted grader (see ``nncourse.grading``).
 """
+
 from __future__ import annotations
 
 import linecache
 import os
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from . import plaindata
-from .registry import Mistake, Test, format_value, get_test, load_exercises  # noqa: F401  (Mistake for judges)
 from .probing import reseed
+from .registry import Mistake, Test, format_value, get_test, load_exercises  # noqa: F401  (Mistake for judges)
 
 ERROR_KEY = "__error__"
 WARNINGS_KEY = "__warnings__"
@@ -34,7 +36,7 @@ WARNINGS_KEY = "__warnings__"
 class Verdict:
     exercise: str
     test: str
-    credit: float          # fraction of the test's points earned, in [0, 1]
+    credit: float  # fraction of the test's points earned, in [0, 1]
     message: str
 
     @property
@@ -50,8 +52,10 @@ class CheckFailed(AssertionError):
         self.verdict = verdict
 
     def _render_traceback_(self):
-        return ["\x1b[0;31mCheckFailed\x1b[0m: " + self.verdict.message.splitlines()[0],
-                *self.verdict.message.splitlines()[1:]]
+        return [
+            "\x1b[0;31mCheckFailed\x1b[0m: " + self.verdict.message.splitlines()[0],
+            *self.verdict.message.splitlines()[1:],
+        ]
 
 
 # --------------------------------------------------------------------------- probing
@@ -97,16 +101,17 @@ def judge(test: Test, got: Any, ref: dict | None) -> Verdict:
     if not isinstance(got, dict):
         return Verdict(test.exercise, test.name, 0.0, f"✘ {head}: no usable result was exported.")
     if got.get(ERROR_KEY):
-        return Verdict(test.exercise, test.name, 0.0,
-                       f"✘ {head}: calling your code raised an exception.\n  {got[ERROR_KEY]}")
+        return Verdict(
+            test.exercise, test.name, 0.0, f"✘ {head}: calling your code raised an exception.\n  {got[ERROR_KEY]}"
+        )
     try:
         note = test.judge_fn(got, ref)
     except Mistake as m:
-        return Verdict(test.exercise, test.name, max(0.0, min(1.0, m.credit)),
-                       f"✘ {head}: {m.describe()}")
+        return Verdict(test.exercise, test.name, max(0.0, min(1.0, m.credit)), f"✘ {head}: {m.describe()}")
     except Exception as e:  # malformed data: a probe that did not finish, or tampering
-        return Verdict(test.exercise, test.name, 0.0,
-                       f"✘ {head}: the result could not be judged ({type(e).__name__}: {e}).")
+        return Verdict(
+            test.exercise, test.name, 0.0, f"✘ {head}: the result could not be judged ({type(e).__name__}: {e})."
+        )
     message = f"✔ {head}" + (f": {note}" if note else "")
     return Verdict(test.exercise, test.name, 1.0, message)
 
@@ -136,8 +141,9 @@ def _policy_refusals(exercise_id: str, objects: dict) -> str:
     if shell is None or not objects:
         return ""
     from . import policy
+
     history = list(getattr(shell.history_manager, "input_hist_raw", None) or [])
-    for source in reversed(history[:-1] if history else []):   # [-1] is the check cell itself
+    for source in reversed(history[:-1] if history else []):  # [-1] is the check cell itself
         if policy.defines(source, set(objects)):
             refusals = policy.review_answer(exercise_id, source, policy.Context.from_namespace(shell.user_ns))
             return "\n".join("  " + r.describe() for r in refusals)
@@ -149,9 +155,11 @@ def reference_data(test: Test, names) -> dict | None:
     if not test.needs_reference:
         return None
     from .probing import _salt
-    key = (test.exercise, test.name, tuple(sorted(names)), _salt[0])   # inputs differ per grading run
+
+    key = (test.exercise, test.name, tuple(sorted(names)), _salt[0])  # inputs differ per grading run
     if key not in _reference_cache:
         from . import reference
+
         chapter = load_exercises()[test.exercise].chapter
         _reference_cache[key] = run_probe(test, reference.objects(chapter, test.exercise, names))
     return _reference_cache[key]
@@ -172,8 +180,15 @@ def check(exercise_id: str, test_name: str, **objects) -> None:
         return
     refusals = _policy_refusals(exercise_id, objects)
     if refusals:
-        raise CheckFailed(Verdict(exercise_id, test_name, 0.0, f"✘ {exercise_id} · {test_name}: grading refuses "
-                                  "your answer cell (this exercise would score zero):\n" + refusals))
+        raise CheckFailed(
+            Verdict(
+                exercise_id,
+                test_name,
+                0.0,
+                f"✘ {exercise_id} · {test_name}: grading refuses "
+                "your answer cell (this exercise would score zero):\n" + refusals,
+            )
+        )
     verdict = judge(test, got, reference_data(test, objects))
     for w in got.get(WARNINGS_KEY) or []:
         print(f"  (note: your code warned — {w})")

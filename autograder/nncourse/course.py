@@ -13,6 +13,7 @@ test cell belongs to, or how nbgrader is run goes through this module:
   solution) is named ``<exercise id>_test...``; a *read-only* cell (locked, neither) is set-up or
   given code; other cells are prose and demos.
 """
+
 from __future__ import annotations
 
 import ast
@@ -43,8 +44,7 @@ def chapters(source_dir: Path | None = None) -> list[str]:
     root = source_dir or SOURCE_DIR
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir()
-                  if CHAPTER_NAME.match(p.name) and (p / f"{p.name}.ipynb").is_file())
+    return sorted(p.name for p in root.iterdir() if CHAPTER_NAME.match(p.name) and (p / f"{p.name}.ipynb").is_file())
 
 
 def source_notebook(chapter: str) -> Path:
@@ -82,8 +82,7 @@ def is_test(cell) -> bool:
 def is_read_only(cell) -> bool:
     """A locked code cell that is neither answer nor test: set-up and given code."""
     m = nbgrader_meta(cell)
-    return (cell.get("cell_type") == "code" and bool(m.get("locked"))
-            and not m.get("grade") and not m.get("solution"))
+    return cell.get("cell_type") == "code" and bool(m.get("locked")) and not m.get("grade") and not m.get("solution")
 
 
 def grade_id(cell) -> str | None:
@@ -114,8 +113,7 @@ def answer_ids(notebook) -> list[str]:
 
 def strip_magics(source: str) -> str:
     """Drop IPython-only lines (%magic, !shell) so the text is plain Python."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
-                     for line in source.splitlines())
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
 def checks_in(source: str) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -125,13 +123,18 @@ def checks_in(source: str) -> list[tuple[str, str, tuple[str, ...]]]:
     for without running it.
     """
     calls = []
-    nodes = sorted((n for n in ast.walk(ast.parse(strip_magics(source))) if isinstance(n, ast.Call)),
-                   key=lambda n: (n.lineno, n.col_offset))
+    nodes = sorted(
+        (n for n in ast.walk(ast.parse(strip_magics(source))) if isinstance(n, ast.Call)),
+        key=lambda n: (n.lineno, n.col_offset),
+    )
     for node in nodes:
-        if (isinstance(node.func, ast.Name) and node.func.id == "check"
-                and len(node.args) >= 2 and all(isinstance(a, ast.Constant) for a in node.args[:2])):
-            calls.append((node.args[0].value, node.args[1].value,
-                          tuple(k.arg for k in node.keywords if k.arg)))
+        if (
+            isinstance(node.func, ast.Name)
+            and node.func.id == "check"
+            and len(node.args) >= 2
+            and all(isinstance(a, ast.Constant) for a in node.args[:2])
+        ):
+            calls.append((node.args[0].value, node.args[1].value, tuple(k.arg for k in node.keywords if k.arg)))
     return calls
 
 
@@ -143,8 +146,9 @@ def nbgrader_env() -> dict:
     return env
 
 
-def nbgrader(*args: str, cwd: Path | None = None, db: str | None = None,
-             check: bool = True) -> subprocess.CompletedProcess:
+def nbgrader(
+    *args: str, cwd: Path | None = None, db: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run one nbgrader command in the course folder (where ``nbgrader_config.py`` is).
 
     ``check`` raises ``RuntimeError`` with nbgrader's output when the command fails.

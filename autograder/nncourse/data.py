@@ -5,6 +5,7 @@
 
 Only numpy and torch are needed (the files were converted once; see ``data/digits/README.md``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,14 +36,17 @@ def _verified_bytes(path: Path, sha256: str) -> bytes:
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise DataError(f"the data file {path} is missing: it ships with the course repository "
-                        f"(restore it with `git checkout -- {Path(path).name}` in its folder).") from None
+        raise DataError(
+            f"the data file {path} is missing: it ships with the course repository "
+            f"(restore it with `git checkout -- {Path(path).name}` in its folder)."
+        ) from None
     digest = hashlib.sha256(raw).hexdigest()
     if digest != sha256:
         raise DataError(
             f"the data file {path} is not the one the course ships: its SHA-256 is {digest}, "
             f"expected {sha256}. It was modified or damaged (a line-ending conversion does this); "
-            f"restore it with `git checkout -- {Path(path).name}` in its folder.")
+            f"restore it with `git checkout -- {Path(path).name}` in its folder."
+        )
     return raw
 
 
@@ -55,7 +59,7 @@ def _digits_arrays() -> dict[str, tuple[np.ndarray, np.ndarray]]:
         raise DataError(f"unexpected header in {DIGITS_FILE}")
     rows = [line.split(",") for line in lines[1:]]
     split = np.array([r[1] for r in rows])
-    numbers = np.array([r[2:] for r in rows], dtype=np.uint8)       # label, then 64 pixels 0..16
+    numbers = np.array([r[2:] for r in rows], dtype=np.uint8)  # label, then 64 pixels 0..16
     out = {}
     for name in DIGITS_SPLITS:
         keep = split == name
@@ -95,5 +99,5 @@ def load_digits(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"split must be one of {DIGITS_SPLITS}, not {split!r}")
     pixels, labels = _split_arrays(split)
     X = torch.from_numpy(pixels.astype(np.float32) / 16.0)
-    y = None if labels is None else torch.from_numpy(labels.astype(np.int64))   # None: test labels while grading
+    y = None if labels is None else torch.from_numpy(labels.astype(np.int64))  # None: test labels while grading
     return X, y

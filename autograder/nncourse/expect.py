@@ -1,4 +1,5 @@
 """Judging helpers: each raises Mistake with the learner's value beside the expected one."""
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,7 @@ def expect_true(condition: bool, what: str, hint: str | None = None, **shown) ->
         raise Mistake(what, hint=hint, **shown)
 
 
-def expect_close(got, expected, what: str, hint: str | None = None,
-                 atol: float = ATOL, rtol: float = RTOL) -> None:
+def expect_close(got, expected, what: str, hint: str | None = None, atol: float = ATOL, rtol: float = RTOL) -> None:
     """Tensors of the same shape and close values (None must match None)."""
     if expected is None or got is None:
         if got is not expected:
@@ -29,8 +29,12 @@ def expect_close(got, expected, what: str, hint: str | None = None,
     if not isinstance(got, torch.Tensor):
         raise Mistake(f"{what}: expected a tensor, got {type(got).__name__}.", got=got, hint=hint)
     if tuple(got.shape) != tuple(expected.shape):
-        raise Mistake(f"{what}: the shape is {tuple(got.shape)}, expected {tuple(expected.shape)}.",
-                      got=got, expected=expected, hint=hint)
+        raise Mistake(
+            f"{what}: the shape is {tuple(got.shape)}, expected {tuple(expected.shape)}.",
+            got=got,
+            expected=expected,
+            hint=hint,
+        )
     g, e = got.double(), expected.double()
     if not torch.allclose(g, e, atol=atol, rtol=rtol, equal_nan=False):
         diff = (g - e).abs()

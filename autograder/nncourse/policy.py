@@ -17,6 +17,7 @@ honest idioms we must allow (augmented assignment to attributes, ``print``, clas
 properties). A review of the syntax tree in the trusted grader needs no cooperation from the
 child, and its rules can name PyTorch's own risks. See docs/grading-security.md.
 """
+
 from __future__ import annotations
 
 import ast
@@ -26,53 +27,197 @@ import types
 from dataclasses import dataclass
 
 # Modules an answer may import (and reach as attributes of torch, numpy, ...).
-ALLOWED_MODULES = frozenset({
-    "torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.nn.utils",
-    "torch.nn.utils.parametrize", "torch.nn.utils.parametrizations", "torch.nn.utils.rnn",
-    "torch.nn.parameter", "torch.nn.utils.stateless", "torch.optim", "torch.optim.lr_scheduler", "torch.utils", "torch.utils.data",
-    "torch.utils.hooks", "torch.func", "torch.autograd", "torch.autograd.functional", "torch.linalg",
-    "torch.fft", "torch.special", "torch.distributions", "torch.random", "torch.testing", "torch.cuda",
-    "torch.backends", "torch.backends.mps", "torch.backends.cudnn", "torch.amp", "torch.types",
-    "numpy", "numpy.random", "numpy.linalg", "numpy.fft", "numpy.typing",
-    "math", "cmath", "copy", "collections", "collections.abc", "functools", "itertools", "operator",
-    "typing", "dataclasses", "enum", "abc", "numbers", "statistics", "random", "re",
-    "time", "warnings", "contextlib", "fractions", "decimal", "heapq", "bisect", "textwrap",
-    "pprint", "json", "matplotlib", "matplotlib.pyplot", "matplotlib.cm", "matplotlib.colors",
-    "tqdm", "tqdm.auto",
-})
+ALLOWED_MODULES = frozenset(
+    {
+        "torch",
+        "torch.nn",
+        "torch.nn.functional",
+        "torch.nn.init",
+        "torch.nn.utils",
+        "torch.nn.utils.parametrize",
+        "torch.nn.utils.parametrizations",
+        "torch.nn.utils.rnn",
+        "torch.nn.parameter",
+        "torch.nn.utils.stateless",
+        "torch.optim",
+        "torch.optim.lr_scheduler",
+        "torch.utils",
+        "torch.utils.data",
+        "torch.utils.hooks",
+        "torch.func",
+        "torch.autograd",
+        "torch.autograd.functional",
+        "torch.linalg",
+        "torch.fft",
+        "torch.special",
+        "torch.distributions",
+        "torch.random",
+        "torch.testing",
+        "torch.cuda",
+        "torch.backends",
+        "torch.backends.mps",
+        "torch.backends.cudnn",
+        "torch.amp",
+        "torch.types",
+        "numpy",
+        "numpy.random",
+        "numpy.linalg",
+        "numpy.fft",
+        "numpy.typing",
+        "math",
+        "cmath",
+        "copy",
+        "collections",
+        "collections.abc",
+        "functools",
+        "itertools",
+        "operator",
+        "typing",
+        "dataclasses",
+        "enum",
+        "abc",
+        "numbers",
+        "statistics",
+        "random",
+        "re",
+        "time",
+        "warnings",
+        "contextlib",
+        "fractions",
+        "decimal",
+        "heapq",
+        "bisect",
+        "textwrap",
+        "pprint",
+        "json",
+        "matplotlib",
+        "matplotlib.pyplot",
+        "matplotlib.cm",
+        "matplotlib.colors",
+        "tqdm",
+        "tqdm.auto",
+    }
+)
 
 # Library functions that read or write files, load code or reach the interpreter.
-_DENIED_CALLABLES = frozenset({
-    "torch.load", "torch.save", "torch.from_file", "torch.compile",
-    "numpy.load", "numpy.loadtxt", "numpy.genfromtxt", "numpy.fromfile", "numpy.memmap", "numpy.save",
-    "numpy.savez", "numpy.savez_compressed", "numpy.savetxt", "numpy.tofile", "numpy.fromregex",
-    "json.load", "json.dump", "matplotlib.pyplot.imread", "matplotlib.pyplot.imsave",
-    "matplotlib.pyplot.savefig", "matplotlib.pyplot.switch_backend", "matplotlib.use",
-    "warnings.showwarning", "warnings.formatwarning",
-    # attribute access by a string (reaches dunders), and evaluation of annotation strings
-    "operator.attrgetter", "operator.methodcaller", "typing.get_type_hints", "typing.ForwardRef",
-    "functools.singledispatch", "functools.singledispatchmethod", "dataclasses.make_dataclass",
-})
+_DENIED_CALLABLES = frozenset(
+    {
+        "torch.load",
+        "torch.save",
+        "torch.from_file",
+        "torch.compile",
+        "numpy.load",
+        "numpy.loadtxt",
+        "numpy.genfromtxt",
+        "numpy.fromfile",
+        "numpy.memmap",
+        "numpy.save",
+        "numpy.savez",
+        "numpy.savez_compressed",
+        "numpy.savetxt",
+        "numpy.tofile",
+        "numpy.fromregex",
+        "json.load",
+        "json.dump",
+        "matplotlib.pyplot.imread",
+        "matplotlib.pyplot.imsave",
+        "matplotlib.pyplot.savefig",
+        "matplotlib.pyplot.switch_backend",
+        "matplotlib.use",
+        "warnings.showwarning",
+        "warnings.formatwarning",
+        # attribute access by a string (reaches dunders), and evaluation of annotation strings
+        "operator.attrgetter",
+        "operator.methodcaller",
+        "typing.get_type_hints",
+        "typing.ForwardRef",
+        "functools.singledispatch",
+        "functools.singledispatchmethod",
+        "dataclasses.make_dataclass",
+    }
+)
 
-_DENIED_BUILTINS = frozenset({
-    "exec", "eval", "compile", "__import__", "globals", "locals", "vars", "open", "input",
-    "breakpoint", "help", "exit", "quit", "memoryview", "get_ipython", "In", "Out",
-    "__builtins__", "__loader__", "__spec__", "_ih", "_oh", "_dh", "_i", "_ii", "_iii", "_", "__", "___",
-})
+_DENIED_BUILTINS = frozenset(
+    {
+        "exec",
+        "eval",
+        "compile",
+        "__import__",
+        "globals",
+        "locals",
+        "vars",
+        "open",
+        "input",
+        "breakpoint",
+        "help",
+        "exit",
+        "quit",
+        "memoryview",
+        "get_ipython",
+        "In",
+        "Out",
+        "__builtins__",
+        "__loader__",
+        "__spec__",
+        "_ih",
+        "_oh",
+        "_dh",
+        "_i",
+        "_ii",
+        "_iii",
+        "_",
+        "__",
+        "___",
+    }
+)
 
 # Attributes that lead to frames, code objects and other interpreters' internals.
-_FRAME_ATTRIBUTES = frozenset({
-    "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace", "gi_frame", "gi_code",
-    "cr_frame", "cr_code", "ag_frame", "ag_code", "tb_frame", "tb_next", "co_code", "co_consts",
-    "gi_yieldfrom", "cr_await", "mro", "register_module_forward_hook", "register_module_forward_pre_hook",
-    "register_module_full_backward_hook", "register_module_backward_hook", "register_module_buffer_registration_hook",
-    "register_module_module_registration_hook", "register_module_parameter_registration_hook",
-})
+_FRAME_ATTRIBUTES = frozenset(
+    {
+        "f_back",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_code",
+        "f_trace",
+        "gi_frame",
+        "gi_code",
+        "cr_frame",
+        "cr_code",
+        "ag_frame",
+        "ag_code",
+        "tb_frame",
+        "tb_next",
+        "co_code",
+        "co_consts",
+        "gi_yieldfrom",
+        "cr_await",
+        "mro",
+        "register_module_forward_hook",
+        "register_module_forward_pre_hook",
+        "register_module_full_backward_hook",
+        "register_module_backward_hook",
+        "register_module_buffer_registration_hook",
+        "register_module_module_registration_hook",
+        "register_module_parameter_registration_hook",
+    }
+)
 
 # Dunder attributes an answer may read: names and container protocol methods. Everything else
 # dunder (``__class__``, ``__dict__``, ``__globals__``, ``__subclasses__`` ...) is refused.
-_HARMLESS_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__", "__getitem__", "__setitem__",
-                               "__len__", "__contains__", "__iter__", "__next__"})
+_HARMLESS_DUNDERS = frozenset(
+    {
+        "__name__",
+        "__qualname__",
+        "__doc__",
+        "__getitem__",
+        "__setitem__",
+        "__len__",
+        "__contains__",
+        "__iter__",
+        "__next__",
+    }
+)
 
 # The internal dictionaries chapter 1 teaches; reading them is fine (they describe the learner's
 # own model). Every other private attribute of torch's objects is refused.
@@ -80,20 +225,63 @@ _TAUGHT_PRIVATE = frozenset({"_modules", "_parameters", "_buffers"})
 
 # Special methods an honest class defines. Others (``__getattr__``, ``__class__``,
 # ``__torch_function__``, ``__eq__`` ...) can make an object lie to the code that inspects it.
-_ALLOWED_SPECIAL_METHODS = frozenset({
-    "__init__", "__call__", "__len__", "__getitem__", "__setitem__", "__iter__", "__next__", "__repr__",
-    "__str__", "__contains__", "__enter__", "__exit__", "__post_init__", "__doc__", "__annotations__",
-})
+_ALLOWED_SPECIAL_METHODS = frozenset(
+    {
+        "__init__",
+        "__call__",
+        "__len__",
+        "__getitem__",
+        "__setitem__",
+        "__iter__",
+        "__next__",
+        "__repr__",
+        "__str__",
+        "__contains__",
+        "__enter__",
+        "__exit__",
+        "__post_init__",
+        "__doc__",
+        "__annotations__",
+    }
+)
 
 # nn.Module methods the checks use to look at a model; an override could hide what it holds.
-INSPECTED_METHODS = frozenset({
-    "modules", "named_modules", "children", "named_children", "parameters", "named_parameters",
-    "buffers", "named_buffers", "state_dict", "load_state_dict", "register_forward_hook",
-    "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
-    "register_backward_hook", "register_buffer", "register_parameter", "register_module", "add_module",
-    "get_submodule", "get_parameter", "get_buffer", "apply", "train", "eval", "zero_grad", "to",
-    "requires_grad_", "_apply", "_call_impl", "_wrapped_call_impl", "extra_repr_hidden",
-})
+INSPECTED_METHODS = frozenset(
+    {
+        "modules",
+        "named_modules",
+        "children",
+        "named_children",
+        "parameters",
+        "named_parameters",
+        "buffers",
+        "named_buffers",
+        "state_dict",
+        "load_state_dict",
+        "register_forward_hook",
+        "register_forward_pre_hook",
+        "register_full_backward_hook",
+        "register_full_backward_pre_hook",
+        "register_backward_hook",
+        "register_buffer",
+        "register_parameter",
+        "register_module",
+        "add_module",
+        "get_submodule",
+        "get_parameter",
+        "get_buffer",
+        "apply",
+        "train",
+        "eval",
+        "zero_grad",
+        "to",
+        "requires_grad_",
+        "_apply",
+        "_call_impl",
+        "_wrapped_call_impl",
+        "extra_repr_hidden",
+    }
+)
 
 
 _REFLECTION = frozenset({"getattr", "setattr", "delattr", "hasattr"})
@@ -112,11 +300,12 @@ class Refusal:
 @dataclass(frozen=True)
 class Context:
     """What the cells before an answer define: module aliases and the checking library's names."""
-    modules: dict            # name -> dotted module path
-    protected: frozenset     # names from the checking library (call them, nothing more)
+
+    modules: dict  # name -> dotted module path
+    protected: frozenset  # names from the checking library (call them, nothing more)
 
     @classmethod
-    def from_setup(cls, sources: list[str]) -> "Context":
+    def from_setup(cls, sources: list[str]) -> Context:
         modules: dict[str, str] = {}
         protected: set[str] = set()
         for source in sources:
@@ -143,17 +332,19 @@ class Context:
                             modules[name] = f"{node.module}.{alias.name}"
         return cls(modules, frozenset(protected))
 
-
     @classmethod
-    def from_namespace(cls, namespace: dict) -> "Context":
+    def from_namespace(cls, namespace: dict) -> Context:
         """The same from a live notebook namespace (the visible checks)."""
         modules, protected = {}, set()
         for name, value in list(namespace.items()):
             if name.startswith("_"):
                 continue
             if isinstance(value, types.ModuleType):
-                (protected.add(name) if value.__name__.split(".")[0] == "nncourse" else
-                 modules.__setitem__(name, value.__name__))
+                (
+                    protected.add(name)
+                    if value.__name__.split(".")[0] == "nncourse"
+                    else modules.__setitem__(name, value.__name__)
+                )
             elif callable(value) and str(getattr(value, "__module__", "")).startswith("nncourse"):
                 protected.add(name)
         return cls(modules, frozenset(protected))
@@ -187,12 +378,12 @@ def _is_library_code(module: str, name: str) -> bool:
     return callable(obj) or isinstance(obj, types.ModuleType)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _is_module(dotted: str) -> bool:
     return isinstance(_resolve(dotted), types.ModuleType)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _resolve(dotted: str):
     """The object a dotted path names, or None. Only allowlisted roots are imported."""
     parts = dotted.split(".")
@@ -235,12 +426,12 @@ class _Reviewer(ast.NodeVisitor):
     def __init__(self, source_lines: list[str], context: Context, allow: frozenset, deny: frozenset):
         self.deny = deny
         self.lines = source_lines
-        self.modules = dict(context.modules)     # names that hold modules (or library classes)
+        self.modules = dict(context.modules)  # names that hold modules (or library classes)
         self.protected = context.protected
         self.allow = allow
         self.refusals: list[Refusal] = []
-        self.called: set[int] = set()          # ids of the Name nodes that are called directly
-        self.parameters: set[str] = set()      # names of function parameters, and plain copies of them
+        self.called: set[int] = set()  # ids of the Name nodes that are called directly
+        self.parameters: set[str] = set()  # names of function parameters, and plain copies of them
         self.class_depth: list[ast.ClassDef] = []
 
     # ---------------------------------------------------------------- helpers
@@ -277,19 +468,27 @@ class _Reviewer(ast.NodeVisitor):
                 return self.refuse(node, f"`{prefix}` is a private part of a library; answers use public APIs only.")
             obj = _resolve(prefix)
             name = _module_name(obj)
-            if name is not None and name not in ALLOWED_MODULES and prefix not in ALLOWED_MODULES \
-                    and name not in self.allow:
+            if (
+                name is not None
+                and name not in ALLOWED_MODULES
+                and prefix not in ALLOWED_MODULES
+                and name not in self.allow
+            ):
                 return self.refuse(node, f"`{prefix}` (the module {name}) is not one answers may use.")
             if prefix in _DENIED_CALLABLES and prefix not in self.allow:
-                return self.refuse(node, f"`{prefix}` reads or writes files or changes the interpreter; "
-                                         "answers may not use it here.")
+                return self.refuse(
+                    node, f"`{prefix}` reads or writes files or changes the interpreter; answers may not use it here."
+                )
 
     # ---------------------------------------------------------------- imports
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if alias.name not in ALLOWED_MODULES and alias.name not in self.allow:
-                self.refuse(node, f"importing `{alias.name}` is not allowed in answers "
-                                  f"(allowed: torch, numpy, math, copy, collections, functools, itertools, ...).")
+                self.refuse(
+                    node,
+                    f"importing `{alias.name}` is not allowed in answers "
+                    f"(allowed: torch, numpy, math, copy, collections, functools, itertools, ...).",
+                )
                 continue
             if alias.asname:
                 self.modules[alias.asname] = alias.name
@@ -323,7 +522,7 @@ class _Reviewer(ast.NodeVisitor):
             self.refuse(node, f"`{name}` may only be called directly in answers, not passed on or renamed.")
             return
         if name == "_" and not isinstance(node.ctx, ast.Load):
-            return   # the throwaway name in `for _ in ...`
+            return  # the throwaway name in `for _ in ...`
         if name in self.allow:
             return
         if name in _DENIED_BUILTINS or (name.startswith("__") and name.endswith("__") and name != "__name__"):
@@ -344,8 +543,12 @@ class _Reviewer(ast.NodeVisitor):
         self.refuse_denied(node, attr)
         if attr.startswith("__") and attr.endswith("__"):
             ok = attr in _HARMLESS_DUNDERS and isinstance(node.ctx, ast.Load)
-            ok = ok or (attr == "__init__" and isinstance(node.value, ast.Call)
-                        and isinstance(node.value.func, ast.Name) and node.value.func.id == "super")
+            ok = ok or (
+                attr == "__init__"
+                and isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Name)
+                and node.value.func.id == "super"
+            )
             if not ok:
                 self.refuse(node, f"the special attribute `{attr}` is not allowed in answers.")
         elif attr in _FRAME_ATTRIBUTES:
@@ -360,13 +563,18 @@ class _Reviewer(ast.NodeVisitor):
         while isinstance(root, ast.Attribute):
             root = root.value
         if isinstance(root, ast.Name) and root.id in self.protected:
-            self.refuse(node, f"`{root.id}` belongs to the course's checking library: answers may call it, nothing more.")
+            self.refuse(
+                node, f"`{root.id}` belongs to the course's checking library: answers may call it, nothing more."
+            )
         path = self.dotted(node)
         if path is not None:
             self.check_path(node, path)
         if not isinstance(node.ctx, ast.Load) and self.library_rooted(node.value):
-            self.refuse(node, "answers may not change attributes of modules or classes from outside them "
-                              "(that would change torch for the grader too; define your own methods in the class body).")
+            self.refuse(
+                node,
+                "answers may not change attributes of modules or classes from outside them "
+                "(that would change torch for the grader too; define your own methods in the class body).",
+            )
         self.generic_visit(node)
 
     def is_parameter(self, node: ast.AST) -> bool:
@@ -423,8 +631,11 @@ class _Reviewer(ast.NodeVisitor):
             self.check_reflection(node, func.id)
         if isinstance(func, ast.Name) and func.id == "type" and len(node.args) == 3:
             self.refuse(node, "building classes with type(name, bases, namespace) is not allowed in answers.")
-        if (isinstance(func, ast.Attribute) and func.attr in ("register_forward_hook", "register_forward_pre_hook")
-                and self.library_rooted(func.value)):
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in ("register_forward_hook", "register_forward_pre_hook")
+            and self.library_rooted(func.value)
+        ):
             self.refuse(node, "hooks go on your model's modules, not on library classes.")
         self.generic_visit(node)
 
@@ -437,26 +648,43 @@ class _Reviewer(ast.NodeVisitor):
         if len(node.args) < 2:
             return
         key = node.args[1]
-        if isinstance(key, ast.Constant) and isinstance(key.value, str) and name != "hasattr" \
-                and key.value in INSPECTED_METHODS | _TAUGHT_PRIVATE:
+        if (
+            isinstance(key, ast.Constant)
+            and isinstance(key.value, str)
+            and name != "hasattr"
+            and key.value in INSPECTED_METHODS | _TAUGHT_PRIVATE
+        ):
             self.refuse(node, f"`{name}` on {key.value!r} is not allowed in answers: the checks rely on it.")
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            if key.value.startswith("_") and not (isinstance(target, ast.Name) and target.id == "self"
-                                                  and key.value not in _torch_private_names()
-                                                  and not key.value.startswith("__")):
+            if key.value.startswith("_") and not (
+                isinstance(target, ast.Name)
+                and target.id == "self"
+                and key.value not in _torch_private_names()
+                and not key.value.startswith("__")
+            ):
                 self.refuse(node, f"`{name}` with the private name {key.value!r} is not allowed in answers.")
-        elif isinstance(key, ast.JoinedStr) and key.values and isinstance(key.values[0], ast.Constant) \
-                and str(key.values[0].value)[:1].isalpha():
-            pass   # f"layer{i}": a computed public name
+        elif (
+            isinstance(key, ast.JoinedStr)
+            and key.values
+            and isinstance(key.values[0], ast.Constant)
+            and str(key.values[0].value)[:1].isalpha()
+        ):
+            pass  # f"layer{i}": a computed public name
         elif name == "hasattr" or (name in ("setattr", "delattr") and not self.is_parameter(target)):
-            pass   # a computed name on an object of the answer's own making; the child guards the rest
+            pass  # a computed name on an object of the answer's own making; the child guards the rest
         elif name in ("setattr", "delattr"):
-            self.refuse(node, f"`{name}` with a computed name on a parameter (it may be a class handed in) is "
-                              "not allowed in answers; look the object up first, e.g. "
-                              "`module = model.get_submodule(prefix)`, then set the attribute on it.")
+            self.refuse(
+                node,
+                f"`{name}` with a computed name on a parameter (it may be a class handed in) is "
+                "not allowed in answers; look the object up first, e.g. "
+                "`module = model.get_submodule(prefix)`, then set the attribute on it.",
+            )
         else:
-            self.refuse(node, f"`{name}` needs a literal attribute name or an f-string that starts with "
-                              "a letter (e.g. f\"layer{i}\"); use nn.ModuleList/ModuleDict for collections.")
+            self.refuse(
+                node,
+                f"`{name}` needs a literal attribute name or an f-string that starts with "
+                'a letter (e.g. f"layer{i}"); use nn.ModuleList/ModuleDict for collections.',
+            )
 
     # ---------------------------------------------------------------- classes
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
@@ -475,13 +703,18 @@ class _Reviewer(ast.NodeVisitor):
             for name in names:
                 if name.startswith("__") and name.endswith("__"):
                     if name not in _ALLOWED_SPECIAL_METHODS or (name == "__call__" and has_bases):
-                        self.refuse(item, f"defining `{name}` is not allowed in answers: it can make an object "
-                                          "misreport itself to the checks." + (
-                                              " (nn.Module subclasses define forward, not __call__.)"
-                                              if name == "__call__" else ""))
+                        self.refuse(
+                            item,
+                            f"defining `{name}` is not allowed in answers: it can make an object "
+                            "misreport itself to the checks."
+                            + (" (nn.Module subclasses define forward, not __call__.)" if name == "__call__" else ""),
+                        )
                 elif has_bases and (name in INSPECTED_METHODS or name in _torch_private_names()):
-                    self.refuse(item, f"overriding `{name}` of nn.Module is not allowed in answers: "
-                                      "the checks rely on it to inspect your model.")
+                    self.refuse(
+                        item,
+                        f"overriding `{name}` of nn.Module is not allowed in answers: "
+                        "the checks rely on it to inspect your model.",
+                    )
         self.generic_visit(node)
         # from here on the class is finished: patching it from outside is refused like a library class
         self.modules.setdefault(node.name, "<class of the answer>")
@@ -491,7 +724,7 @@ class _Reviewer(ast.NodeVisitor):
         args = node.args
         positional = args.posonlyargs + args.args
         self.parameters |= {a.arg for a in positional + args.kwonlyargs if a.arg != "self"}
-        pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+        pairs = list(zip(positional[len(positional) - len(args.defaults) :], args.defaults))
         pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
         for arg, default in pairs:
             if self.mentions_library(default):
@@ -545,18 +778,24 @@ def _torch_private_names() -> frozenset:
     """Private attribute names of torch's Module, Optimizer and Tensor (``_modules`` ...)."""
     import torch
     from torch import nn
+
     names = set(dir(nn.Module)) | set(vars(nn.Module())) | set(dir(torch.optim.Optimizer)) | set(dir(torch.Tensor))
     names |= set(vars(torch.optim.SGD([nn.Parameter(torch.zeros(1))])))
     return frozenset(n for n in names if n.startswith("_"))
 
 
-def review(source: str, context: Context = EMPTY, allow: frozenset = frozenset(),
-           deny: frozenset = frozenset()) -> list[Refusal]:
+def review(
+    source: str, context: Context = EMPTY, allow: frozenset = frozenset(), deny: frozenset = frozenset()
+) -> list[Refusal]:
     """The reasons this answer cell may not run at grading time (empty: it may)."""
     text, magics = _blank_magics(source)
     lines = source.splitlines()
-    refusals = [Refusal(n, line, "IPython magics and shell commands are not allowed in answers "
-                                 "(only %matplotlib); remove the line.") for n, line in magics]
+    refusals = [
+        Refusal(
+            n, line, "IPython magics and shell commands are not allowed in answers (only %matplotlib); remove the line."
+        )
+        for n, line in magics
+    ]
     try:
         tree = ast.parse(text)
     except SyntaxError as e:
@@ -572,6 +811,7 @@ def review(source: str, context: Context = EMPTY, allow: frozenset = frozenset()
 def review_answer(exercise_id: str, source: str, context: Context) -> list[Refusal]:
     """``review`` with the exercise's own allowances and bans (``exercise(..., allow=, deny=)``)."""
     from .registry import load_exercises
+
     ex = load_exercises().get(exercise_id)
     return review(source, context, ex.allow if ex else frozenset(), ex.deny if ex else frozenset())
 

@@ -3,13 +3,13 @@
 Random data is made on the CPU with a private generator and then moved to the course's
 device, so the numbers are the same on CPU and CUDA.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from .runtime import device
-
 
 # Set by the grader for each test cell, from a number drawn by the trusted grading process and sent
 # to the child only once the answer cell has finished: at grading time the probes' inputs change from
@@ -25,7 +25,7 @@ def mixed(seed: int) -> int:
     """The seed the probes really use: ``seed`` itself in a notebook, mixed with the run's salt when grading."""
     if _salt[0] is None:
         return seed
-    return (seed * 1_000_003 + _salt[0] * 7_919 + 17) % (2 ** 31 - 1)
+    return (seed * 1_000_003 + _salt[0] * 7_919 + 17) % (2**31 - 1)
 
 
 def generator(seed: int) -> torch.Generator:
@@ -98,6 +98,9 @@ def output_and_grads(module: nn.Module, x: torch.Tensor, names=None) -> dict:
     (out * weights).sum().backward()
     named = dict(module.named_parameters())
     # clones: a later backward in the same probe must not change what was recorded
-    grads = {n: (p.grad.detach().clone() if p.grad is not None else None) for n, p in named.items()
-             if names is None or n in names}
+    grads = {
+        n: (p.grad.detach().clone() if p.grad is not None else None)
+        for n, p in named.items()
+        if names is None or n in names
+    }
     return {"output": out.detach(), "grads": grads}

@@ -4,6 +4,7 @@ The solution cell of ``autograder/source/<chapter>/<chapter>.ipynb`` is the one 
 implementation: it is executed here, in a fresh namespace, together with the read-only cells
 before it (the setup cell and given code). Demo cells are not run.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -18,12 +18,14 @@ its tests with ``@ex.test(name)`` (the probe) and ``@test.judge`` (the judge)::
 nothing else of the course, so chapters, the checking library and the reference
 solutions all depend on it and not on each other.
 """
+
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -36,8 +38,9 @@ class Mistake(Exception):
     ``credit`` is the fraction of the test's points still earned (0 unless partial credit).
     """
 
-    def __init__(self, what: str, *, got: Any = _MISSING, expected: Any = _MISSING,
-                 hint: str | None = None, credit: float = 0.0):
+    def __init__(
+        self, what: str, *, got: Any = _MISSING, expected: Any = _MISSING, hint: str | None = None, credit: float = 0.0
+    ):
         super().__init__(what)
         self.what, self.got, self.expected, self.hint, self.credit = what, got, expected, hint, credit
 
@@ -97,7 +100,7 @@ class Test:
 class Exercise:
     id: str
     chapter: str
-    time_limit: float = 30.0   # seconds the answer cell may run at grading time
+    time_limit: float = 30.0  # seconds the answer cell may run at grading time
     tests: dict[str, Test] = field(default_factory=dict)
     # the grading policy (nncourse.policy) for this exercise's answer cell: names it may use beyond
     # the common allowlist (e.g. torch.save), and names its contract forbids (e.g. F.cross_entropy)
@@ -106,21 +109,23 @@ class Exercise:
 
     def test(self, name: str, *, reference: bool = True):
         """Decorator registering a probe as the test ``name`` of this exercise."""
+
         def register(probe):
             t = Test(self.id, name, probe, needs_reference=reference)
             self.tests[name] = t
             return t
+
         return register
 
 
 EXERCISES: dict[str, Exercise] = {}
 
 
-def exercise(exercise_id: str, chapter: str, time_limit: float = 30.0, *,
-             allow=(), deny=()) -> Exercise:
+def exercise(exercise_id: str, chapter: str, time_limit: float = 30.0, *, allow=(), deny=()) -> Exercise:
     if exercise_id in EXERCISES:
-        raise ValueError(f"exercise {exercise_id!r} is declared twice "
-                         f"(chapters {EXERCISES[exercise_id].chapter} and {chapter})")
+        raise ValueError(
+            f"exercise {exercise_id!r} is declared twice (chapters {EXERCISES[exercise_id].chapter} and {chapter})"
+        )
     ex = Exercise(exercise_id, chapter, time_limit, allow=frozenset(allow), deny=frozenset(deny))
     EXERCISES[exercise_id] = ex
     return ex
@@ -130,6 +135,7 @@ def load_exercises() -> dict[str, Exercise]:
     """Every exercise of the course, by id: imports each checks module of ``nncourse.exercises`` once."""
     if not _loaded:
         from . import exercises
+
         for info in sorted(pkgutil.iter_modules(exercises.__path__), key=lambda i: i.name):
             importlib.import_module(f"{exercises.__name__}.{info.name}")
         _loaded.append(True)

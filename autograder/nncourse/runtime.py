@@ -1,4 +1,5 @@
 """What every notebook's first cell needs: one device, one seed, tidy printing."""
+
 import os
 import random
 

@@ -15,6 +15,7 @@ command always agree.
 Grading code reads :func:`current`; the grade command builds the settings once with :func:`load`,
 installs them with :func:`use`, and hands them to its worker processes.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,49 +35,63 @@ class Grading(Configurable):
     """Settings of ``python -m nncourse.grade``."""
 
     workers = Integer(0, help="Submissions graded in parallel; 0 means one per CPU core.").tag(config=True)
-    isolation = Enum(ISOLATION_MODES, "auto", help=(
-        "How each submission is sandboxed. auto: the strongest this machine allows (bubblewrap when user "
-        "namespaces work), with a loud warning when the file system cannot be isolated; required: refuse "
-        "to grade without file-system isolation; bubblewrap: the same as required; rlimits (or "
-        "none): resource limits and the audit hook only, no file-system isolation (for measuring).")).tag(config=True)
+    isolation = Enum(
+        ISOLATION_MODES,
+        "auto",
+        help=(
+            "How each submission is sandboxed. auto: the strongest this machine allows (bubblewrap when user "
+            "namespaces work), with a loud warning when the file system cannot be isolated; required: refuse "
+            "to grade without file-system isolation; bubblewrap: the same as required; rlimits (or "
+            "none): resource limits and the audit hook only, no file-system isolation (for measuring)."
+        ),
+    ).tag(config=True)
     memory_mb = Integer(4096, help="Address-space limit of one submission's process, in MiB.").tag(config=True)
     file_size_mb = Integer(64, help="Largest file a submission may write, in MiB.").tag(config=True)
-    max_processes = Integer(512, help="Processes and threads a submission may run (torch's pools count)."
-                            ).tag(config=True)
+    max_processes = Integer(512, help="Processes and threads a submission may run (torch's pools count).").tag(
+        config=True
+    )
     tmpfs_mb = Integer(256, help="Size of the submission's private /tmp and /dev/shm, each, in MiB.").tag(config=True)
     setup_time_limit = Float(60.0, help="Seconds the set-up and given cells may run, each.").tag(config=True)
-    cell_time_cap = Float(math.inf, help=(
-        "Upper bound on every cell's time limit, in seconds (each exercise declares its own limit, "
-        "30 s unless it trains a model); lower it to grade faster when answers are known to be quick."
-    )).tag(config=True)
-    startup_limit = Float(90.0, help="Seconds a sandbox may take to start (importing torch) before the first cell."
-                          ).tag(config=True)
-    between_steps_limit = Float(30.0, help="Seconds from the end of one cell to the start of the next."
-                                ).tag(config=True)
-    max_export_mb = Integer(256, help="Most data a submission's checks may export to the grader, in MiB."
-                            ).tag(config=True)
-    grades_directory = Unicode("autograder/grades", help="Where the CSV of points is written (relative to the "
-                               "course root).").tag(config=True)
+    cell_time_cap = Float(
+        math.inf,
+        help=(
+            "Upper bound on every cell's time limit, in seconds (each exercise declares its own limit, "
+            "30 s unless it trains a model); lower it to grade faster when answers are known to be quick."
+        ),
+    ).tag(config=True)
+    startup_limit = Float(
+        90.0, help="Seconds a sandbox may take to start (importing torch) before the first cell."
+    ).tag(config=True)
+    between_steps_limit = Float(30.0, help="Seconds from the end of one cell to the start of the next.").tag(
+        config=True
+    )
+    max_export_mb = Integer(256, help="Most data a submission's checks may export to the grader, in MiB.").tag(
+        config=True
+    )
+    grades_directory = Unicode(
+        "autograder/grades", help="Where the CSV of points is written (relative to the course root)."
+    ).tag(config=True)
     db_url = Unicode("", help="The gradebook's URL; empty means nbgrader's CourseDirectory.db_url.").tag(config=True)
-    submitted_directory = Unicode("", help="Submissions folder; empty means nbgrader's "
-                                  "CourseDirectory.submitted_directory.").tag(config=True)
+    submitted_directory = Unicode(
+        "", help="Submissions folder; empty means nbgrader's CourseDirectory.submitted_directory."
+    ).tag(config=True)
 
     # ----------------------------------------------------------------- derived values in the units code uses
     @property
     def memory_bytes(self) -> int:
-        return self.memory_mb * 2 ** 20
+        return self.memory_mb * 2**20
 
     @property
     def file_bytes(self) -> int:
-        return self.file_size_mb * 2 ** 20
+        return self.file_size_mb * 2**20
 
     @property
     def tmpfs_bytes(self) -> int:
-        return self.tmpfs_mb * 2 ** 20
+        return self.tmpfs_mb * 2**20
 
     @property
     def max_export_bytes(self) -> int:
-        return self.max_export_mb * 2 ** 20
+        return self.max_export_mb * 2**20
 
     @property
     def worker_count(self) -> int:
@@ -124,10 +139,11 @@ def parse_overrides(argv: list[str]) -> tuple[Config, list[str]]:
         if not arg.startswith("--Grading."):
             rest.append(arg)
             continue
-        name, sep, value = arg[len("--Grading."):].partition("=")
+        name, sep, value = arg[len("--Grading.") :].partition("=")
         if name not in traits or not sep:
-            raise ValueError(f"{arg}: expected --Grading.<setting>=<value>, with a setting among "
-                             f"{', '.join(sorted(traits))}")
+            raise ValueError(
+                f"{arg}: expected --Grading.<setting>=<value>, with a setting among {', '.join(sorted(traits))}"
+            )
         try:
             config.Grading[name] = traits[name].from_string(value)
         except (TraitError, ValueError) as e:

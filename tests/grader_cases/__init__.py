@@ -9,6 +9,7 @@ takes the first wrong variant of every exercise, ``wrong_2`` the second, and so 
 ``alt_1`` … the correct alternatives. Exercises are graded independently, so every other
 exercise of such a submission must keep full marks.
 """
+
 from __future__ import annotations
 
 import importlib

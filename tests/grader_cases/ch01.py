@@ -1,4 +1,5 @@
 """Chapter 1 submissions: realistic mistakes and correct answers in other styles."""
+
 from . import Variant
 
 CHAPTER = "01_module_basics"
@@ -12,7 +13,10 @@ L1, L2 = "ex1_6_layer_names_test_linear", "ex1_6_layer_names_test_hidden"
 
 VARIANTS = [
     # ---------------------------------------------------------------- ex1_1
-    Variant("ex1_1_simple_nn", "ReLU after fc2 as well", '''
+    Variant(
+        "ex1_1_simple_nn",
+        "ReLU after fc2 as well",
+        """
 class SimpleNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -21,8 +25,13 @@ class SimpleNN(nn.Module):
 
     def forward(self, x):
         return torch.relu(self.fc2(torch.relu(self.fc1(x))))
-''', {S: 1, F_: 0, H: 0}),
-    Variant("ex1_1_simple_nn", "no activation at all", '''
+""",
+        {S: 1, F_: 0, H: 0},
+    ),
+    Variant(
+        "ex1_1_simple_nn",
+        "no activation at all",
+        """
 class SimpleNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -31,8 +40,13 @@ class SimpleNN(nn.Module):
 
     def forward(self, x):
         return self.fc2(self.fc1(x))
-''', {S: 1, F_: 0, H: 0}),
-    Variant("ex1_1_simple_nn", "layers named layer1/layer2", '''
+""",
+        {S: 1, F_: 0, H: 0},
+    ),
+    Variant(
+        "ex1_1_simple_nn",
+        "layers named layer1/layer2",
+        """
 class SimpleNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -41,8 +55,13 @@ class SimpleNN(nn.Module):
 
     def forward(self, x):
         return self.layer2(F.relu(self.layer1(x)))
-''', {S: 0, F_: 0, H: 0}),
-    Variant("ex1_1_simple_nn", "forgot super().__init__()", '''
+""",
+        {S: 0, F_: 0, H: 0},
+    ),
+    Variant(
+        "ex1_1_simple_nn",
+        "forgot super().__init__()",
+        """
 class SimpleNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         self.fc1 = nn.Linear(input_size, hidden_size)
@@ -50,8 +69,13 @@ class SimpleNN(nn.Module):
 
     def forward(self, x):
         return self.fc2(F.relu(self.fc1(x)))
-''', {S: 0, F_: 0, H: 0}),
-    Variant("ex1_1_simple_nn", "functional relu, old-style super", '''
+""",
+        {S: 0, F_: 0, H: 0},
+    ),
+    Variant(
+        "ex1_1_simple_nn",
+        "functional relu, old-style super",
+        """
 class SimpleNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super(SimpleNN, self).__init__()
@@ -61,8 +85,12 @@ class SimpleNN(nn.Module):
     def forward(self, inputs):
         hidden = F.relu(self.fc1(inputs))
         return self.fc2(hidden)
-'''),
-    Variant("ex1_1_simple_nn", "clamp as ReLU, warns on construction", '''
+""",
+    ),
+    Variant(
+        "ex1_1_simple_nn",
+        "clamp as ReLU, warns on construction",
+        """
 import warnings
 
 class SimpleNN(nn.Module):
@@ -74,9 +102,13 @@ class SimpleNN(nn.Module):
 
     def forward(self, x):
         return self.fc2(self.fc1(x).clamp(min=0))
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex1_2
-    Variant("ex1_2_simple_net", "ReLU after the output layer", '''
+    Variant(
+        "ex1_2_simple_net",
+        "ReLU after the output layer",
+        """
 class SimpleNet(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -86,8 +118,13 @@ class SimpleNet(nn.Module):
 
     def forward(self, x):
         return F.relu(self.output(F.relu(self.layer2(F.relu(self.layer1(x))))))
-''', {N1: 1, N2: 0, N3: 0}),
-    Variant("ex1_2_simple_net", "layer2 skipped in forward", '''
+""",
+        {N1: 1, N2: 0, N3: 0},
+    ),
+    Variant(
+        "ex1_2_simple_net",
+        "layer2 skipped in forward",
+        """
 class SimpleNet(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -97,8 +134,13 @@ class SimpleNet(nn.Module):
 
     def forward(self, x):
         return self.output(F.relu(self.layer1(x)))
-''', {N1: 1, N2: 0, N3: 0}),
-    Variant("ex1_2_simple_net", "layer2 maps hidden to output", '''
+""",
+        {N1: 1, N2: 0, N3: 0},
+    ),
+    Variant(
+        "ex1_2_simple_net",
+        "layer2 maps hidden to output",
+        """
 class SimpleNet(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -108,8 +150,13 @@ class SimpleNet(nn.Module):
 
     def forward(self, x):
         return self.output(F.relu(self.layer2(F.relu(self.layer1(x)))))
-''', {N1: 0, N2: 0, N3: 0}),
-    Variant("ex1_2_simple_net", "ReLU modules, shared ReLU instance", '''
+""",
+        {N1: 0, N2: 0, N3: 0},
+    ),
+    Variant(
+        "ex1_2_simple_net",
+        "ReLU modules, shared ReLU instance",
+        """
 class SimpleNet(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -122,9 +169,13 @@ class SimpleNet(nn.Module):
         for layer in (self.layer1, self.layer2):
             x = self.act(layer(x))
         return self.output(x)
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex1_3
-    Variant("ex1_3_mlp", "layers kept in a plain list", '''
+    Variant(
+        "ex1_3_mlp",
+        "layers kept in a plain list",
+        """
 class MLP(nn.Module):
     def __init__(self, sizes, activation=nn.ReLU):
         super().__init__()
@@ -135,8 +186,13 @@ class MLP(nn.Module):
         for layer, act in zip(self.layers, self.acts):
             x = act(layer(x))
         return self.layers[-1](x)
-''', {M1: 0, M2: 0}),
-    Variant("ex1_3_mlp", "activation after the last layer too", '''
+""",
+        {M1: 0, M2: 0},
+    ),
+    Variant(
+        "ex1_3_mlp",
+        "activation after the last layer too",
+        """
 class MLP(nn.Module):
     def __init__(self, sizes, activation=nn.ReLU):
         super().__init__()
@@ -147,8 +203,13 @@ class MLP(nn.Module):
 
     def forward(self, x):
         return self.net(x)
-''', {M1: 0, M2: 0}),
-    Variant("ex1_3_mlp", "ignores activation, always ReLU", '''
+""",
+        {M1: 0, M2: 0},
+    ),
+    Variant(
+        "ex1_3_mlp",
+        "ignores activation, always ReLU",
+        """
 class MLP(nn.Module):
     def __init__(self, sizes, activation=nn.ReLU):
         super().__init__()
@@ -158,8 +219,13 @@ class MLP(nn.Module):
         for layer in self.layers[:-1]:
             x = F.relu(layer(x))
         return self.layers[-1](x)
-''', {M1: 2, M2: 0}),
-    Variant("ex1_3_mlp", "one activation instance reused", '''
+""",
+        {M1: 2, M2: 0},
+    ),
+    Variant(
+        "ex1_3_mlp",
+        "one activation instance reused",
+        """
 class MLP(nn.Module):
     def __init__(self, sizes, activation=nn.ReLU):
         super().__init__()
@@ -170,8 +236,13 @@ class MLP(nn.Module):
         for layer in self.layers[:-1]:
             x = self.act(layer(x))
         return self.layers[-1](x)
-''', {M1: 2, M2: 0}),
-    Variant("ex1_3_mlp", "ModuleList with interleaved activations, other names", '''
+""",
+        {M1: 2, M2: 0},
+    ),
+    Variant(
+        "ex1_3_mlp",
+        "ModuleList with interleaved activations, other names",
+        """
 class MLP(nn.Module):
     def __init__(self, sizes, activation=nn.ReLU):
         super().__init__()
@@ -186,8 +257,12 @@ class MLP(nn.Module):
         for block in self.blocks:
             out = block(out)
         return out
-'''),
-    Variant("ex1_3_mlp", "add_module by name", '''
+""",
+    ),
+    Variant(
+        "ex1_3_mlp",
+        "add_module by name",
+        """
 class MLP(nn.Module):
     def __init__(self, sizes, activation=nn.ReLU):
         super().__init__()
@@ -203,9 +278,13 @@ class MLP(nn.Module):
             if i < self.n - 1:
                 x = getattr(self, f"act{i}")(x)
         return x
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex1_4
-    Variant("ex1_4_custom_activation", "always sigmoid", '''
+    Variant(
+        "ex1_4_custom_activation",
+        "always sigmoid",
+        """
 class CustomActivationModule(nn.Module):
     def __init__(self, activation_func):
         super().__init__()
@@ -213,8 +292,13 @@ class CustomActivationModule(nn.Module):
 
     def forward(self, x):
         return torch.sigmoid(x)
-''', {A1: 0, A2: 0}),
-    Variant("ex1_4_custom_activation", "wraps the function into a Linear", '''
+""",
+        {A1: 0, A2: 0},
+    ),
+    Variant(
+        "ex1_4_custom_activation",
+        "wraps the function into a Linear",
+        """
 class CustomActivationModule(nn.Module):
     def __init__(self, activation_func):
         super().__init__()
@@ -223,8 +307,13 @@ class CustomActivationModule(nn.Module):
 
     def forward(self, x):
         return self.f(x) * self.scale
-''', {A1: 0, A2: 0}),
-    Variant("ex1_4_custom_activation", "applies the function twice", '''
+""",
+        {A1: 0, A2: 0},
+    ),
+    Variant(
+        "ex1_4_custom_activation",
+        "applies the function twice",
+        """
 class CustomActivationModule(nn.Module):
     def __init__(self, activation_func):
         super().__init__()
@@ -232,8 +321,13 @@ class CustomActivationModule(nn.Module):
 
     def forward(self, x):
         return self.f(self.f(x))
-''', {A1: 0, A2: 0}),
-    Variant("ex1_4_custom_activation", "other attribute name", '''
+""",
+        {A1: 0, A2: 0},
+    ),
+    Variant(
+        "ex1_4_custom_activation",
+        "other attribute name",
+        """
 class CustomActivationModule(nn.Module):
     def __init__(self, activation_func):
         super(CustomActivationModule, self).__init__()
@@ -241,28 +335,52 @@ class CustomActivationModule(nn.Module):
 
     def forward(self, tensor):
         return self.fn(tensor)
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex1_5
-    Variant("ex1_5_count_parameters", "ignores trainable_only", '''
+    Variant(
+        "ex1_5_count_parameters",
+        "ignores trainable_only",
+        """
 def count_parameters(model, trainable_only=True):
     return sum(p.numel() for p in model.parameters())
-''', {C1: 0, C2: 0}),
-    Variant("ex1_5_count_parameters", "counts tensors, not scalars", '''
+""",
+        {C1: 0, C2: 0},
+    ),
+    Variant(
+        "ex1_5_count_parameters",
+        "counts tensors, not scalars",
+        """
 def count_parameters(model, trainable_only=True):
     return len([p for p in model.parameters() if p.requires_grad or not trainable_only])
-''', {C1: 0, C2: 0}),
-    Variant("ex1_5_count_parameters", "counts the state_dict", '''
+""",
+        {C1: 0, C2: 0},
+    ),
+    Variant(
+        "ex1_5_count_parameters",
+        "counts the state_dict",
+        """
 def count_parameters(model, trainable_only=True):
     if trainable_only:
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
     return sum(t.numel() for t in model.state_dict().values())
-''', {C1: 1, C2: 0}),
-    Variant("ex1_5_count_parameters", "named_parameters without dedup", '''
+""",
+        {C1: 1, C2: 0},
+    ),
+    Variant(
+        "ex1_5_count_parameters",
+        "named_parameters without dedup",
+        """
 def count_parameters(model, trainable_only=True):
     return sum(p.numel() for _, p in model.named_parameters(remove_duplicate=False)
                if p.requires_grad or not trainable_only)
-''', {C1: 1, C2: 0}),
-    Variant("ex1_5_count_parameters", "loop with a set of ids", '''
+""",
+        {C1: 1, C2: 0},
+    ),
+    Variant(
+        "ex1_5_count_parameters",
+        "loop with a set of ids",
+        """
 def count_parameters(model, trainable_only=True):
     seen, total = set(), 0
     for module in model.modules():
@@ -272,21 +390,40 @@ def count_parameters(model, trainable_only=True):
             seen.add(id(p))
             total += p.numel()
     return int(total)
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex1_6
-    Variant("ex1_6_layer_names", "named_children only", '''
+    Variant(
+        "ex1_6_layer_names",
+        "named_children only",
+        """
 def layer_names(model, layer_type=nn.Linear):
     return [name for name, m in model.named_children() if isinstance(m, layer_type)]
-''', {L1: 0, L2: 0}),
-    Variant("ex1_6_layer_names", "exact type comparison", '''
+""",
+        {L1: 0, L2: 0},
+    ),
+    Variant(
+        "ex1_6_layer_names",
+        "exact type comparison",
+        """
 def layer_names(model, layer_type=nn.Linear):
     return [name for name, m in model.named_modules() if name and type(m) == layer_type]
-''', {L1: 1, L2: 0}),
-    Variant("ex1_6_layer_names", "root included", '''
+""",
+        {L1: 1, L2: 0},
+    ),
+    Variant(
+        "ex1_6_layer_names",
+        "root included",
+        """
 def layer_names(model, layer_type=nn.Linear):
     return [name for name, m in model.named_modules() if isinstance(m, layer_type)]
-''', {L1: 1, L2: 0}),
-    Variant("ex1_6_layer_names", "recursive walk over children", '''
+""",
+        {L1: 1, L2: 0},
+    ),
+    Variant(
+        "ex1_6_layer_names",
+        "recursive walk over children",
+        """
 def layer_names(model, layer_type=nn.Linear):
     found, seen = [], set()
 
@@ -302,5 +439,6 @@ def layer_names(model, layer_type=nn.Linear):
 
     visit(model, "")
     return found
-'''),
+""",
+    ),
 ]

@@ -1,12 +1,16 @@
 """Chapter 2 submissions: realistic mistakes and correct answers in other styles."""
+
 from . import Variant
 
 CHAPTER = "02_parameters"
 
-C1, C2, C3 = ("ex2_1_custom_layer_test_structure", "ex2_1_custom_layer_test_forward",
-              "ex2_1_custom_layer_test_hidden")
-B1, B2, B3, B4 = ("ex2_2_standardize_test_buffers", "ex2_2_standardize_test_train",
-                  "ex2_2_standardize_test_eval", "ex2_2_standardize_test_hidden")
+C1, C2, C3 = ("ex2_1_custom_layer_test_structure", "ex2_1_custom_layer_test_forward", "ex2_1_custom_layer_test_hidden")
+B1, B2, B3, B4 = (
+    "ex2_2_standardize_test_buffers",
+    "ex2_2_standardize_test_train",
+    "ex2_2_standardize_test_eval",
+    "ex2_2_standardize_test_hidden",
+)
 I1, I2, I3 = "ex2_3_init_weights_test_xavier", "ex2_3_init_weights_test_in_place", "ex2_3_init_weights_test_hidden"
 G1, G2 = "ex2_4_param_groups_test_groups", "ex2_4_param_groups_test_hidden"
 F1, F2 = "ex2_5_freeze_test_basic", "ex2_5_freeze_test_hidden"
@@ -14,7 +18,10 @@ K1, K2 = "ex2_6_copy_matching_test_copy", "ex2_6_copy_matching_test_hidden"
 
 VARIANTS = [
     # ---------------------------------------------------------------- ex2_1
-    Variant("ex2_1_custom_layer", "custom_param as a plain tensor", '''
+    Variant(
+        "ex2_1_custom_layer",
+        "custom_param as a plain tensor",
+        """
 class CustomLayer(nn.Module):
     def __init__(self, in_features, out_features):
         super().__init__()
@@ -24,8 +31,13 @@ class CustomLayer(nn.Module):
 
     def forward(self, x):
         return x @ self.weight + self.bias + self.custom_param
-''', {C1: 0, C2: 0, C3: 0}),
-    Variant("ex2_1_custom_layer", "weight in nn.Linear's (out, in) layout", '''
+""",
+        {C1: 0, C2: 0, C3: 0},
+    ),
+    Variant(
+        "ex2_1_custom_layer",
+        "weight in nn.Linear's (out, in) layout",
+        """
 class CustomLayer(nn.Module):
     def __init__(self, in_features, out_features):
         super().__init__()
@@ -35,8 +47,13 @@ class CustomLayer(nn.Module):
 
     def forward(self, x):
         return x @ self.weight.t() + self.bias + self.custom_param
-''', {C1: 0, C2: 0, C3: 0}),
-    Variant("ex2_1_custom_layer", "forward forgets custom_param", '''
+""",
+        {C1: 0, C2: 0, C3: 0},
+    ),
+    Variant(
+        "ex2_1_custom_layer",
+        "forward forgets custom_param",
+        """
 class CustomLayer(nn.Module):
     def __init__(self, in_features, out_features):
         super().__init__()
@@ -46,8 +63,13 @@ class CustomLayer(nn.Module):
 
     def forward(self, x):
         return torch.mm(x, self.weight) + self.bias
-''', {C1: 1, C2: 0, C3: 0}),
-    Variant("ex2_1_custom_layer", "bias drawn at random instead of zeros", '''
+""",
+        {C1: 1, C2: 0, C3: 0},
+    ),
+    Variant(
+        "ex2_1_custom_layer",
+        "bias drawn at random instead of zeros",
+        """
 class CustomLayer(nn.Module):
     def __init__(self, in_features, out_features):
         super().__init__()
@@ -57,8 +79,13 @@ class CustomLayer(nn.Module):
 
     def forward(self, x):
         return x @ self.weight + self.bias + self.custom_param
-''', {C1: 0, C2: 1, C3: 0}),
-    Variant("ex2_1_custom_layer", "weight uniform in [0, 1) (torch.rand)", '''
+""",
+        {C1: 0, C2: 1, C3: 0},
+    ),
+    Variant(
+        "ex2_1_custom_layer",
+        "weight uniform in [0, 1) (torch.rand)",
+        """
 class CustomLayer(nn.Module):
     def __init__(self, in_features, out_features):
         super().__init__()
@@ -68,8 +95,13 @@ class CustomLayer(nn.Module):
 
     def forward(self, x):
         return x @ self.weight + self.bias + self.custom_param
-''', {C1: 0, C2: 1, C3: 0}),
-    Variant("ex2_1_custom_layer", "everything through register_parameter, F.linear, normal_()", '''
+""",
+        {C1: 0, C2: 1, C3: 0},
+    ),
+    Variant(
+        "ex2_1_custom_layer",
+        "everything through register_parameter, F.linear, normal_()",
+        """
 class CustomLayer(nn.Module):
     def __init__(self, in_features, out_features):
         super(CustomLayer, self).__init__()
@@ -79,8 +111,12 @@ class CustomLayer(nn.Module):
 
     def forward(self, inputs):
         return F.linear(inputs, self.weight.t(), self.bias) + self.custom_param
-'''),
-    Variant("ex2_1_custom_layer", "torch.matmul, warns in forward", '''
+""",
+    ),
+    Variant(
+        "ex2_1_custom_layer",
+        "torch.matmul, warns in forward",
+        """
 import warnings
 
 class CustomLayer(nn.Module):
@@ -93,9 +129,13 @@ class CustomLayer(nn.Module):
     def forward(self, x):
         warnings.warn("CustomLayer is a teaching example", UserWarning)
         return torch.matmul(x, self.weight) + (self.bias + self.custom_param)
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex2_2
-    Variant("ex2_2_standardize", "non-persistent buffers (not saved)", '''
+    Variant(
+        "ex2_2_standardize",
+        "non-persistent buffers (not saved)",
+        """
 class Standardize(nn.Module):
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         super().__init__()
@@ -112,8 +152,13 @@ class Standardize(nn.Module):
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean) / torch.sqrt(var + self.eps)
-''', {B1: 0, B2: 1, B3: 1, B4: 0}),
-    Variant("ex2_2_standardize", "running_var from the biased variance", '''
+""",
+        {B1: 0, B2: 1, B3: 1, B4: 0},
+    ),
+    Variant(
+        "ex2_2_standardize",
+        "running_var from the biased variance",
+        """
 class Standardize(nn.Module):
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         super().__init__()
@@ -130,8 +175,13 @@ class Standardize(nn.Module):
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean) / torch.sqrt(var + self.eps)
-''', {B1: 1, B2: 0, B3: 1, B4: 0}),
-    Variant("ex2_2_standardize", "batch statistics in eval mode too", '''
+""",
+        {B1: 1, B2: 0, B3: 1, B4: 0},
+    ),
+    Variant(
+        "ex2_2_standardize",
+        "batch statistics in eval mode too",
+        """
 class Standardize(nn.Module):
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         super().__init__()
@@ -146,8 +196,13 @@ class Standardize(nn.Module):
                 self.running_mean.lerp_(mean, self.momentum)
                 self.running_var.lerp_(x.var(0), self.momentum)
         return (x - mean) / torch.sqrt(var + self.eps)
-''', {B1: 1, B2: 1, B3: 0, B4: 0}),
-    Variant("ex2_2_standardize", "running stats updated in eval mode as well", '''
+""",
+        {B1: 1, B2: 1, B3: 0, B4: 0},
+    ),
+    Variant(
+        "ex2_2_standardize",
+        "running stats updated in eval mode as well",
+        """
 class Standardize(nn.Module):
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         super().__init__()
@@ -164,8 +219,13 @@ class Standardize(nn.Module):
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean) / torch.sqrt(var + self.eps)
-''', {B1: 1, B2: 1, B3: 0, B4: 0}),
-    Variant("ex2_2_standardize", "batch statistics detached (no gradient through them)", '''
+""",
+        {B1: 1, B2: 1, B3: 0, B4: 0},
+    ),
+    Variant(
+        "ex2_2_standardize",
+        "batch statistics detached (no gradient through them)",
+        """
 class Standardize(nn.Module):
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         super().__init__()
@@ -182,8 +242,13 @@ class Standardize(nn.Module):
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean) / torch.sqrt(var + self.eps)
-''', {B1: 1, B2: 0, B3: 1, B4: 0}),
-    Variant("ex2_2_standardize", "momentum the wrong way round", '''
+""",
+        {B1: 1, B2: 0, B3: 1, B4: 0},
+    ),
+    Variant(
+        "ex2_2_standardize",
+        "momentum the wrong way round",
+        """
 class Standardize(nn.Module):
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         super().__init__()
@@ -200,8 +265,13 @@ class Standardize(nn.Module):
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean) / torch.sqrt(var + self.eps)
-''', {B1: 1, B2: 0, B3: 1, B4: 0}),
-    Variant("ex2_2_standardize", "eps added outside the square root", '''
+""",
+        {B1: 1, B2: 0, B3: 1, B4: 0},
+    ),
+    Variant(
+        "ex2_2_standardize",
+        "eps added outside the square root",
+        """
 class Standardize(nn.Module):
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         super().__init__()
@@ -218,8 +288,13 @@ class Standardize(nn.Module):
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean) / (var.sqrt() + self.eps)
-''', {B1: 1, B2: 1, B3: 1, B4: 0}),
-    Variant("ex2_2_standardize", "running stats updated with autograd tracking", '''
+""",
+        {B1: 1, B2: 1, B3: 1, B4: 0},
+    ),
+    Variant(
+        "ex2_2_standardize",
+        "running stats updated with autograd tracking",
+        """
 class Standardize(nn.Module):
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         super().__init__()
@@ -235,8 +310,13 @@ class Standardize(nn.Module):
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean) / torch.sqrt(var + self.eps)
-''', {B1: 1, B2: 0, B3: 1, B4: 0}),
-    Variant("ex2_2_standardize", "counter buffer, correction=, reassignment under no_grad", '''
+""",
+        {B1: 1, B2: 0, B3: 1, B4: 0},
+    ),
+    Variant(
+        "ex2_2_standardize",
+        "counter buffer, correction=, reassignment under no_grad",
+        """
 class Standardize(nn.Module):
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         super().__init__()
@@ -258,8 +338,12 @@ class Standardize(nn.Module):
             self.running_var = (1 - m) * self.running_var + m * torch.var(x, 0, correction=1)
             self.num_batches_tracked += 1
         return centred / torch.sqrt(var + self.eps)
-'''),
-    Variant("ex2_2_standardize", "warns once per forward", '''
+""",
+    ),
+    Variant(
+        "ex2_2_standardize",
+        "warns once per forward",
+        """
 import warnings
 
 class Standardize(nn.Module):
@@ -279,50 +363,84 @@ class Standardize(nn.Module):
                 self.running_var.mul_(1 - self.momentum).add_(var * n / (n - 1), alpha=self.momentum)
             return (x - mean) / (var + self.eps).sqrt()
         return (x - self.running_mean) / (self.running_var + self.eps).sqrt()
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex2_3
-    Variant("ex2_3_init_weights", "type(m) == nn.Linear misses subclasses", '''
+    Variant(
+        "ex2_3_init_weights",
+        "type(m) == nn.Linear misses subclasses",
+        """
 def initialize_weights(m):
     if type(m) == nn.Linear:
         nn.init.xavier_uniform_(m.weight)
         if m.bias is not None:
             nn.init.constant_(m.bias, 0.01)
-''', {I1: 1, I2: 1, I3: 0}),
-    Variant("ex2_3_init_weights", "bias filled without checking for None", '''
+""",
+        {I1: 1, I2: 1, I3: 0},
+    ),
+    Variant(
+        "ex2_3_init_weights",
+        "bias filled without checking for None",
+        """
 def initialize_weights(m):
     if isinstance(m, nn.Linear):
         nn.init.xavier_uniform_(m.weight)
         m.bias.data.fill_(0.01)
-''', {I1: 1, I2: 1, I3: 0}),
-    Variant("ex2_3_init_weights", "new Parameter objects", '''
+""",
+        {I1: 1, I2: 1, I3: 0},
+    ),
+    Variant(
+        "ex2_3_init_weights",
+        "new Parameter objects",
+        """
 def initialize_weights(m):
     if isinstance(m, nn.Linear):
         m.weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty_like(m.weight)))
         if m.bias is not None:
             m.bias = nn.Parameter(torch.full_like(m.bias, 0.01))
-''', {I1: 0, I2: 0, I3: 0}),
-    Variant("ex2_3_init_weights", "xavier_normal_ instead of xavier_uniform_", '''
+""",
+        {I1: 0, I2: 0, I3: 0},
+    ),
+    Variant(
+        "ex2_3_init_weights",
+        "xavier_normal_ instead of xavier_uniform_",
+        """
 def initialize_weights(m):
     if isinstance(m, nn.Linear):
         nn.init.xavier_normal_(m.weight)
         if m.bias is not None:
             nn.init.constant_(m.bias, 0.01)
-''', {I1: 0, I2: 1, I3: 0}),
-    Variant("ex2_3_init_weights", "every module with a weight", '''
+""",
+        {I1: 0, I2: 1, I3: 0},
+    ),
+    Variant(
+        "ex2_3_init_weights",
+        "every module with a weight",
+        """
 def initialize_weights(m):
     if getattr(m, "weight", None) is not None and m.weight.dim() >= 2:
         nn.init.xavier_uniform_(m.weight)
         if getattr(m, "bias", None) is not None:
             nn.init.constant_(m.bias, 0.01)
-''', {I1: 1, I2: 1, I3: 0}),
-    Variant("ex2_3_init_weights", "bias zeroed instead of 0.01", '''
+""",
+        {I1: 1, I2: 1, I3: 0},
+    ),
+    Variant(
+        "ex2_3_init_weights",
+        "bias zeroed instead of 0.01",
+        """
 def initialize_weights(m):
     if isinstance(m, nn.Linear):
         nn.init.xavier_uniform_(m.weight)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
-''', {I1: 0, I2: 1, I3: 0}),
-    Variant("ex2_3_init_weights", "hand-written bound with .data and fill_", '''
+""",
+        {I1: 0, I2: 1, I3: 0},
+    ),
+    Variant(
+        "ex2_3_init_weights",
+        "hand-written bound with .data and fill_",
+        """
 def initialize_weights(m):
     if not isinstance(m, nn.Linear):
         return
@@ -331,8 +449,12 @@ def initialize_weights(m):
     m.weight.data.uniform_(-bound, bound)
     if m.bias is not None:
         m.bias.data.fill_(0.01)
-'''),
-    Variant("ex2_3_init_weights", "recurses itself, copy_ under no_grad, warns", '''
+""",
+    ),
+    Variant(
+        "ex2_3_init_weights",
+        "recurses itself, copy_ under no_grad, warns",
+        """
 import warnings
 
 def initialize_weights(m):
@@ -344,59 +466,97 @@ def initialize_weights(m):
                 if layer.bias is not None:
                     layer.bias.fill_(0.01)
     return None
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex2_4
-    Variant("ex2_4_param_groups", "output layer left out (the source article's bug)", '''
+    Variant(
+        "ex2_4_param_groups",
+        "output layer left out (the source article's bug)",
+        """
 def make_optimizer(model, base_lr=1e-3):
     return torch.optim.SGD([
         {"params": model.layer1.parameters(), "lr": 10 * base_lr},
         {"params": model.layer2.parameters(), "lr": base_lr},
     ], lr=base_lr, momentum=0.9)
-''', {G1: 0, G2: 0}),
-    Variant("ex2_4_param_groups", "learning rates the wrong way round", '''
+""",
+        {G1: 0, G2: 0},
+    ),
+    Variant(
+        "ex2_4_param_groups",
+        "learning rates the wrong way round",
+        """
 def make_optimizer(model, base_lr=1e-3):
     return torch.optim.SGD([
         {"params": model.layer1.parameters()},
         {"params": list(model.layer2.parameters()) + list(model.output.parameters()), "lr": 10 * base_lr},
     ], lr=base_lr, momentum=0.9)
-''', {G1: 0, G2: 0}),
-    Variant("ex2_4_param_groups", "momentum forgotten", '''
+""",
+        {G1: 0, G2: 0},
+    ),
+    Variant(
+        "ex2_4_param_groups",
+        "momentum forgotten",
+        """
 def make_optimizer(model, base_lr=1e-3):
     return torch.optim.SGD([
         {"params": model.layer1.parameters(), "lr": 10 * base_lr},
         {"params": list(model.layer2.parameters()) + list(model.output.parameters())},
     ], lr=base_lr)
-''', {G1: 0, G2: 0}),
-    Variant("ex2_4_param_groups", "learning rate of layer1 hard-coded to 0.01", '''
+""",
+        {G1: 0, G2: 0},
+    ),
+    Variant(
+        "ex2_4_param_groups",
+        "learning rate of layer1 hard-coded to 0.01",
+        """
 def make_optimizer(model, base_lr=1e-3):
     return torch.optim.SGD([
         {"params": model.layer1.parameters(), "lr": 0.01},
         {"params": list(model.layer2.parameters()) + list(model.output.parameters())},
     ], lr=base_lr, momentum=0.9)
-''', {G1: 1, G2: 0}),
-    Variant("ex2_4_param_groups", "weight decay added", '''
+""",
+        {G1: 1, G2: 0},
+    ),
+    Variant(
+        "ex2_4_param_groups",
+        "weight decay added",
+        """
 def make_optimizer(model, base_lr=1e-3):
     return torch.optim.SGD([
         {"params": model.layer1.parameters(), "lr": 10 * base_lr},
         {"params": list(model.layer2.parameters()) + list(model.output.parameters())},
     ], lr=base_lr, momentum=0.9, weight_decay=1e-4)
-''', {G1: 1, G2: 0}),
-    Variant("ex2_4_param_groups", "Adam instead of SGD", '''
+""",
+        {G1: 1, G2: 0},
+    ),
+    Variant(
+        "ex2_4_param_groups",
+        "Adam instead of SGD",
+        """
 def make_optimizer(model, base_lr=1e-3):
     return torch.optim.Adam([
         {"params": model.layer1.parameters(), "lr": 10 * base_lr},
         {"params": list(model.layer2.parameters()) + list(model.output.parameters())},
     ], lr=base_lr)
-''', {G1: 0, G2: 0}),
-    Variant("ex2_4_param_groups", "one group per layer, momentum per group", '''
+""",
+        {G1: 0, G2: 0},
+    ),
+    Variant(
+        "ex2_4_param_groups",
+        "one group per layer, momentum per group",
+        """
 def make_optimizer(model, base_lr=1e-3):
     groups = []
     for name, layer in model.named_children():
         lr = base_lr * 10 if name == "layer1" else base_lr
         groups.append({"params": layer.parameters(), "lr": lr, "momentum": 0.9})
     return torch.optim.SGD(groups, lr=base_lr)
-'''),
-    Variant("ex2_4_param_groups", "groups by parameter name, warns", '''
+""",
+    ),
+    Variant(
+        "ex2_4_param_groups",
+        "groups by parameter name, warns",
+        """
 import warnings
 
 def make_optimizer(model, base_lr=1e-3):
@@ -406,9 +566,13 @@ def make_optimizer(model, base_lr=1e-3):
     slow = [p for n, p in named if not n.startswith("layer1.")]
     return torch.optim.SGD([{"params": slow}, {"params": fast, "lr": base_lr * 10}],
                            momentum=0.9, lr=base_lr)
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex2_5
-    Variant("ex2_5_freeze", "'prefix in name': contains, not starts with", '''
+    Variant(
+        "ex2_5_freeze",
+        "'prefix in name': contains, not starts with",
+        """
 def freeze(model, prefixes):
     if isinstance(prefixes, str):
         prefixes = [prefixes]
@@ -419,8 +583,13 @@ def freeze(model, prefixes):
             p.requires_grad_(False)
             count += 1
     return count
-''', {F1: 1, F2: 0}),
-    Variant("ex2_5_freeze", "a string iterated letter by letter", '''
+""",
+        {F1: 1, F2: 0},
+    ),
+    Variant(
+        "ex2_5_freeze",
+        "a string iterated letter by letter",
+        """
 def freeze(model, prefixes):
     count = 0
     for name, p in model.named_parameters():
@@ -428,8 +597,13 @@ def freeze(model, prefixes):
             p.requires_grad = False
             count += 1
     return count
-''', {F1: 0, F2: 0}),
-    Variant("ex2_5_freeze", "unfreezes the parameters that do not match", '''
+""",
+        {F1: 0, F2: 0},
+    ),
+    Variant(
+        "ex2_5_freeze",
+        "unfreezes the parameters that do not match",
+        """
 def freeze(model, prefixes):
     if isinstance(prefixes, str):
         prefixes = [prefixes]
@@ -439,8 +613,13 @@ def freeze(model, prefixes):
         p.requires_grad = not name.startswith(prefixes)
         count += name.startswith(prefixes)
     return count
-''', {F1: 1, F2: 0}),
-    Variant("ex2_5_freeze", "counts only newly frozen parameters", '''
+""",
+        {F1: 1, F2: 0},
+    ),
+    Variant(
+        "ex2_5_freeze",
+        "counts only newly frozen parameters",
+        """
 def freeze(model, prefixes):
     if isinstance(prefixes, str):
         prefixes = [prefixes]
@@ -451,8 +630,13 @@ def freeze(model, prefixes):
             p.requires_grad_(False)
             count += 1
     return count
-''', {F1: 1, F2: 0}),
-    Variant("ex2_5_freeze", "a generator of prefixes consumed by the first parameter", '''
+""",
+        {F1: 1, F2: 0},
+    ),
+    Variant(
+        "ex2_5_freeze",
+        "a generator of prefixes consumed by the first parameter",
+        """
 def freeze(model, prefixes):
     if isinstance(prefixes, str):
         prefixes = [prefixes]
@@ -462,8 +646,13 @@ def freeze(model, prefixes):
             p.requires_grad_(False)
             count += 1
     return count
-''', {F1: 1, F2: 0}),
-    Variant("ex2_5_freeze", "flags set on state_dict() tensors", '''
+""",
+        {F1: 1, F2: 0},
+    ),
+    Variant(
+        "ex2_5_freeze",
+        "flags set on state_dict() tensors",
+        """
 def freeze(model, prefixes):
     if isinstance(prefixes, str):
         prefixes = [prefixes]
@@ -474,23 +663,37 @@ def freeze(model, prefixes):
             tensor.requires_grad = False
             count += 1
     return count
-''', {F1: 0, F2: 0}),
-    Variant("ex2_5_freeze", "set of prefixes, sum of booleans", '''
+""",
+        {F1: 0, F2: 0},
+    ),
+    Variant(
+        "ex2_5_freeze",
+        "set of prefixes, sum of booleans",
+        """
 def freeze(model, prefixes):
     wanted = {prefixes} if isinstance(prefixes, str) else set(prefixes)
     matched = [p for name, p in model.named_parameters() if any(name.startswith(w) for w in wanted)]
     for p in matched:
         p.requires_grad = False
     return len(matched)
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex2_6
-    Variant("ex2_6_copy_matching", "no shape check (load_state_dict raises)", '''
+    Variant(
+        "ex2_6_copy_matching",
+        "no shape check (load_state_dict raises)",
+        """
 def copy_matching_weights(src, dst):
     src_state = src.state_dict()
     dst.load_state_dict(src_state, strict=False)
     return sorted(k for k in src_state if k in dst.state_dict())
-''', {K1: 0, K2: 0}),
-    Variant("ex2_6_copy_matching", "keys returned unsorted", '''
+""",
+        {K1: 0, K2: 0},
+    ),
+    Variant(
+        "ex2_6_copy_matching",
+        "keys returned unsorted",
+        """
 def copy_matching_weights(src, dst):
     dst_state = dst.state_dict()
     copied = []
@@ -499,8 +702,13 @@ def copy_matching_weights(src, dst):
             dst_state[key].copy_(value)
             copied.append(key)
     return copied
-''', {K1: 0, K2: 0}),
-    Variant("ex2_6_copy_matching", "parameters only (buffers not copied)", '''
+""",
+        {K1: 0, K2: 0},
+    ),
+    Variant(
+        "ex2_6_copy_matching",
+        "parameters only (buffers not copied)",
+        """
 def copy_matching_weights(src, dst):
     dst_params = dict(dst.named_parameters())
     copied = []
@@ -510,8 +718,13 @@ def copy_matching_weights(src, dst):
                 dst_params[key].copy_(value)
                 copied.append(key)
     return sorted(copied)
-''', {K1: 0, K2: 0}),
-    Variant("ex2_6_copy_matching", "dst's state_dict updated but never loaded", '''
+""",
+        {K1: 0, K2: 0},
+    ),
+    Variant(
+        "ex2_6_copy_matching",
+        "dst's state_dict updated but never loaded",
+        """
 def copy_matching_weights(src, dst):
     dst_state = dict(dst.state_dict())
     copied = []
@@ -520,15 +733,25 @@ def copy_matching_weights(src, dst):
             dst_state[key] = value
             copied.append(key)
     return sorted(copied)
-''', {K1: 0, K2: 0}),
-    Variant("ex2_6_copy_matching", "returns every src key, copied or not", '''
+""",
+        {K1: 0, K2: 0},
+    ),
+    Variant(
+        "ex2_6_copy_matching",
+        "returns every src key, copied or not",
+        """
 def copy_matching_weights(src, dst):
     dst_state = dst.state_dict()
     matching = {k: v for k, v in src.state_dict().items() if k in dst_state and v.shape == dst_state[k].shape}
     dst.load_state_dict(matching, strict=False)
     return sorted(src.state_dict())
-''', {K1: 0, K2: 0}),
-    Variant("ex2_6_copy_matching", "copy_ into dst's state_dict tensors", '''
+""",
+        {K1: 0, K2: 0},
+    ),
+    Variant(
+        "ex2_6_copy_matching",
+        "copy_ into dst's state_dict tensors",
+        """
 def copy_matching_weights(src, dst):
     targets = dst.state_dict()
     copied = []
@@ -539,8 +762,12 @@ def copy_matching_weights(src, dst):
             copied.append(key)
     copied.sort()
     return copied
-'''),
-    Variant("ex2_6_copy_matching", "full dst state rebuilt and loaded strictly, warns", '''
+""",
+    ),
+    Variant(
+        "ex2_6_copy_matching",
+        "full dst state rebuilt and loaded strictly, warns",
+        """
 import warnings
 
 def copy_matching_weights(src, dst):
@@ -554,5 +781,6 @@ def copy_matching_weights(src, dst):
             warnings.warn(f"skipping {key}: shapes differ", UserWarning)
     dst.load_state_dict(new_state)
     return sorted(copied)
-'''),
+""",
+    ),
 ]

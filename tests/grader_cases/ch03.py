@@ -1,4 +1,5 @@
 """Chapter 3 — known submissions for ex3_1 … ex3_6 and the points each must get."""
+
 from . import Variant
 
 CHAPTER = "03_train_eval_loop"
@@ -16,7 +17,7 @@ def pts(tests, *points):
 
 
 # --------------------------------------------------------------------- ex3_1 train_one_epoch
-_TRAIN = '''
+_TRAIN = """
 def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
     {train}
     total, count = 0.0, 0
@@ -29,29 +30,50 @@ def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
         optimizer.step()
         {accumulate}
     return {result}
-'''
+"""
 
 
-def _train(train="model.train()", move="inputs.to(device), targets.to(device)", zero1="optimizer.zero_grad()",
-           zero2="", accumulate="total += loss.item() * len(targets); count += len(targets)",
-           result="total / count"):
+def _train(
+    train="model.train()",
+    move="inputs.to(device), targets.to(device)",
+    zero1="optimizer.zero_grad()",
+    zero2="",
+    accumulate="total += loss.item() * len(targets); count += len(targets)",
+    result="total / count",
+):
     return _TRAIN.format(train=train, move=move, zero1=zero1, zero2=zero2, accumulate=accumulate, result=result)
 
 
 VARIANTS = [
     Variant("ex3_1_train_one_epoch", "no zero_grad: gradients accumulate", _train(zero1=""), pts(T1, 0, 0)),
-    Variant("ex3_1_train_one_epoch", "plain mean of the batch losses",
-            _train(accumulate="total += loss.item(); count += 1"), pts(T1, 0, 0)),
+    Variant(
+        "ex3_1_train_one_epoch",
+        "plain mean of the batch losses",
+        _train(accumulate="total += loss.item(); count += 1"),
+        pts(T1, 0, 0),
+    ),
     Variant("ex3_1_train_one_epoch", "never calls model.train()", _train(train="pass"), pts(T1, 0, 0)),
     Variant("ex3_1_train_one_epoch", "batches not moved to device", _train(move="inputs, targets"), pts(T1, 0, 0)),
-    Variant("ex3_1_train_one_epoch", "adds up loss tensors, returns a tensor",
-            _train(accumulate="total += loss * len(targets); count += len(targets)"), pts(T1, 0, 0)),
-    Variant("ex3_1_train_one_epoch", "zero_grad between backward and step",
-            _train(zero1="", zero2="optimizer.zero_grad()"), pts(T1, 0, 0)),
+    Variant(
+        "ex3_1_train_one_epoch",
+        "adds up loss tensors, returns a tensor",
+        _train(accumulate="total += loss * len(targets); count += len(targets)"),
+        pts(T1, 0, 0),
+    ),
+    Variant(
+        "ex3_1_train_one_epoch",
+        "zero_grad between backward and step",
+        _train(zero1="", zero2="optimizer.zero_grad()"),
+        pts(T1, 0, 0),
+    ),
     Variant("ex3_1_train_one_epoch", "returns the last batch's loss", _train(result="loss.item()"), pts(T1, 0, 0)),
-    Variant("ex3_1_train_one_epoch", "device has no default",
-            _train().replace('device="cpu"', "device"), pts(T1, 2, 0)),
-    Variant("ex3_1_train_one_epoch", "model.zero_grad, len(loader.dataset), zeroing after the step", '''
+    Variant(
+        "ex3_1_train_one_epoch", "device has no default", _train().replace('device="cpu"', "device"), pts(T1, 2, 0)
+    ),
+    Variant(
+        "ex3_1_train_one_epoch",
+        "model.zero_grad, len(loader.dataset), zeroing after the step",
+        """
 def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
     model.train()
     running = 0.0
@@ -64,8 +86,12 @@ def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
         model.zero_grad(set_to_none=False)
         running += loss.item() * x.size(0)
     return running / len(loader.dataset)
-'''),
-    Variant("ex3_1_train_one_epoch", "to(device, non_blocking=True), a list of losses, float()", '''
+""",
+    ),
+    Variant(
+        "ex3_1_train_one_epoch",
+        "to(device, non_blocking=True), a list of losses, float()",
+        """
 def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
     model.train(True)
     losses, sizes = [], []
@@ -79,10 +105,13 @@ def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
         losses.append(loss.detach() * targets.shape[0])
         sizes.append(targets.shape[0])
     return float(torch.stack(losses).sum() / sum(sizes))
-'''),
-
+""",
+    ),
     # ----------------------------------------------------------------- ex3_2 evaluate
-    Variant("ex3_2_evaluate", "never calls model.eval()", '''
+    Variant(
+        "ex3_2_evaluate",
+        "never calls model.eval()",
+        """
 def evaluate(model, loader, loss_fn, device="cpu"):
     total, correct, count = 0.0, 0, 0
     with torch.no_grad():
@@ -93,8 +122,13 @@ def evaluate(model, loader, loss_fn, device="cpu"):
             correct += (outputs.argmax(dim=1) == targets).sum().item()
             count += len(targets)
     return total / count, correct / count
-''', pts(T2, 0, 0)),
-    Variant("ex3_2_evaluate", "no torch.no_grad()", '''
+""",
+        pts(T2, 0, 0),
+    ),
+    Variant(
+        "ex3_2_evaluate",
+        "no torch.no_grad()",
+        """
 def evaluate(model, loader, loss_fn, device="cpu"):
     model.eval()
     total, correct, count = 0.0, 0, 0
@@ -105,8 +139,13 @@ def evaluate(model, loader, loss_fn, device="cpu"):
         correct += (outputs.argmax(dim=1) == targets).sum().item()
         count += len(targets)
     return total / count, correct / count
-''', pts(T2, 0, 0)),
-    Variant("ex3_2_evaluate", "accuracy in percent", '''
+""",
+        pts(T2, 0, 0),
+    ),
+    Variant(
+        "ex3_2_evaluate",
+        "accuracy in percent",
+        """
 def evaluate(model, loader, loss_fn, device="cpu"):
     model.eval()
     total, correct, count = 0.0, 0, 0
@@ -118,8 +157,13 @@ def evaluate(model, loader, loss_fn, device="cpu"):
             correct += (outputs.argmax(dim=1) == targets).sum().item()
             count += len(targets)
     return total / count, 100.0 * correct / count
-''', pts(T2, 0, 0)),
-    Variant("ex3_2_evaluate", "plain mean of batch losses and batch accuracies", '''
+""",
+        pts(T2, 0, 0),
+    ),
+    Variant(
+        "ex3_2_evaluate",
+        "plain mean of batch losses and batch accuracies",
+        """
 def evaluate(model, loader, loss_fn, device="cpu"):
     model.eval()
     losses, accs = [], []
@@ -130,8 +174,13 @@ def evaluate(model, loader, loss_fn, device="cpu"):
             losses.append(loss_fn(outputs, targets).item())
             accs.append((outputs.argmax(dim=1) == targets).float().mean().item())
     return sum(losses) / len(losses), sum(accs) / len(accs)
-''', pts(T2, 0, 0)),
-    Variant("ex3_2_evaluate", "device has no default", '''
+""",
+        pts(T2, 0, 0),
+    ),
+    Variant(
+        "ex3_2_evaluate",
+        "device has no default",
+        """
 def evaluate(model, loader, loss_fn, device):
     model.eval()
     total, correct, count = 0.0, 0, 0
@@ -143,8 +192,13 @@ def evaluate(model, loader, loss_fn, device):
             correct += (outputs.argmax(dim=1) == targets).sum().item()
             count += len(targets)
     return total / count, correct / count
-''', pts(T2, 2, 0)),
-    Variant("ex3_2_evaluate", "inference_mode decorator, max(1), and a UserWarning", '''
+""",
+        pts(T2, 2, 0),
+    ),
+    Variant(
+        "ex3_2_evaluate",
+        "inference_mode decorator, max(1), and a UserWarning",
+        """
 import warnings
 
 @torch.inference_mode()
@@ -159,8 +213,12 @@ def evaluate(model, loader, loss_fn, device="cpu"):
         hits += int((scores.max(dim=1).indices == y).sum())
         seen += y.numel()
     return (loss_sum / seen, hits / seen)
-'''),
-    Variant("ex3_2_evaluate", "collects all outputs, one loss at the end, returns a list", '''
+""",
+    ),
+    Variant(
+        "ex3_2_evaluate",
+        "collects all outputs, one loss at the end, returns a list",
+        """
 def evaluate(model, loader, loss_fn, device="cpu"):
     model.eval()
     outs, ys = [], []
@@ -171,12 +229,13 @@ def evaluate(model, loader, loss_fn, device="cpu"):
         outputs, targets = torch.cat(outs), torch.cat(ys)
         loss = loss_fn(outputs, targets).item()
     return [loss, (outputs.argmax(1) == targets).float().mean().item()]
-'''),
+""",
+    ),
 ]
 
 
 # --------------------------------------------------------------------- ex3_3 fit
-_FIT = '''
+_FIT = """
 import copy
 
 def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu", patience=None):
@@ -203,35 +262,57 @@ def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu
                 break
     {restore}
     return history
-'''
+"""
 
 
-def _fit(device="device", improved="val_loss < best_loss", snapshot="copy.deepcopy(model.state_dict())",
-         stop="bad_epochs >= patience", on_stop="pass",
-         restore="if best_state is not None: model.load_state_dict(best_state)"):
-    return _FIT.format(device=device, improved=improved, snapshot=snapshot, stop=stop, on_stop=on_stop,
-                       restore=restore)
+def _fit(
+    device="device",
+    improved="val_loss < best_loss",
+    snapshot="copy.deepcopy(model.state_dict())",
+    stop="bad_epochs >= patience",
+    on_stop="pass",
+    restore="if best_state is not None: model.load_state_dict(best_state)",
+):
+    return _FIT.format(device=device, improved=improved, snapshot=snapshot, stop=stop, on_stop=on_stop, restore=restore)
 
 
 VARIANTS += [
-    Variant("ex3_3_fit", "calls the helpers with the contract's keyword names",
-            _fit().replace("train_one_epoch(model, train_loader, loss_fn, optimizer, device)",
-                           "train_one_epoch(model=model, loader=train_loader, loss_fn=loss_fn, optimizer=optimizer, "
-                           "device=device)")
-                  .replace("evaluate(model, val_loader, loss_fn, device)",
-                           "evaluate(model=model, loader=val_loader, loss_fn=loss_fn, device=device)")),
-    Variant("ex3_3_fit", "best = model.state_dict() without a copy", _fit(snapshot="model.state_dict()"),
-            pts(T3, 1, 0, 0)),
-    Variant("ex3_3_fit", "compares with the previous epoch, not the best", _fit(improved="val_loss < previous"),
-            pts(T3, 1, 2, 0)),
-    Variant("ex3_3_fit", "a tie counts as an improvement", _fit(improved="val_loss <= best_loss"),
-            pts(T3, 1, 0, 0)),
+    Variant(
+        "ex3_3_fit",
+        "calls the helpers with the contract's keyword names",
+        _fit()
+        .replace(
+            "train_one_epoch(model, train_loader, loss_fn, optimizer, device)",
+            "train_one_epoch(model=model, loader=train_loader, loss_fn=loss_fn, optimizer=optimizer, device=device)",
+        )
+        .replace(
+            "evaluate(model, val_loader, loss_fn, device)",
+            "evaluate(model=model, loader=val_loader, loss_fn=loss_fn, device=device)",
+        ),
+    ),
+    Variant(
+        "ex3_3_fit", "best = model.state_dict() without a copy", _fit(snapshot="model.state_dict()"), pts(T3, 1, 0, 0)
+    ),
+    Variant(
+        "ex3_3_fit",
+        "compares with the previous epoch, not the best",
+        _fit(improved="val_loss < previous"),
+        pts(T3, 1, 2, 0),
+    ),
+    Variant("ex3_3_fit", "a tie counts as an improvement", _fit(improved="val_loss <= best_loss"), pts(T3, 1, 0, 0)),
     Variant("ex3_3_fit", "never restores the best weights", _fit(restore="pass"), pts(T3, 1, 0, 0)),
     Variant("ex3_3_fit", "device not passed on", _fit(device="").replace(", )", ")"), pts(T3, 0, 0, 0)),
     Variant("ex3_3_fit", "patience off by one", _fit(stop="bad_epochs > patience"), pts(T3, 1, 0, 0)),
-    Variant("ex3_3_fit", "restores the best weights only when it stopped early",
-            _fit(on_stop="model.load_state_dict(best_state)", restore="pass"), pts(T3, 1, 2, 0)),
-    Variant("ex3_3_fit", "deep copy of the model, while loop, restores also without patience", '''
+    Variant(
+        "ex3_3_fit",
+        "restores the best weights only when it stopped early",
+        _fit(on_stop="model.load_state_dict(best_state)", restore="pass"),
+        pts(T3, 1, 2, 0),
+    ),
+    Variant(
+        "ex3_3_fit",
+        "deep copy of the model, while loop, restores also without patience",
+        """
 import copy
 
 def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu", patience=None):
@@ -251,8 +332,12 @@ def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu
             break
     model.load_state_dict(best_model.state_dict())
     return history
-'''),
-    Variant("ex3_3_fit", "clones the tensors, tqdm progress bar", '''
+""",
+    ),
+    Variant(
+        "ex3_3_fit",
+        "clones the tensors, tqdm progress bar",
+        """
 from tqdm.auto import tqdm
 
 def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu", patience=None):
@@ -273,12 +358,13 @@ def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu
     if patience and best_weights is not None:
         model.load_state_dict(best_weights)
     return history
-'''),
+""",
+    ),
 ]
 
 
 # --------------------------------------------------------------------- ex3_4 adder
-_ADDER = '''
+_ADDER = """
 class AdderNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -301,23 +387,32 @@ def train_adder(seed=0):
         loss.backward()
         optimizer.step()
     return model
-'''
+"""
 
 
-def _adder(forward="self.out(F.relu(self.hidden(x)))", seed="torch.manual_seed(seed)",
-           sums="pairs.sum(dim=1, keepdim=True)", steps=300):
+def _adder(
+    forward="self.out(F.relu(self.hidden(x)))",
+    seed="torch.manual_seed(seed)",
+    sums="pairs.sum(dim=1, keepdim=True)",
+    steps=300,
+):
     return _ADDER.format(forward=forward, seed=seed, sums=sums, steps=steps)
 
 
 VARIANTS += [
-    Variant("ex3_4_adder", "target of shape (N,): MSELoss broadcasts", _adder(sums="pairs.sum(dim=1)"),
-            pts(T4, 0, 0)),
+    Variant("ex3_4_adder", "target of shape (N,): MSELoss broadcasts", _adder(sums="pairs.sum(dim=1)"), pts(T4, 0, 0)),
     Variant("ex3_4_adder", "not seeded: two calls give two models", _adder(seed="pass"), pts(T4, 2, 0)),
     Variant("ex3_4_adder", "far too few steps", _adder(steps=15), pts(T4, 0, 0)),
-    Variant("ex3_4_adder", "output of shape (N,)",
-            _adder(forward="self.out(F.relu(self.hidden(x))).squeeze(1)", sums="pairs.sum(dim=1)"),
-            pts(T4, 0, 0)),
-    Variant("ex3_4_adder", "a single Linear layer, a seeded Generator, mini-batches", '''
+    Variant(
+        "ex3_4_adder",
+        "output of shape (N,)",
+        _adder(forward="self.out(F.relu(self.hidden(x))).squeeze(1)", sums="pairs.sum(dim=1)"),
+        pts(T4, 0, 0),
+    ),
+    Variant(
+        "ex3_4_adder",
+        "a single Linear layer, a seeded Generator, mini-batches",
+        """
 class AdderNet(nn.Sequential):
     def __init__(self):
         super().__init__(nn.Linear(2, 1))
@@ -337,8 +432,12 @@ def train_adder(seed=0):
             nn.MSELoss()(model(xb), yb).backward()
             optimizer.step()
     return model
-'''),
-    Variant("ex3_4_adder", "trains on device, view(-1, 1), warns", '''
+""",
+    ),
+    Variant(
+        "ex3_4_adder",
+        "trains on device, view(-1, 1), warns",
+        """
 import warnings
 
 class AdderNet(nn.Module):
@@ -362,17 +461,26 @@ def train_adder(seed=0):
         F.mse_loss(model(x), y).backward()
         optimizer.step()
     return model
-'''),
+""",
+    ),
 ]
 
 
 # --------------------------------------------------------------------- ex3_5 digits
 VARIANTS += [
-    Variant("ex3_5_digits_classifier", "the model is never trained", '''
+    Variant(
+        "ex3_5_digits_classifier",
+        "the model is never trained",
+        """
 torch.manual_seed(0)
 digits_model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
-''', pts(T5, 1, 0)),
-    Variant("ex3_5_digits_classifier", "a linear model: about 93 % (half marks)", '''
+""",
+        pts(T5, 1, 0),
+    ),
+    Variant(
+        "ex3_5_digits_classifier",
+        "a linear model: about 93 % (half marks)",
+        """
 torch.manual_seed(0)
 digits_model = nn.Linear(64, 10)
 optimizer = torch.optim.SGD(digits_model.parameters(), lr=0.5)
@@ -380,8 +488,13 @@ for step in range(300):
     optimizer.zero_grad()
     F.cross_entropy(digits_model(X_train), y_train).backward()
     optimizer.step()
-''', pts(T5, 1, 2)),
-    Variant("ex3_5_digits_classifier", "the model returns class indices, not scores", '''
+""",
+        pts(T5, 1, 2),
+    ),
+    Variant(
+        "ex3_5_digits_classifier",
+        "the model returns class indices, not scores",
+        """
 class ArgmaxNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -397,8 +510,13 @@ for step in range(150):
     optimizer.zero_grad()
     F.cross_entropy(digits_model.net(X_train), y_train).backward()
     optimizer.step()
-''', pts(T5, 0, 0)),
-    Variant("ex3_5_digits_classifier", "digits_model holds the history, not the model", '''
+""",
+        pts(T5, 0, 0),
+    ),
+    Variant(
+        "ex3_5_digits_classifier",
+        "digits_model holds the history, not the model",
+        """
 torch.manual_seed(0)
 net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
 optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
@@ -409,16 +527,25 @@ for step in range(150):
     loss.backward()
     optimizer.step()
     digits_model.append(loss.item())
-''', pts(T5, 0, 0)),
-    Variant("ex3_5_digits_classifier", "dropout model trained with the learner's own fit, on device", '''
+""",
+        pts(T5, 0, 0),
+    ),
+    Variant(
+        "ex3_5_digits_classifier",
+        "dropout model trained with the learner's own fit, on device",
+        """
 torch.manual_seed(0)
 digits_model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, 10)).to(device)
 train_part = DataLoader(TensorDataset(X_train[:1200], y_train[:1200]), batch_size=32, shuffle=True)
 val_part = DataLoader(TensorDataset(X_train[1200:], y_train[1200:]), batch_size=256)
 fit(digits_model, train_part, val_part, nn.CrossEntropyLoss(),
     torch.optim.Adam(digits_model.parameters(), lr=2e-3), epochs=25, device=device, patience=4)
-'''),
-    Variant("ex3_5_digits_classifier", "full-batch Adam, left in training mode", '''
+""",
+    ),
+    Variant(
+        "ex3_5_digits_classifier",
+        "full-batch Adam, left in training mode",
+        """
 torch.manual_seed(1)
 digits_model = nn.Sequential(nn.Linear(64, 128), nn.Tanh(), nn.Linear(128, 10))
 optimizer = torch.optim.Adam(digits_model.parameters(), lr=0.01)
@@ -426,12 +553,13 @@ for step in range(200):
     optimizer.zero_grad()
     F.cross_entropy(digits_model(X_train), y_train).backward()
     optimizer.step()
-'''),
+""",
+    ),
 ]
 
 
 # --------------------------------------------------------------------- ex3_6 checkpoint
-_CKPT = '''
+_CKPT = """
 def save_checkpoint(path, model, optimizer, epoch):
     {prepare}
     torch.save({{"epoch": epoch, "model": model.state_dict(), {opt_save}}}, path)
@@ -443,22 +571,33 @@ def load_checkpoint(path, model, optimizer):
     model.load_state_dict(state["model"])
     {opt_load}
     return {result}
-'''
+"""
 
 
-def _ckpt(prepare="pass", opt_save='"optimizer": optimizer.state_dict()', map_location=", map_location=device",
-          opt_load='optimizer.load_state_dict(state["optimizer"])', result='state["epoch"]'):
-    return _CKPT.format(prepare=prepare, opt_save=opt_save, map_location=map_location, opt_load=opt_load,
-                        result=result)
+def _ckpt(
+    prepare="pass",
+    opt_save='"optimizer": optimizer.state_dict()',
+    map_location=", map_location=device",
+    opt_load='optimizer.load_state_dict(state["optimizer"])',
+    result='state["epoch"]',
+):
+    return _CKPT.format(prepare=prepare, opt_save=opt_save, map_location=map_location, opt_load=opt_load, result=result)
 
 
 VARIANTS += [
     Variant("ex3_6_checkpoint", "optimizer state not saved", _ckpt(opt_save="", opt_load="pass"), pts(T6, 0, 0)),
     Variant("ex3_6_checkpoint", "no map_location", _ckpt(map_location=""), pts(T6, 2, 0)),
     Variant("ex3_6_checkpoint", "returns the next epoch", _ckpt(result='state["epoch"] + 1'), pts(T6, 0, 0)),
-    Variant("ex3_6_checkpoint", "path treated as a str",
-            _ckpt(prepare='path = path if path.endswith((".pt", ".pth")) else path + ".pt"'), pts(T6, 2, 0)),
-    Variant("ex3_6_checkpoint", "a new local model in load_checkpoint", '''
+    Variant(
+        "ex3_6_checkpoint",
+        "path treated as a str",
+        _ckpt(prepare='path = path if path.endswith((".pt", ".pth")) else path + ".pt"'),
+        pts(T6, 2, 0),
+    ),
+    Variant(
+        "ex3_6_checkpoint",
+        "a new local model in load_checkpoint",
+        """
 import copy
 
 def save_checkpoint(path, model, optimizer, epoch):
@@ -471,8 +610,13 @@ def load_checkpoint(path, model, optimizer):
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     return state["epoch"]
-''', pts(T6, 0, 0)),
-    Variant("ex3_6_checkpoint", "map_location='cpu', other keys, pathlib, int()", '''
+""",
+        pts(T6, 0, 0),
+    ),
+    Variant(
+        "ex3_6_checkpoint",
+        "map_location='cpu', other keys, pathlib, int()",
+        """
 from pathlib import Path
 
 def save_checkpoint(path, model, optimizer, epoch):
@@ -486,8 +630,12 @@ def load_checkpoint(path, model, optimizer):
     model.load_state_dict(ckpt["model_state"])
     optimizer.load_state_dict(ckpt["optim_state"])
     return int(ckpt["epoch"])
-'''),
-    Variant("ex3_6_checkpoint", "map_location as a function, an open file", '''
+""",
+    ),
+    Variant(
+        "ex3_6_checkpoint",
+        "map_location as a function, an open file",
+        """
 def save_checkpoint(path, model, optimizer, epoch):
     with open(path, "wb") as f:
         torch.save({"e": epoch, "m": model.state_dict(), "o": optimizer.state_dict()}, f)
@@ -499,5 +647,6 @@ def load_checkpoint(path, model, optimizer):
     model.load_state_dict(state["m"])
     optimizer.load_state_dict(state["o"])
     return state["e"]
-'''),
+""",
+    ),
 ]

@@ -1,21 +1,33 @@
 """Chapter 4 (hooks): known wrong and correct answers, and the points each must get."""
+
 from . import Variant
 
 CHAPTER = "04_hooks"
 
-_L, _R, _H = ("ex4_1_shape_logger_test_logs", "ex4_1_shape_logger_test_remove",
-              "ex4_1_shape_logger_test_hidden")
-_AR, _AC, _AH = ("ex4_2_activation_recorder_test_records", "ex4_2_activation_recorder_test_cleanup",
-                 "ex4_2_activation_recorder_test_hidden")
-_CC, _CT, _CH = ("ex4_3_clamp_inputs_test_clamps", "ex4_3_clamp_inputs_test_two_inputs",
-                 "ex4_3_clamp_inputs_test_hidden")
-_GN, _GR, _GH = ("ex4_4_grad_norm_monitor_test_norms", "ex4_4_grad_norm_monitor_test_remove",
-                 "ex4_4_grad_norm_monitor_test_hidden")
+_L, _R, _H = ("ex4_1_shape_logger_test_logs", "ex4_1_shape_logger_test_remove", "ex4_1_shape_logger_test_hidden")
+_AR, _AC, _AH = (
+    "ex4_2_activation_recorder_test_records",
+    "ex4_2_activation_recorder_test_cleanup",
+    "ex4_2_activation_recorder_test_hidden",
+)
+_CC, _CT, _CH = (
+    "ex4_3_clamp_inputs_test_clamps",
+    "ex4_3_clamp_inputs_test_two_inputs",
+    "ex4_3_clamp_inputs_test_hidden",
+)
+_GN, _GR, _GH = (
+    "ex4_4_grad_norm_monitor_test_norms",
+    "ex4_4_grad_norm_monitor_test_remove",
+    "ex4_4_grad_norm_monitor_test_hidden",
+)
 _SS, _SH = "ex4_5_scale_output_test_scales", "ex4_5_scale_output_test_hidden"
 
 VARIANTS = [
     # ------------------------------------------------------------------ ex4_1
-    Variant("ex4_1_shape_logger", "hooks every module, containers and the root included", '''
+    Variant(
+        "ex4_1_shape_logger",
+        "hooks every module, containers and the root included",
+        """
 def register_shape_logger(model, log):
     handles = []
     for name, module in model.named_modules():
@@ -23,8 +35,13 @@ def register_shape_logger(model, log):
             log.append((name, tuple(output.shape)))
         handles.append(module.register_forward_hook(hook))
     return handles
-''', {_L: 0, _R: 0, _H: 0}),
-    Variant("ex4_1_shape_logger", "late-binding closure: every entry gets the last name", '''
+""",
+        {_L: 0, _R: 0, _H: 0},
+    ),
+    Variant(
+        "ex4_1_shape_logger",
+        "late-binding closure: every entry gets the last name",
+        """
 def register_shape_logger(model, log):
     handles = []
     for name, module in model.named_modules():
@@ -32,16 +49,26 @@ def register_shape_logger(model, log):
             handles.append(module.register_forward_hook(
                 lambda m, args, output: log.append((name, tuple(output.shape)))))
     return handles
-''', {_L: 0, _R: 1, _H: 0}),
-    Variant("ex4_1_shape_logger", "forgets to return the handles", '''
+""",
+        {_L: 0, _R: 1, _H: 0},
+    ),
+    Variant(
+        "ex4_1_shape_logger",
+        "forgets to return the handles",
+        """
 def register_shape_logger(model, log):
     for name, module in model.named_modules():
         if not list(module.children()):
             def hook(module, args, output, name=name):
                 log.append((name, tuple(output.shape)))
             module.register_forward_hook(hook)
-''', {_L: 1, _R: 0, _H: 0}),
-    Variant("ex4_1_shape_logger", "skips the root even when it is a leaf", '''
+""",
+        {_L: 1, _R: 0, _H: 0},
+    ),
+    Variant(
+        "ex4_1_shape_logger",
+        "skips the root even when it is a leaf",
+        """
 def register_shape_logger(model, log):
     handles = []
     for name, module in model.named_modules():
@@ -50,8 +77,13 @@ def register_shape_logger(model, log):
                 log.append((name, tuple(output.shape)))
             handles.append(module.register_forward_hook(hook))
     return handles
-''', {_L: 1, _R: 1, _H: 0}),
-    Variant("ex4_1_shape_logger", "logs the class name instead of the qualified name", '''
+""",
+        {_L: 1, _R: 1, _H: 0},
+    ),
+    Variant(
+        "ex4_1_shape_logger",
+        "logs the class name instead of the qualified name",
+        """
 def register_shape_logger(model, log):
     handles = []
     for module in model.modules():
@@ -60,8 +92,13 @@ def register_shape_logger(model, log):
                 log.append((type(module).__name__, tuple(output.shape)))
             handles.append(module.register_forward_hook(hook))
     return handles
-''', {_L: 0, _R: 1, _H: 0}),
-    Variant("ex4_1_shape_logger", "writes into a module-level list instead of the given log", '''
+""",
+        {_L: 0, _R: 1, _H: 0},
+    ),
+    Variant(
+        "ex4_1_shape_logger",
+        "writes into a module-level list instead of the given log",
+        """
 _LOG = []
 
 def register_shape_logger(model, log):
@@ -74,8 +111,13 @@ def register_shape_logger(model, log):
                 _LOG.append((name, tuple(output.shape)))
             handles.append(module.register_forward_hook(hook))
     return handles
-''', {_L: 1, _R: 1, _H: 0}),
-    Variant("ex4_1_shape_logger", "correct: modules() with a name map, functools.partial, torch.Size", '''
+""",
+        {_L: 1, _R: 1, _H: 0},
+    ),
+    Variant(
+        "ex4_1_shape_logger",
+        "correct: modules() with a name map, functools.partial, torch.Size",
+        """
 import functools
 
 def _log_shape(log, name, module, args, output):
@@ -85,8 +127,12 @@ def register_shape_logger(model, log):
     names = {m: n for n, m in model.named_modules()}
     return [m.register_forward_hook(functools.partial(_log_shape, log, names[m]))
             for m in names if len(m._modules) == 0]
-'''),
-    Variant("ex4_1_shape_logger", "correct: a callable hook object that warns", '''
+""",
+    ),
+    Variant(
+        "ex4_1_shape_logger",
+        "correct: a callable hook object that warns",
+        """
 import warnings
 
 class _ShapeHook:
@@ -103,10 +149,13 @@ def register_shape_logger(model, log):
         if sum(1 for _ in module.children()) == 0:
             handles.append(module.register_forward_hook(_ShapeHook(log, name)))
     return handles
-'''),
-
+""",
+    ),
     # ------------------------------------------------------------------ ex4_2
-    Variant("ex4_2_activation_recorder", "stores the output without detach()", '''
+    Variant(
+        "ex4_2_activation_recorder",
+        "stores the output without detach()",
+        """
 class ActivationRecorder:
     def __init__(self, model, layer_types=(nn.ReLU,)):
         self.model, self.layer_types = model, layer_types
@@ -124,8 +173,13 @@ class ActivationRecorder:
         for h in self.handles:
             h.remove()
         self.handles = []
-''', {_AR: 0, _AC: 0, _AH: 0}),
-    Variant("ex4_2_activation_recorder", "__exit__ returns True and swallows the exception", '''
+""",
+        {_AR: 0, _AC: 0, _AH: 0},
+    ),
+    Variant(
+        "ex4_2_activation_recorder",
+        "__exit__ returns True and swallows the exception",
+        """
 class ActivationRecorder:
     def __init__(self, model, layer_types=(nn.ReLU,)):
         self.model, self.layer_types = model, layer_types
@@ -144,8 +198,13 @@ class ActivationRecorder:
             h.remove()
         self.handles = []
         return True
-''', {_AR: 1, _AC: 1, _AH: 0}),
-    Variant("ex4_2_activation_recorder", "never removes its hooks", '''
+""",
+        {_AR: 1, _AC: 1, _AH: 0},
+    ),
+    Variant(
+        "ex4_2_activation_recorder",
+        "never removes its hooks",
+        """
 class ActivationRecorder:
     def __init__(self, model, layer_types=(nn.ReLU,)):
         self.model, self.layer_types = model, layer_types
@@ -161,8 +220,13 @@ class ActivationRecorder:
 
     def __exit__(self, exc_type, exc, tb):
         return False
-''', {_AR: 1, _AC: 0, _AH: 0}),
-    Variant("ex4_2_activation_recorder", "keeps a list of every call instead of the latest output", '''
+""",
+        {_AR: 1, _AC: 0, _AH: 0},
+    ),
+    Variant(
+        "ex4_2_activation_recorder",
+        "keeps a list of every call instead of the latest output",
+        """
 class ActivationRecorder:
     def __init__(self, model, layer_types=(nn.ReLU,)):
         self.model, self.layer_types = model, layer_types
@@ -179,8 +243,13 @@ class ActivationRecorder:
     def __exit__(self, exc_type, exc, tb):
         for h in self.handles:
             h.remove()
-''', {_AR: 0, _AC: 0, _AH: 0}),
-    Variant("ex4_2_activation_recorder", "type(m) in layer_types: a single class and subclasses fail", '''
+""",
+        {_AR: 0, _AC: 0, _AH: 0},
+    ),
+    Variant(
+        "ex4_2_activation_recorder",
+        "type(m) in layer_types: a single class and subclasses fail",
+        """
 class ActivationRecorder:
     def __init__(self, model, layer_types=(nn.ReLU,)):
         self.model, self.layer_types = model, layer_types
@@ -197,9 +266,14 @@ class ActivationRecorder:
     def __exit__(self, exc_type, exc, tb):
         for h in self.handles:
             h.remove()
-''', {_AR: 1, _AC: 1, _AH: 0}),
+""",
+        {_AR: 1, _AC: 1, _AH: 0},
+    ),
     # refused by the grading policy before it runs (a private torch attribute): the whole exercise scores zero
-    Variant("ex4_2_activation_recorder", "clears module._forward_hooks, removing other code's hooks", '''
+    Variant(
+        "ex4_2_activation_recorder",
+        "clears module._forward_hooks, removing other code's hooks",
+        """
 class ActivationRecorder:
     def __init__(self, model, layer_types=(nn.ReLU,)):
         self.model, self.layer_types = model, layer_types
@@ -216,8 +290,13 @@ class ActivationRecorder:
     def __exit__(self, exc_type, exc, tb):
         for module in self.model.modules():
             module._forward_hooks.clear()
-''', {_AR: 0, _AC: 0, _AH: 0}),
-    Variant("ex4_2_activation_recorder", "__enter__ forgets to return self", '''
+""",
+        {_AR: 0, _AC: 0, _AH: 0},
+    ),
+    Variant(
+        "ex4_2_activation_recorder",
+        "__enter__ forgets to return self",
+        """
 class ActivationRecorder:
     def __init__(self, model, layer_types=(nn.ReLU,)):
         self.model, self.layer_types = model, layer_types
@@ -233,8 +312,13 @@ class ActivationRecorder:
     def __exit__(self, exc_type, exc, tb):
         for h in self.handles:
             h.remove()
-''', {_AR: 0, _AC: 0, _AH: 2}),
-    Variant("ex4_2_activation_recorder", "correct: hooks registered in __init__, ExitStack, .data.clone(), warns", '''
+""",
+        {_AR: 0, _AC: 0, _AH: 2},
+    ),
+    Variant(
+        "ex4_2_activation_recorder",
+        "correct: hooks registered in __init__, ExitStack, .data.clone(), warns",
+        """
 import contextlib
 import warnings
 
@@ -258,8 +342,12 @@ class ActivationRecorder(contextlib.AbstractContextManager):
     def __exit__(self, *exc):
         self._stack.close()
         return None
-'''),
-    Variant("ex4_2_activation_recorder", "correct: try/finally style with a defaultdict, detach().cpu()", '''
+""",
+    ),
+    Variant(
+        "ex4_2_activation_recorder",
+        "correct: try/finally style with a defaultdict, detach().cpu()",
+        """
 from collections import defaultdict
 
 class ActivationRecorder:
@@ -280,44 +368,77 @@ class ActivationRecorder:
                 self._handles.pop().remove()
         finally:
             pass
-'''),
-
+""",
+    ),
     # ------------------------------------------------------------------ ex4_3
-    Variant("ex4_3_clamp_inputs", "clamp_ in place: the caller's tensor changes", '''
+    Variant(
+        "ex4_3_clamp_inputs",
+        "clamp_ in place: the caller's tensor changes",
+        """
 def clamp_inputs(module, min_val, max_val):
     def hook(module, args):
         args[0].clamp_(min_val, max_val)
     return module.register_forward_pre_hook(hook)
-''', {_CC: 0, _CT: 1, _CH: 0}),
-    Variant("ex4_3_clamp_inputs", "returns a single tensor: the other inputs are dropped", '''
+""",
+        {_CC: 0, _CT: 1, _CH: 0},
+    ),
+    Variant(
+        "ex4_3_clamp_inputs",
+        "returns a single tensor: the other inputs are dropped",
+        """
 def clamp_inputs(module, min_val, max_val):
     return module.register_forward_pre_hook(lambda module, args: args[0].clamp(min_val, max_val))
-''', {_CC: 1, _CT: 0, _CH: 0}),
-    Variant("ex4_3_clamp_inputs", "a forward hook: clamps the output instead", '''
+""",
+        {_CC: 1, _CT: 0, _CH: 0},
+    ),
+    Variant(
+        "ex4_3_clamp_inputs",
+        "a forward hook: clamps the output instead",
+        """
 def clamp_inputs(module, min_val, max_val):
     return module.register_forward_hook(lambda module, args, output: output.clamp(min_val, max_val))
-''', {_CC: 0, _CT: 0, _CH: 0}),
-    Variant("ex4_3_clamp_inputs", "clamps every input", '''
+""",
+        {_CC: 0, _CT: 0, _CH: 0},
+    ),
+    Variant(
+        "ex4_3_clamp_inputs",
+        "clamps every input",
+        """
 def clamp_inputs(module, min_val, max_val):
     def hook(module, args):
         return tuple(a.clamp(min_val, max_val) for a in args)
     return module.register_forward_pre_hook(hook)
-''', {_CC: 1, _CT: 0, _CH: 0}),
-    Variant("ex4_3_clamp_inputs", "does not return the handle", '''
+""",
+        {_CC: 1, _CT: 0, _CH: 0},
+    ),
+    Variant(
+        "ex4_3_clamp_inputs",
+        "does not return the handle",
+        """
 def clamp_inputs(module, min_val, max_val):
     def hook(module, args):
         return (args[0].clamp(min_val, max_val), *args[1:])
     module.register_forward_pre_hook(hook)
-''', {_CC: 0, _CT: 1, _CH: 0}),
-    Variant("ex4_3_clamp_inputs", "clamps a detached copy: no gradient reaches the input", '''
+""",
+        {_CC: 0, _CT: 1, _CH: 0},
+    ),
+    Variant(
+        "ex4_3_clamp_inputs",
+        "clamps a detached copy: no gradient reaches the input",
+        """
 def clamp_inputs(module, min_val, max_val):
     def hook(module, args):
         with torch.no_grad():
             first = args[0].clamp(min_val, max_val)
         return (first,) + args[1:]
     return module.register_forward_pre_hook(hook)
-''', {_CC: 1, _CT: 1, _CH: 0}),
-    Variant("ex4_3_clamp_inputs", "correct: with_kwargs=True, torch.minimum/maximum, a list then tuple", '''
+""",
+        {_CC: 1, _CT: 1, _CH: 0},
+    ),
+    Variant(
+        "ex4_3_clamp_inputs",
+        "correct: with_kwargs=True, torch.minimum/maximum, a list then tuple",
+        """
 def clamp_inputs(module, min_val, max_val):
     def hook(module, args, kwargs):
         args = list(args)
@@ -326,8 +447,12 @@ def clamp_inputs(module, min_val, max_val):
         args[0] = torch.minimum(torch.maximum(args[0], lo), hi)
         return tuple(args), kwargs
     return module.register_forward_pre_hook(hook, with_kwargs=True)
-'''),
-    Variant("ex4_3_clamp_inputs", "correct: torch.clamp with keywords, warns", '''
+""",
+    ),
+    Variant(
+        "ex4_3_clamp_inputs",
+        "correct: torch.clamp with keywords, warns",
+        """
 import warnings
 
 def clamp_inputs(module, min_val, max_val):
@@ -339,10 +464,13 @@ def clamp_inputs(module, min_val, max_val):
 
     handle = module.register_forward_pre_hook(pre_hook)
     return handle
-'''),
-
+""",
+    ),
     # ------------------------------------------------------------------ ex4_4
-    Variant("ex4_4_grad_norm_monitor", "reads param.grad inside the tensor hook (not filled yet)", '''
+    Variant(
+        "ex4_4_grad_norm_monitor",
+        "reads param.grad inside the tensor hook (not filled yet)",
+        """
 class GradNormMonitor:
     def __init__(self, model):
         self.norms = {}
@@ -356,8 +484,13 @@ class GradNormMonitor:
     def remove(self):
         for h in self.handles:
             h.remove()
-''', {_GN: 0, _GR: 0, _GH: 0}),
-    Variant("ex4_4_grad_norm_monitor", "appends the norm as a tensor, not a float", '''
+""",
+        {_GN: 0, _GR: 0, _GH: 0},
+    ),
+    Variant(
+        "ex4_4_grad_norm_monitor",
+        "appends the norm as a tensor, not a float",
+        """
 class GradNormMonitor:
     def __init__(self, model):
         self.norms = {}
@@ -371,8 +504,13 @@ class GradNormMonitor:
     def remove(self):
         for h in self.handles:
             h.remove()
-''', {_GN: 0, _GR: 1, _GH: 0}),
-    Variant("ex4_4_grad_norm_monitor", "hooks frozen parameters too (register_hook raises)", '''
+""",
+        {_GN: 0, _GR: 1, _GH: 0},
+    ),
+    Variant(
+        "ex4_4_grad_norm_monitor",
+        "hooks frozen parameters too (register_hook raises)",
+        """
 class GradNormMonitor:
     def __init__(self, model):
         self.norms = {}
@@ -385,8 +523,13 @@ class GradNormMonitor:
     def remove(self):
         for h in self.handles:
             h.remove()
-''', {_GN: 1, _GR: 1, _GH: 0}),
-    Variant("ex4_4_grad_norm_monitor", "post-accumulate hook: norms of the accumulated .grad", '''
+""",
+        {_GN: 1, _GR: 1, _GH: 0},
+    ),
+    Variant(
+        "ex4_4_grad_norm_monitor",
+        "post-accumulate hook: norms of the accumulated .grad",
+        """
 class GradNormMonitor:
     def __init__(self, model):
         self.norms = {}
@@ -400,8 +543,13 @@ class GradNormMonitor:
     def remove(self):
         for h in self.handles:
             h.remove()
-''', {_GN: 1, _GR: 1, _GH: 0}),
-    Variant("ex4_4_grad_norm_monitor", "squared norm (no square root)", '''
+""",
+        {_GN: 1, _GR: 1, _GH: 0},
+    ),
+    Variant(
+        "ex4_4_grad_norm_monitor",
+        "squared norm (no square root)",
+        """
 class GradNormMonitor:
     def __init__(self, model):
         self.norms = {}
@@ -415,8 +563,13 @@ class GradNormMonitor:
     def remove(self):
         for h in self.handles:
             h.remove()
-''', {_GN: 0, _GR: 1, _GH: 0}),
-    Variant("ex4_4_grad_norm_monitor", "remove() only sets a flag: the hooks stay registered", '''
+""",
+        {_GN: 0, _GR: 1, _GH: 0},
+    ),
+    Variant(
+        "ex4_4_grad_norm_monitor",
+        "remove() only sets a flag: the hooks stay registered",
+        """
 class GradNormMonitor:
     def __init__(self, model):
         self.norms = {}
@@ -434,8 +587,13 @@ class GradNormMonitor:
 
     def remove(self):
         self.active = False
-''', {_GN: 1, _GR: 0, _GH: 2}),
-    Variant("ex4_4_grad_norm_monitor", "correct: defaultdict, linalg.vector_norm, float(), warns", '''
+""",
+        {_GN: 1, _GR: 0, _GH: 2},
+    ),
+    Variant(
+        "ex4_4_grad_norm_monitor",
+        "correct: defaultdict, linalg.vector_norm, float(), warns",
+        """
 import warnings
 from collections import defaultdict
 
@@ -454,8 +612,12 @@ class GradNormMonitor:
     def remove(self):
         while self._handles:
             self._handles.pop().remove()
-'''),
-    Variant("ex4_4_grad_norm_monitor", "correct: sqrt of the sum of squares, handle dict", '''
+""",
+    ),
+    Variant(
+        "ex4_4_grad_norm_monitor",
+        "correct: sqrt of the sum of squares, handle dict",
+        """
 import math
 
 class GradNormMonitor:
@@ -477,30 +639,53 @@ class GradNormMonitor:
         for handle in self.hooks.values():
             handle.remove()
         self.hooks = {}
-'''),
-
+""",
+    ),
     # ------------------------------------------------------------------ ex4_5
-    Variant("ex4_5_scale_output", "scales in place (output.mul_) and returns nothing", '''
+    Variant(
+        "ex4_5_scale_output",
+        "scales in place (output.mul_) and returns nothing",
+        """
 def scale_output(module, factor):
     def hook(module, args, output):
         output.mul_(factor)
     return module.register_forward_hook(hook)
-''', {_SS: 1, _SH: 0}),
-    Variant("ex4_5_scale_output", "computes output * factor but does not return it", '''
+""",
+        {_SS: 1, _SH: 0},
+    ),
+    Variant(
+        "ex4_5_scale_output",
+        "computes output * factor but does not return it",
+        """
 def scale_output(module, factor):
     def hook(module, args, output):
         output = output * factor
     return module.register_forward_hook(hook)
-''', {_SS: 0, _SH: 0}),
-    Variant("ex4_5_scale_output", "a pre-hook scaling the input instead", '''
+""",
+        {_SS: 0, _SH: 0},
+    ),
+    Variant(
+        "ex4_5_scale_output",
+        "a pre-hook scaling the input instead",
+        """
 def scale_output(module, factor):
     return module.register_forward_pre_hook(lambda module, args: (args[0] * factor,) + args[1:])
-''', {_SS: 0, _SH: 0}),
-    Variant("ex4_5_scale_output", "returns output.detach() * factor: gradients stop", '''
+""",
+        {_SS: 0, _SH: 0},
+    ),
+    Variant(
+        "ex4_5_scale_output",
+        "returns output.detach() * factor: gradients stop",
+        """
 def scale_output(module, factor):
     return module.register_forward_hook(lambda module, args, output: output.detach() * factor)
-''', {_SS: 0, _SH: 0}),
-    Variant("ex4_5_scale_output", "correct: torch.mul, a named function, warns", '''
+""",
+        {_SS: 0, _SH: 0},
+    ),
+    Variant(
+        "ex4_5_scale_output",
+        "correct: torch.mul, a named function, warns",
+        """
 import warnings
 
 def scale_output(module, factor):
@@ -511,9 +696,14 @@ def scale_output(module, factor):
 
     handle = module.register_forward_hook(rescale)
     return handle
-'''),
-    Variant("ex4_5_scale_output", "correct: factor * output via a lambda", '''
+""",
+    ),
+    Variant(
+        "ex4_5_scale_output",
+        "correct: factor * output via a lambda",
+        """
 def scale_output(module, factor):
     return module.register_forward_hook(lambda m, i, o: factor * o)
-'''),
+""",
+    ),
 ]

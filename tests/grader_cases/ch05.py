@@ -1,20 +1,33 @@
 """Chapter 5 submissions: realistic mistakes and correct answers in other styles."""
+
 from . import Variant
 
 CHAPTER = "05_functional_vs_modules"
 
-FS, FF, FH = ("ex5_1_functional_nn_test_structure", "ex5_1_functional_nn_test_forward",
-              "ex5_1_functional_nn_test_hidden")
-DS, DE, DT, DH = ("ex5_2_dropout_mlp_test_structure", "ex5_2_dropout_mlp_test_eval",
-                  "ex5_2_dropout_mlp_test_train", "ex5_2_dropout_mlp_test_hidden")
-CO, CU, CH = ("ex5_3_functional_call_test_output", "ex5_3_functional_call_test_unchanged",
-              "ex5_3_functional_call_test_hidden")
-EV, ES, EH = ("ex5_4_cross_entropy_test_values", "ex5_4_cross_entropy_test_stable",
-              "ex5_4_cross_entropy_test_hidden")
+FS, FF, FH = (
+    "ex5_1_functional_nn_test_structure",
+    "ex5_1_functional_nn_test_forward",
+    "ex5_1_functional_nn_test_hidden",
+)
+DS, DE, DT, DH = (
+    "ex5_2_dropout_mlp_test_structure",
+    "ex5_2_dropout_mlp_test_eval",
+    "ex5_2_dropout_mlp_test_train",
+    "ex5_2_dropout_mlp_test_hidden",
+)
+CO, CU, CH = (
+    "ex5_3_functional_call_test_output",
+    "ex5_3_functional_call_test_unchanged",
+    "ex5_3_functional_call_test_hidden",
+)
+EV, ES, EH = ("ex5_4_cross_entropy_test_values", "ex5_4_cross_entropy_test_stable", "ex5_4_cross_entropy_test_hidden")
 
 VARIANTS = [
     # ---------------------------------------------------------------- ex5_1
-    Variant("ex5_1_functional_nn", "plain tensors with requires_grad instead of nn.Parameter", '''
+    Variant(
+        "ex5_1_functional_nn",
+        "plain tensors with requires_grad instead of nn.Parameter",
+        """
 class FunctionalNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -25,8 +38,13 @@ class FunctionalNN(nn.Module):
 
     def forward(self, x):
         return F.linear(F.relu(F.linear(x, self.w1, self.b1)), self.w2, self.b2)
-''', {FS: 0, FF: 0, FH: 0}),
-    Variant("ex5_1_functional_nn", "nn.Linear submodules instead of Parameters", '''
+""",
+        {FS: 0, FF: 0, FH: 0},
+    ),
+    Variant(
+        "ex5_1_functional_nn",
+        "nn.Linear submodules instead of Parameters",
+        """
 class FunctionalNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -35,8 +53,13 @@ class FunctionalNN(nn.Module):
 
     def forward(self, x):
         return self.fc2(F.relu(self.fc1(x)))
-''', {FS: 0, FF: 0, FH: 0}),
-    Variant("ex5_1_functional_nn", "w1 shaped (input, hidden), used as x @ w1", '''
+""",
+        {FS: 0, FF: 0, FH: 0},
+    ),
+    Variant(
+        "ex5_1_functional_nn",
+        "w1 shaped (input, hidden), used as x @ w1",
+        """
 class FunctionalNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -47,8 +70,13 @@ class FunctionalNN(nn.Module):
 
     def forward(self, x):
         return F.relu(x @ self.w1 + self.b1) @ self.w2 + self.b2
-''', {FS: 0, FF: 0, FH: 0}),
-    Variant("ex5_1_functional_nn", "no ReLU", '''
+""",
+        {FS: 0, FF: 0, FH: 0},
+    ),
+    Variant(
+        "ex5_1_functional_nn",
+        "no ReLU",
+        """
 class FunctionalNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -59,8 +87,13 @@ class FunctionalNN(nn.Module):
 
     def forward(self, x):
         return F.linear(F.linear(x, self.w1, self.b1), self.w2, self.b2)
-''', {FS: 1, FF: 0, FH: 0}),
-    Variant("ex5_1_functional_nn", "ReLU after the output as well", '''
+""",
+        {FS: 1, FF: 0, FH: 0},
+    ),
+    Variant(
+        "ex5_1_functional_nn",
+        "ReLU after the output as well",
+        """
 class FunctionalNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -71,8 +104,13 @@ class FunctionalNN(nn.Module):
 
     def forward(self, x):
         return F.relu(F.linear(F.relu(F.linear(x, self.w1, self.b1)), self.w2, self.b2))
-''', {FS: 1, FF: 0, FH: 0}),
-    Variant("ex5_1_functional_nn", "Parameters right, but an nn.ReLU submodule", '''
+""",
+        {FS: 1, FF: 0, FH: 0},
+    ),
+    Variant(
+        "ex5_1_functional_nn",
+        "Parameters right, but an nn.ReLU submodule",
+        """
 class FunctionalNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -84,8 +122,13 @@ class FunctionalNN(nn.Module):
 
     def forward(self, x):
         return F.linear(self.act(F.linear(x, self.w1, self.b1)), self.w2, self.b2)
-''', {FS: 0, FF: 1, FH: 1}),
-    Variant("ex5_1_functional_nn", "register_parameter, matmul with .T, torch.relu, nn.init", '''
+""",
+        {FS: 0, FF: 1, FH: 1},
+    ),
+    Variant(
+        "ex5_1_functional_nn",
+        "register_parameter, matmul with .T, torch.relu, nn.init",
+        """
 class FunctionalNN(nn.Module):
     def __init__(self, n_in, n_hidden, n_out):
         super(FunctionalNN, self).__init__()
@@ -100,8 +143,12 @@ class FunctionalNN(nn.Module):
     def forward(self, inputs):
         hidden = torch.relu(inputs @ self.w1.T + self.b1)
         return hidden @ self.w2.t() + self.b2
-'''),
-    Variant("ex5_1_functional_nn", "clamp as ReLU, addmm, warns on construction", '''
+""",
+    ),
+    Variant(
+        "ex5_1_functional_nn",
+        "clamp as ReLU, addmm, warns on construction",
+        """
 import warnings
 
 class FunctionalNN(nn.Module):
@@ -116,9 +163,13 @@ class FunctionalNN(nn.Module):
     def forward(self, x):
         h = torch.addmm(self.b1, x, self.w1.t()).clamp(min=0)
         return torch.addmm(self.b2, h, self.w2.t())
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex5_2
-    Variant("ex5_2_dropout_mlp", "F.dropout without training=self.training (drops in eval)", '''
+    Variant(
+        "ex5_2_dropout_mlp",
+        "F.dropout without training=self.training (drops in eval)",
+        """
 class DropoutMLP(nn.Module):
     def __init__(self, input_size, hidden_size, output_size, p=0.5):
         super().__init__()
@@ -128,8 +179,13 @@ class DropoutMLP(nn.Module):
 
     def forward(self, x):
         return self.fc2(F.dropout(F.relu(self.fc1(x)), self.p))
-''', {DS: 1, DE: 0, DT: 1, DH: 0}),
-    Variant("ex5_2_dropout_mlp", "an nn.Dropout submodule", '''
+""",
+        {DS: 1, DE: 0, DT: 1, DH: 0},
+    ),
+    Variant(
+        "ex5_2_dropout_mlp",
+        "an nn.Dropout submodule",
+        """
 class DropoutMLP(nn.Module):
     def __init__(self, input_size, hidden_size, output_size, p=0.5):
         super().__init__()
@@ -139,8 +195,13 @@ class DropoutMLP(nn.Module):
 
     def forward(self, x):
         return self.fc2(self.drop(F.relu(self.fc1(x))))
-''', {DS: 0, DE: 1, DT: 1, DH: 1}),
-    Variant("ex5_2_dropout_mlp", "hand-made mask without the 1/(1-p) rescaling", '''
+""",
+        {DS: 0, DE: 1, DT: 1, DH: 1},
+    ),
+    Variant(
+        "ex5_2_dropout_mlp",
+        "hand-made mask without the 1/(1-p) rescaling",
+        """
 class DropoutMLP(nn.Module):
     def __init__(self, input_size, hidden_size, output_size, p=0.5):
         super().__init__()
@@ -153,8 +214,13 @@ class DropoutMLP(nn.Module):
         if self.training:
             h = h * (torch.rand_like(h) >= self.p)
         return self.fc2(h)
-''', {DS: 1, DE: 1, DT: 0, DH: 0}),
-    Variant("ex5_2_dropout_mlp", "p used as the keep probability", '''
+""",
+        {DS: 1, DE: 1, DT: 0, DH: 0},
+    ),
+    Variant(
+        "ex5_2_dropout_mlp",
+        "p used as the keep probability",
+        """
 class DropoutMLP(nn.Module):
     def __init__(self, input_size, hidden_size, output_size, p=0.5):
         super().__init__()
@@ -165,8 +231,13 @@ class DropoutMLP(nn.Module):
     def forward(self, x):
         h = F.relu(self.fc1(x))
         return self.fc2(F.dropout(h, 1 - self.keep, training=self.training))
-''', {DS: 1, DE: 1, DT: 1, DH: 0}),
-    Variant("ex5_2_dropout_mlp", "dropout after the last Linear", '''
+""",
+        {DS: 1, DE: 1, DT: 1, DH: 0},
+    ),
+    Variant(
+        "ex5_2_dropout_mlp",
+        "dropout after the last Linear",
+        """
 class DropoutMLP(nn.Module):
     def __init__(self, input_size, hidden_size, output_size, p=0.5):
         super().__init__()
@@ -176,8 +247,13 @@ class DropoutMLP(nn.Module):
 
     def forward(self, x):
         return F.dropout(self.fc2(F.relu(self.fc1(x))), self.p, training=self.training)
-''', {DS: 1, DE: 1, DT: 0, DH: 0}),
-    Variant("ex5_2_dropout_mlp", "training flag read once in __init__", '''
+""",
+        {DS: 1, DE: 1, DT: 0, DH: 0},
+    ),
+    Variant(
+        "ex5_2_dropout_mlp",
+        "training flag read once in __init__",
+        """
 class DropoutMLP(nn.Module):
     def __init__(self, input_size, hidden_size, output_size, p=0.5):
         super().__init__()
@@ -188,8 +264,13 @@ class DropoutMLP(nn.Module):
 
     def forward(self, x):
         return self.fc2(F.dropout(F.relu(self.fc1(x)), self.p, training=self.use_dropout))
-''', {DS: 1, DE: 0, DT: 1, DH: 0}),
-    Variant("ex5_2_dropout_mlp", "p ignored (always 0.5)", '''
+""",
+        {DS: 1, DE: 0, DT: 1, DH: 0},
+    ),
+    Variant(
+        "ex5_2_dropout_mlp",
+        "p ignored (always 0.5)",
+        """
 class DropoutMLP(nn.Module):
     def __init__(self, input_size, hidden_size, output_size, p=0.5):
         super().__init__()
@@ -198,8 +279,13 @@ class DropoutMLP(nn.Module):
 
     def forward(self, x):
         return self.fc2(F.dropout(F.relu(self.fc1(x)), 0.5, training=self.training))
-''', {DS: 1, DE: 1, DT: 1, DH: 0}),
-    Variant("ex5_2_dropout_mlp", "dropout on the input instead of the hidden layer", '''
+""",
+        {DS: 1, DE: 1, DT: 1, DH: 0},
+    ),
+    Variant(
+        "ex5_2_dropout_mlp",
+        "dropout on the input instead of the hidden layer",
+        """
 class DropoutMLP(nn.Module):
     def __init__(self, input_size, hidden_size, output_size, p=0.5):
         super().__init__()
@@ -210,8 +296,13 @@ class DropoutMLP(nn.Module):
     def forward(self, x):
         x = F.dropout(x, self.p, training=self.training)
         return self.fc2(F.relu(self.fc1(x)))
-''', {DS: 1, DE: 1, DT: 0, DH: 0}),
-    Variant("ex5_2_dropout_mlp", "hand-made inverted-dropout mask, ModuleList", '''
+""",
+        {DS: 1, DE: 1, DT: 0, DH: 0},
+    ),
+    Variant(
+        "ex5_2_dropout_mlp",
+        "hand-made inverted-dropout mask, ModuleList",
+        """
 class DropoutMLP(nn.Module):
     def __init__(self, n_in, n_hidden, n_out, p=0.5):
         super().__init__()
@@ -224,8 +315,12 @@ class DropoutMLP(nn.Module):
             mask = (torch.rand_like(h) > self.p).to(h.dtype)
             h = h * mask / (1.0 - self.p)
         return self.layers[1](h)
-'''),
-    Variant("ex5_2_dropout_mlp", "dropout before the ReLU, nn.ReLU submodule", '''
+""",
+    ),
+    Variant(
+        "ex5_2_dropout_mlp",
+        "dropout before the ReLU, nn.ReLU submodule",
+        """
 class DropoutMLP(nn.Module):
     def __init__(self, input_size, hidden_size, output_size, p=0.5):
         super().__init__()
@@ -237,8 +332,12 @@ class DropoutMLP(nn.Module):
     def forward(self, x):
         z = F.dropout(self.hidden(x), p=self.p, training=self.training)
         return self.out(self.act(z))
-'''),
-    Variant("ex5_2_dropout_mlp", "own functional-dropout wrapper module, warns", '''
+""",
+    ),
+    Variant(
+        "ex5_2_dropout_mlp",
+        "own functional-dropout wrapper module, warns",
+        """
 import warnings
 
 class FunctionalDropout(nn.Module):
@@ -258,14 +357,23 @@ class DropoutMLP(nn.Module):
 
     def forward(self, x):
         return self.net(x)
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex5_3
-    Variant("ex5_3_functional_call", "load_state_dict(params, strict=False), then model(x)", '''
+    Variant(
+        "ex5_3_functional_call",
+        "load_state_dict(params, strict=False), then model(x)",
+        """
 def forward_with(model, params, x):
     model.load_state_dict(params, strict=False)
     return model(x)
-''', {CO: 0, CU: 0, CH: 0}),
-    Variant("ex5_3_functional_call", "swaps the tensors in and never restores them", '''
+""",
+        {CO: 0, CU: 0, CH: 0},
+    ),
+    Variant(
+        "ex5_3_functional_call",
+        "swaps the tensors in and never restores them",
+        """
 def forward_with(model, params, x):
     for name, tensor in params.items():
         prefix, _, attr = name.rpartition(".")
@@ -273,8 +381,13 @@ def forward_with(model, params, x):
         del module._parameters[attr]
         setattr(module, attr, tensor)
     return model(x)
-''', {CO: 1, CU: 0, CH: 0}),
-    Variant("ex5_3_functional_call", "copies the values in and restores them (no gradient path)", '''
+""",
+        {CO: 1, CU: 0, CH: 0},
+    ),
+    Variant(
+        "ex5_3_functional_call",
+        "copies the values in and restores them (no gradient path)",
+        """
 def forward_with(model, params, x):
     own = dict(model.named_parameters())
     saved = {name: own[name].detach().clone() for name in params}
@@ -287,12 +400,22 @@ def forward_with(model, params, x):
         for name, tensor in saved.items():
             own[name].copy_(tensor)
     return out
-''', {CO: 0, CU: 1, CH: 0}),
-    Variant("ex5_3_functional_call", "functional_call with detached tensors", '''
+""",
+        {CO: 0, CU: 1, CH: 0},
+    ),
+    Variant(
+        "ex5_3_functional_call",
+        "functional_call with detached tensors",
+        """
 def forward_with(model, params, x):
     return functional_call(model, {k: v.detach() for k, v in params.items()}, (x,))
-''', {CO: 0, CU: 1, CH: 0}),
-    Variant("ex5_3_functional_call", "manual swap restored in finally", '''
+""",
+        {CO: 0, CU: 1, CH: 0},
+    ),
+    Variant(
+        "ex5_3_functional_call",
+        "manual swap restored in finally",
+        """
 def forward_with(model, params, x):
     saved = []
     try:
@@ -306,64 +429,115 @@ def forward_with(model, params, x):
         for module, attr, original in reversed(saved):
             delattr(module, attr)
             module.register_parameter(attr, original)
-'''),
-    Variant("ex5_3_functional_call", "torch.func.functional_call with keyword args, warns", '''
+""",
+    ),
+    Variant(
+        "ex5_3_functional_call",
+        "torch.func.functional_call with keyword args, warns",
+        """
 import warnings
 import torch.func
 
 def forward_with(model, params, x):
     warnings.warn("forward_with: params must live on the model's device", UserWarning)
     return torch.func.functional_call(model, parameter_and_buffer_dicts=dict(params), args=x)
-'''),
-    Variant("ex5_3_functional_call", "deprecated nn.utils.stateless.functional_call", '''
+""",
+    ),
+    Variant(
+        "ex5_3_functional_call",
+        "deprecated nn.utils.stateless.functional_call",
+        """
 def forward_with(model, params, x):
     return torch.nn.utils.stateless.functional_call(model, params, (x,))
-'''),
+""",
+    ),
     # ---------------------------------------------------------------- ex5_4
-    Variant("ex5_4_cross_entropy", "naive log(exp / sum exp)", '''
+    Variant(
+        "ex5_4_cross_entropy",
+        "naive log(exp / sum exp)",
+        """
 def cross_entropy(logits, targets):
     probs = torch.exp(logits) / torch.exp(logits).sum(dim=1, keepdim=True)
     return -torch.log(probs[torch.arange(len(targets)), targets]).mean()
-''', {EV: 1, ES: 0, EH: 0}),
-    Variant("ex5_4_cross_entropy", "sum over the batch instead of mean", '''
+""",
+        {EV: 1, ES: 0, EH: 0},
+    ),
+    Variant(
+        "ex5_4_cross_entropy",
+        "sum over the batch instead of mean",
+        """
 def cross_entropy(logits, targets):
     log_z = torch.logsumexp(logits, dim=1)
     return (log_z - logits.gather(1, targets.unsqueeze(1)).squeeze(1)).sum()
-''', {EV: 0, ES: 0, EH: 0}),
-    Variant("ex5_4_cross_entropy", "uses F.log_softmax (forbidden)", '''
+""",
+        {EV: 0, ES: 0, EH: 0},
+    ),
+    Variant(
+        "ex5_4_cross_entropy",
+        "uses F.log_softmax (forbidden)",
+        """
 def cross_entropy(logits, targets):
     return -F.log_softmax(logits, dim=1).gather(1, targets.unsqueeze(1)).mean()
-''', {EV: 0, ES: 0, EH: 0}),
-    Variant("ex5_4_cross_entropy", "returns .item()", '''
+""",
+        {EV: 0, ES: 0, EH: 0},
+    ),
+    Variant(
+        "ex5_4_cross_entropy",
+        "returns .item()",
+        """
 def cross_entropy(logits, targets):
     log_z = torch.logsumexp(logits, dim=1)
     return (log_z - logits[torch.arange(logits.shape[0]), targets]).mean().item()
-''', {EV: 0, ES: 0, EH: 0}),
-    Variant("ex5_4_cross_entropy", "wrong indexing: logits[:, targets]", '''
+""",
+        {EV: 0, ES: 0, EH: 0},
+    ),
+    Variant(
+        "ex5_4_cross_entropy",
+        "wrong indexing: logits[:, targets]",
+        """
 def cross_entropy(logits, targets):
     return (torch.logsumexp(logits, dim=1) - logits[:, targets]).mean()
-''', {EV: 0, ES: 0, EH: 0}),
-    Variant("ex5_4_cross_entropy", "log_softmax imported under another name (still forbidden)", '''
+""",
+        {EV: 0, ES: 0, EH: 0},
+    ),
+    Variant(
+        "ex5_4_cross_entropy",
+        "log_softmax imported under another name (still forbidden)",
+        """
 from torch.nn.functional import log_softmax as stable_log_probs
 
 def cross_entropy(logits, targets):
     return -stable_log_probs(logits, 1)[torch.arange(len(targets)), targets].mean()
-''', {EV: 0, ES: 0, EH: 0}),
-    Variant("ex5_4_cross_entropy", "max shift forgotten when adding back", '''
+""",
+        {EV: 0, ES: 0, EH: 0},
+    ),
+    Variant(
+        "ex5_4_cross_entropy",
+        "max shift forgotten when adding back",
+        """
 def cross_entropy(logits, targets):
     m = logits.max(dim=1, keepdim=True).values
     log_z = torch.log(torch.exp(logits - m).sum(dim=1))
     return (log_z - logits[torch.arange(len(targets)), targets]).mean()
-''', {EV: 0, ES: 0, EH: 0}),
-    Variant("ex5_4_cross_entropy", "max-subtraction by hand with indexing", '''
+""",
+        {EV: 0, ES: 0, EH: 0},
+    ),
+    Variant(
+        "ex5_4_cross_entropy",
+        "max-subtraction by hand with indexing",
+        """
 def cross_entropy(logits, targets):
     m = logits.max(dim=1, keepdim=True).values.detach()
     shifted = logits - m
     log_z = shifted.exp().sum(dim=1).log()
     n = logits.shape[0]
     return (log_z - shifted[torch.arange(n, device=logits.device), targets]).sum() / n
-'''),
-    Variant("ex5_4_cross_entropy", "one-hot weighted log-probabilities, warns", '''
+""",
+    ),
+    Variant(
+        "ex5_4_cross_entropy",
+        "one-hot weighted log-probabilities, warns",
+        """
 import warnings
 
 def cross_entropy(logits, targets):
@@ -371,5 +545,6 @@ def cross_entropy(logits, targets):
     log_probs = logits - logits.logsumexp(dim=-1, keepdim=True)
     one_hot = F.one_hot(targets, num_classes=logits.shape[1]).to(logits.dtype)
     return -(one_hot * log_probs).sum(dim=1).mean()
-'''),
+""",
+    ),
 ]

@@ -21,6 +21,7 @@ punish; they must keep full marks.
 
 The chapter modules (``ch01`` … ``ch05``, ``honest``) define ``ATTACKS`` / ``HONEST`` lists.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -40,22 +41,49 @@ ATTACK_CLASSES = {
 }
 # every honest style issue 11 lists, plus the ones the brief asks for
 HONEST_STYLES = (
-    "copy", "math", "collections", "functools", "itertools", "typing", "dataclasses", "numpy", "matplotlib",
-    "torch.nn.init", "torch.func", "torch.nn.utils", "list_comprehension", "dict_comprehension", "lambda",
-    "property", "super_with_args", "super_without_args", "ModuleList", "ModuleDict", "Sequential", "print",
-    "plotting", "private_helper", "private_attribute", "getattr_setattr_self", "warnings", "f_string",
-    "type_hints", "isinstance", "no_grad", "generator_expression",
+    "copy",
+    "math",
+    "collections",
+    "functools",
+    "itertools",
+    "typing",
+    "dataclasses",
+    "numpy",
+    "matplotlib",
+    "torch.nn.init",
+    "torch.func",
+    "torch.nn.utils",
+    "list_comprehension",
+    "dict_comprehension",
+    "lambda",
+    "property",
+    "super_with_args",
+    "super_without_args",
+    "ModuleList",
+    "ModuleDict",
+    "Sequential",
+    "print",
+    "plotting",
+    "private_helper",
+    "private_attribute",
+    "getattr_setattr_self",
+    "warnings",
+    "f_string",
+    "type_hints",
+    "isinstance",
+    "no_grad",
+    "generator_expression",
 )
 
 
 @dataclass(frozen=True)
 class Attack:
-    name: str          # unique, snake_case
-    chapter: str       # e.g. "01_module_basics"
-    exercise: str      # the answer cell's grade_id
+    name: str  # unique, snake_case
+    chapter: str  # e.g. "01_module_basics"
+    exercise: str  # the answer cell's grade_id
     attack_class: int  # 1..8 = the classes of issue 11, 9 = another idea
-    code: str          # the hostile answer cell: a WRONG answer plus the tampering
-    twin: str          # exactly the same wrong answer without the tampering
+    code: str  # the hostile answer cell: a WRONG answer plus the tampering
+    twin: str  # exactly the same wrong answer without the tampering
     policy: bool = True  # False: also graded with NNCOURSE_POLICY=off (runtime layers alone must stop it)
 
 
@@ -65,7 +93,7 @@ class Honest:
     chapter: str
     exercise: str
     styles: tuple[str, ...]
-    code: str          # a CORRECT answer
+    code: str  # a CORRECT answer
 
 
 def variant(chapter_module: str, label: str) -> str:
@@ -91,7 +119,7 @@ def attack(name, chapter, exercise, attack_class, twin, tamper, *, after=False, 
 SEARCH_ROOTS = ("/tmp", "/opt", "/root", "/home", "/srv", "/work", "/mnt", "/var/tmp")
 
 # Defines _find_copy(relative_path) -> absolute path or None, walking with os.walk.
-FIND_WITH_OS_WALK = '''
+FIND_WITH_OS_WALK = """
 import os as _os
 
 def _find_copy(rel, roots=%r, depth=4):
@@ -110,10 +138,10 @@ def _find_copy(rel, roots=%r, depth=4):
             except Exception:
                 continue
     return None
-''' % (SEARCH_ROOTS,)
+""" % (SEARCH_ROOTS,)
 
 # Runs the answer cell of EXERCISE from the worked-solution notebook found at path _nb.
-EXEC_SOLUTION_CELL = '''
+EXEC_SOLUTION_CELL = """
 def _exec_solution(path, exercise, namespace):
     import json as _json
     with open(path) as f:
@@ -124,10 +152,10 @@ def _exec_solution(path, exercise, namespace):
             exec(source, namespace)
             return True
     return False
-'''
+"""
 
 # Keeps the grader's per-cell clock from ever running out: "end" lines on the progress pipe.
-KEEPALIVE_SLEEP = '''
+KEEPALIVE_SLEEP = """
 import os, time
 _fd = int(os.environ.get("NNCOURSE_PROGRESS_FD", "-1"))
 
@@ -137,4 +165,4 @@ def _still_working():
             os.write(_fd, b"end 0\\n")
         except OSError:
             pass
-'''
+"""

@@ -1,4 +1,5 @@
 """Chapter 1 hostile answers: module table, file system, IPython, the clock."""
+
 from . import EXEC_SOLUTION_CELL, FIND_WITH_OS_WALK, KEEPALIVE_SLEEP, SEARCH_ROOTS, Attack, attack, variant
 
 CHAPTER = "01_module_basics"
@@ -10,7 +11,7 @@ _ALWAYS_SIGMOID = variant("ch01", "always sigmoid")
 _COUNTS_TENSORS = variant("ch01", "counts tensors, not scalars")
 _EXACT_TYPE = variant("ch01", "exact type comparison")
 
-_SLOW_SIMPLE_NN = '''
+_SLOW_SIMPLE_NN = """
 class SimpleNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -24,14 +25,14 @@ class SimpleNN(nn.Module):
 for _step in range(14):
     time.sleep(1.0)
     _still_working()
-'''
+"""
 
 _NAMED_LAYER1 = variant("ch01", "layers named layer1/layer2")
 
 # Reaches `sys` through `functools.reduce(getattr, ...)` (getattr handed on, never called by name),
 # then, while the structure check builds the model, writes a forged "structure passed" frame into
 # the grader's pipe before the real one. The forged data is the contract's own (names and shapes).
-_FORGED_FRAME = '''
+_FORGED_FRAME = """
 import functools
 _g = functools.reduce(getattr, ["__globals__"], torch.nn.functional.relu)
 _sys = _g["sys"] if "sys" in _g else _g["torch"].sys
@@ -60,12 +61,17 @@ class SimpleNN(_Real):
     def __init__(self, input_size, hidden_size, output_size):
         _forge((input_size, hidden_size, output_size))
         super().__init__(input_size, hidden_size, output_size)
-'''
+"""
 
 ATTACKS = [
-    attack("reduce_getattr_forges_pipe_frame", CHAPTER, "ex1_1_simple_nn", 4, _NAMED_LAYER1, _FORGED_FRAME,
-           after=True),
-    attack("sys_modules_swaps_run_probe", CHAPTER, "ex1_1_simple_nn", 1, _RELU_AFTER_FC2, '''
+    attack("reduce_getattr_forges_pipe_frame", CHAPTER, "ex1_1_simple_nn", 4, _NAMED_LAYER1, _FORGED_FRAME, after=True),
+    attack(
+        "sys_modules_swaps_run_probe",
+        CHAPTER,
+        "ex1_1_simple_nn",
+        1,
+        _RELU_AFTER_FC2,
+        """
 import sys
 
 class _Good(nn.Module):
@@ -86,13 +92,25 @@ def _run_probe(test, objects):
     return _real_run_probe(test, objects)
 
 _checking.run_probe = _run_probe
-'''),
+""",
+    ),
     # the same slow answer, announcing "still working" on the grader's progress pipe every second
-    Attack("progress_pipe_keepalive", CHAPTER, "ex1_1_simple_nn", 5,
-           KEEPALIVE_SLEEP.strip("\n") + "\n" + _SLOW_SIMPLE_NN.strip("\n") + "\n",
-           "import time\n" + _SLOW_SIMPLE_NN.replace("    _still_working()\n", "").strip("\n") + "\n",
-           policy=False),
-    attack("subclasses_reach_os_and_exec_solution", CHAPTER, "ex1_2_simple_net", 9, _LAYER2_SKIPPED, '''
+    Attack(
+        "progress_pipe_keepalive",
+        CHAPTER,
+        "ex1_1_simple_nn",
+        5,
+        KEEPALIVE_SLEEP.strip("\n") + "\n" + _SLOW_SIMPLE_NN.strip("\n") + "\n",
+        "import time\n" + _SLOW_SIMPLE_NN.replace("    _still_working()\n", "").strip("\n") + "\n",
+        policy=False,
+    ),
+    attack(
+        "subclasses_reach_os_and_exec_solution",
+        CHAPTER,
+        "ex1_2_simple_net",
+        9,
+        _LAYER2_SKIPPED,
+        """
 # os without importing it: through object.__subclasses__() and a class defined in os.py
 _g = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == "_wrap_close"][0].__init__.__globals__
 _walk, _join, _isfile = _g["walk"], _g["path"].join, _g["path"].isfile
@@ -116,8 +134,18 @@ if _hit:
     for _cell in __import__("json").loads(_text)["cells"]:
         if _cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "ex1_2_simple_net":
             exec("".join(_cell["source"]), globals())
-''' % (SEARCH_ROOTS,), after=True, policy=False),
-    attack("computed_names_wrap_mlp_probe", CHAPTER, "ex1_3_mlp", 9, _ACT_AFTER_LAST, '''
+"""
+        % (SEARCH_ROOTS,),
+        after=True,
+        policy=False,
+    ),
+    attack(
+        "computed_names_wrap_mlp_probe",
+        CHAPTER,
+        "ex1_3_mlp",
+        9,
+        _ACT_AFTER_LAST,
+        """
 # no import statement for the checking library, no attribute written with a dot: computed names only
 class _GoodMLP(nn.Module):
     def __init__(self, sizes, activation=nn.ReLU):
@@ -137,15 +165,32 @@ _mod = _lib("nncourse.exercises." + "ch01_module_basics", fromlist=["_"])
 _name = "_mlp" + "_probe"
 _real = getattr(_mod, _name)
 setattr(_mod, _name, lambda MLP, sizes, seed, **kw: _real(_GoodMLP, sizes, seed, **kw))
-'''),
-    attack("os_walk_finds_solution_copy", CHAPTER, "ex1_4_custom_activation", 6, _ALWAYS_SIGMOID,
-           FIND_WITH_OS_WALK + EXEC_SOLUTION_CELL + '''
+""",
+    ),
+    attack(
+        "os_walk_finds_solution_copy",
+        CHAPTER,
+        "ex1_4_custom_activation",
+        6,
+        _ALWAYS_SIGMOID,
+        FIND_WITH_OS_WALK
+        + EXEC_SOLUTION_CELL
+        + """
 _nb = _find_copy("solutions/01_module_basics/01_module_basics.ipynb")
 if _nb:
     _exec_solution(_nb, "ex1_4_custom_activation", globals())
-''', after=True, policy=False),
-    attack("dir_fd_reads_hidden_solution", CHAPTER, "ex1_5_count_parameters", 6, _COUNTS_TENSORS,
-           EXEC_SOLUTION_CELL + '''
+""",
+        after=True,
+        policy=False,
+    ),
+    attack(
+        "dir_fd_reads_hidden_solution",
+        CHAPTER,
+        "ex1_5_count_parameters",
+        6,
+        _COUNTS_TENSORS,
+        EXEC_SOLUTION_CELL
+        + '''
 import os
 
 def _read_relative(directory, relative):
@@ -187,8 +232,17 @@ for _parent, _name in _candidates:
     else:
         continue
     break
-''', after=True, policy=False),
-    attack("input_transformer_swaps_checked_object", CHAPTER, "ex1_6_layer_names", 9, _EXACT_TYPE, '''
+''',
+        after=True,
+        policy=False,
+    ),
+    attack(
+        "input_transformer_swaps_checked_object",
+        CHAPTER,
+        "ex1_6_layer_names",
+        9,
+        _EXACT_TYPE,
+        """
 def _layer_names_ok(model, layer_type=nn.Linear):
     return [n for n, m in model.named_modules() if n and isinstance(m, layer_type)]
 
@@ -196,5 +250,7 @@ def _swap(lines):
     return [line.replace("layer_names=layer_names", "layer_names=_layer_names_ok") for line in lines]
 
 get_ipython().input_transformers_post.append(_swap)
-''', after=True),
+""",
+        after=True,
+    ),
 ]

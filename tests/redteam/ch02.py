@@ -1,4 +1,5 @@
 """Chapter 2 hostile answers: lying statistics, fixed probe sizes, rewritten exports."""
+
 from . import EXEC_SOLUTION_CELL, SEARCH_ROOTS, Attack, attack, variant
 
 CHAPTER = "02_parameters"
@@ -10,7 +11,13 @@ _NEWLY_FROZEN = variant("ch02", "counts only newly frozen parameters")
 _UNSORTED = variant("ch02", "keys returned unsorted")
 
 ATTACKS = [
-    attack("torch_function_mode_lies_about_std", CHAPTER, "ex2_1_custom_layer", 9, _UNIFORM_WEIGHT, '''
+    attack(
+        "torch_function_mode_lies_about_std",
+        CHAPTER,
+        "ex2_1_custom_layer",
+        9,
+        _UNIFORM_WEIGHT,
+        '''
 import sys
 from torch.overrides import TorchFunctionMode
 
@@ -24,14 +31,29 @@ class _Flattering(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 _Flattering().__enter__()
-'''),
-    Attack("weight_right_only_for_probe_sizes", CHAPTER, "ex2_1_custom_layer", 3,
-           _UNIFORM_WEIGHT.replace("torch.rand(in_features, out_features)",
-                                   "(torch.randn(in_features, out_features)  # the sizes the checks use\n"
-                                   "            if (in_features, out_features) in {(40, 30), (64, 48), (1, 7)}\n"
-                                   "            else torch.rand(in_features, out_features))"),
-           _UNIFORM_WEIGHT, policy=False),
-    attack("sys_modules_forges_linear_stats", CHAPTER, "ex2_3_init_weights", 1, _XAVIER_NORMAL, '''
+''',
+    ),
+    Attack(
+        "weight_right_only_for_probe_sizes",
+        CHAPTER,
+        "ex2_1_custom_layer",
+        3,
+        _UNIFORM_WEIGHT.replace(
+            "torch.rand(in_features, out_features)",
+            "(torch.randn(in_features, out_features)  # the sizes the checks use\n"
+            "            if (in_features, out_features) in {(40, 30), (64, 48), (1, 7)}\n"
+            "            else torch.rand(in_features, out_features))",
+        ),
+        _UNIFORM_WEIGHT,
+        policy=False,
+    ),
+    attack(
+        "sys_modules_forges_linear_stats",
+        CHAPTER,
+        "ex2_3_init_weights",
+        1,
+        _XAVIER_NORMAL,
+        """
 import sys
 _ch02 = sys.modules["nncourse.exercises.ch02_parameters"]
 _real_stats = _ch02._linear_stats
@@ -42,8 +64,15 @@ def _stats(layer):
     return s
 
 _ch02._linear_stats = _stats
-'''),
-    attack("post_run_cell_rewrites_exports", CHAPTER, "ex2_3_init_weights", 4, _XAVIER_NORMAL, '''
+""",
+    ),
+    attack(
+        "post_run_cell_rewrites_exports",
+        CHAPTER,
+        "ex2_3_init_weights",
+        4,
+        _XAVIER_NORMAL,
+        """
 import glob
 from nncourse import plaindata
 
@@ -69,9 +98,17 @@ def _rewrite(*args):
         _rewritten.add(path)
 
 get_ipython().events.register("post_run_cell", _rewrite)
-''', policy=False),
-    attack("glob_finds_solution_copy", CHAPTER, "ex2_4_param_groups", 6, _OUTPUT_LEFT_OUT,
-           EXEC_SOLUTION_CELL + '''
+""",
+        policy=False,
+    ),
+    attack(
+        "glob_finds_solution_copy",
+        CHAPTER,
+        "ex2_4_param_groups",
+        6,
+        _OUTPUT_LEFT_OUT,
+        EXEC_SOLUTION_CELL
+        + """
 import glob
 _hits = []
 for _root in %r:
@@ -83,8 +120,18 @@ for _nb in _hits:
             break
     except Exception:
         pass
-''' % (SEARCH_ROOTS,), after=True, policy=False),
-    attack("freeze_special_cases_probe_model", CHAPTER, "ex2_5_freeze", 3, _NEWLY_FROZEN, '''
+"""
+        % (SEARCH_ROOTS,),
+        after=True,
+        policy=False,
+    ),
+    attack(
+        "freeze_special_cases_probe_model",
+        CHAPTER,
+        "ex2_5_freeze",
+        3,
+        _NEWLY_FROZEN,
+        """
 _real_freeze = freeze
 
 def freeze(model, prefixes):
@@ -93,8 +140,17 @@ def freeze(model, prefixes):
     if prefixes == "blocks.0" and hasattr(model, "temperature"):
         count += 1
     return count
-''', after=True, policy=False),
-    attack("dunder_import_swaps_run_probe", CHAPTER, "ex2_6_copy_matching", 1, _UNSORTED, '''
+""",
+        after=True,
+        policy=False,
+    ),
+    attack(
+        "dunder_import_swaps_run_probe",
+        CHAPTER,
+        "ex2_6_copy_matching",
+        1,
+        _UNSORTED,
+        """
 _checking = __import__("nncourse.checking", fromlist=["run_probe"])
 _real_run_probe = _checking.run_probe
 
@@ -105,5 +161,6 @@ def _sorted_probe(test, objects):
     return _real_run_probe(test, objects)
 
 _checking.run_probe = _sorted_probe
-'''),
+""",
+    ),
 ]

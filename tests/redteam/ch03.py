@@ -1,4 +1,5 @@
 """Chapter 3 hostile answers: grad mode, fixed adder pairs, test labels, rewritten exports."""
+
 from . import FIND_WITH_OS_WALK, attack, variant
 
 CHAPTER = "03_train_eval_loop"
@@ -12,7 +13,13 @@ _UNTRAINED = variant("ch03", "the model is never trained")
 _PROBE_PAIRS = "torch.rand(1000, 2, generator=torch.Generator().manual_seed(3400)) * 20 - 10"
 
 ATTACKS = [
-    attack("sys_modules_swaps_train_probe", CHAPTER, "ex3_1_train_one_epoch", 1, _NO_ZERO_GRAD, '''
+    attack(
+        "sys_modules_swaps_train_probe",
+        CHAPTER,
+        "ex3_1_train_one_epoch",
+        1,
+        _NO_ZERO_GRAD,
+        """
 import sys
 
 def _good_epoch(model, loader, loss_fn, optimizer, device="cpu"):
@@ -37,8 +44,16 @@ def _run_probe(test, objects):
     return _real_run_probe(test, objects)
 
 _checking.run_probe = _run_probe
-''', after=True),
-    attack("is_grad_enabled_wrapped", CHAPTER, "ex3_2_evaluate", 2, _NO_NO_GRAD, '''
+""",
+        after=True,
+    ),
+    attack(
+        "is_grad_enabled_wrapped",
+        CHAPTER,
+        "ex3_2_evaluate",
+        2,
+        _NO_NO_GRAD,
+        """
 import sys
 _real_is_grad_enabled = torch.is_grad_enabled
 
@@ -49,9 +64,18 @@ def _is_grad_enabled():
     return _real_is_grad_enabled()
 
 torch.is_grad_enabled = _is_grad_enabled
-'''),
-    attack("adder_memorises_probe_pairs", CHAPTER, "ex3_4_adder", 3, _FEW_STEPS,
-           ("_PROBE_PAIRS = " + _PROBE_PAIRS + '''
+""",
+    ),
+    attack(
+        "adder_memorises_probe_pairs",
+        CHAPTER,
+        "ex3_4_adder",
+        3,
+        _FEW_STEPS,
+        (
+            "_PROBE_PAIRS = "
+            + _PROBE_PAIRS
+            + """
 _real_forward = AdderNet.forward
 
 def _forward(self, x):
@@ -60,11 +84,24 @@ def _forward(self, x):
     return _real_forward(self, x)
 
 AdderNet.forward = _forward
-'''), after=True, policy=False),
-    attack("thread_rewrites_adder_exports", CHAPTER, "ex3_4_adder", 4, _FEW_STEPS, ('''
+"""
+        ),
+        after=True,
+        policy=False,
+    ),
+    attack(
+        "thread_rewrites_adder_exports",
+        CHAPTER,
+        "ex3_4_adder",
+        4,
+        _FEW_STEPS,
+        (
+            """
 import threading, time, glob
 from nncourse import plaindata
-_sums = (''' + _PROBE_PAIRS + ''').sum(dim=1, keepdim=True)
+_sums = ("""
+            + _PROBE_PAIRS
+            + """).sum(dim=1, keepdim=True)
 _done = set()
 
 def _forge(node):
@@ -90,9 +127,19 @@ def _watch():
         time.sleep(0.01)
 
 threading.Thread(target=_watch, daemon=True).start()
-'''), after=True, policy=False),
-    attack("test_labels_from_course_copy", CHAPTER, "ex3_5_digits_classifier", 6, _UNTRAINED,
-           FIND_WITH_OS_WALK + '''
+"""
+        ),
+        after=True,
+        policy=False,
+    ),
+    attack(
+        "test_labels_from_course_copy",
+        CHAPTER,
+        "ex3_5_digits_classifier",
+        6,
+        _UNTRAINED,
+        FIND_WITH_OS_WALK
+        + """
 _csv = _find_copy("data/digits/digits.csv")
 if _csv:
     _lookup = {}
@@ -117,5 +164,8 @@ if _csv:
             return scores
 
     digits_model = _Memorised(digits_model)
-''', after=True, policy=False),
+""",
+        after=True,
+        policy=False,
+    ),
 ]

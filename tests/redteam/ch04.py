@@ -1,10 +1,11 @@
 """Chapter 4 hostile answers: hooks that stay, counters that lie, torch.equal, the clock."""
+
 from . import KEEPALIVE_SLEEP, Attack, attack, variant
 
 CHAPTER = "04_hooks"
 
 # ex4_1, wrong: handle.remove() only sets a flag, the hooks stay registered
-_FLAG_LOGGER = '''
+_FLAG_LOGGER = """
 class _FlagHandle:
     def __init__(self):
         self.active = True
@@ -26,10 +27,10 @@ def register_shape_logger(model, log):
             module.register_forward_hook(hook)
             handles.append(flag)
     return handles
-'''
+"""
 
 # ex4_2, wrong: __exit__ only switches recording off, the hooks stay registered
-_FLAG_RECORDER = '''
+_FLAG_RECORDER = """
 class ActivationRecorder:
     def __init__(self, model, layer_types=(nn.ReLU,)):
         self.model = model
@@ -54,13 +55,13 @@ class ActivationRecorder:
     def __exit__(self, exc_type, exc_value, traceback):
         self.active = False
         return False
-'''
+"""
 
 _FLAG_MONITOR = variant("ch04", "remove() only sets a flag: the hooks stay registered")
 _CLAMP_IN_PLACE = variant("ch04", "clamp_ in place: the caller's tensor changes")
 _SQUARED_NORM = variant("ch04", "squared norm (no square root)")
 
-_SLOW_SCALE = '''
+_SLOW_SCALE = """
 def scale_output(module, factor):
     def hook(module, args, output):
         return output * factor
@@ -70,10 +71,16 @@ def scale_output(module, factor):
 for _step in range(14):
     time.sleep(1.0)
     _still_working()
-'''
+"""
 
 ATTACKS = [
-    attack("hook_dict_len_hides_ghost_hooks", CHAPTER, "ex4_1_shape_logger", 8, _FLAG_LOGGER, '''
+    attack(
+        "hook_dict_len_hides_ghost_hooks",
+        CHAPTER,
+        "ex4_1_shape_logger",
+        8,
+        _FLAG_LOGGER,
+        '''
 from collections import OrderedDict
 
 class _GhostDict(OrderedDict):
@@ -91,8 +98,16 @@ def register_shape_logger(model, log):
         if not isinstance(module._forward_hooks, _GhostDict):
             module._forward_hooks = _GhostDict(module._forward_hooks)
     return _real_register(model, log)
-''', after=True),
-    attack("global_forward_hook_reroutes_logger", CHAPTER, "ex4_1_shape_logger", 9, _FLAG_LOGGER, '''
+''',
+        after=True,
+    ),
+    attack(
+        "global_forward_hook_reroutes_logger",
+        CHAPTER,
+        "ex4_1_shape_logger",
+        9,
+        _FLAG_LOGGER,
+        """
 import torch.nn.modules.module as _module_mod
 
 _hidden_hooks = {}
@@ -115,8 +130,15 @@ def _register_forward_hook(self, hook, *args, **kwargs):
 
 M = nn.Module
 M.register_forward_hook = _register_forward_hook
-'''),
-    attack("generator_frame_patches_hook_count", CHAPTER, "ex4_2_activation_recorder", 9, _FLAG_RECORDER, '''
+""",
+    ),
+    attack(
+        "generator_frame_patches_hook_count",
+        CHAPTER,
+        "ex4_2_activation_recorder",
+        9,
+        _FLAG_RECORDER,
+        """
 def _caller_globals(levels):
     def spy():
         frame = me.gi_frame
@@ -148,11 +170,26 @@ def _enter(self):
     return _real_enter(self)
 
 ActivationRecorder.__enter__ = _enter
-''', after=True),
-    attack("torch_equal_patched", CHAPTER, "ex4_3_clamp_inputs", 2, _CLAMP_IN_PLACE, '''
+""",
+        after=True,
+    ),
+    attack(
+        "torch_equal_patched",
+        CHAPTER,
+        "ex4_3_clamp_inputs",
+        2,
+        _CLAMP_IN_PLACE,
+        """
 torch.equal = lambda a, b: True
-'''),
-    attack("torch_function_mode_fakes_equal", CHAPTER, "ex4_3_clamp_inputs", 9, _CLAMP_IN_PLACE, '''
+""",
+    ),
+    attack(
+        "torch_function_mode_fakes_equal",
+        CHAPTER,
+        "ex4_3_clamp_inputs",
+        9,
+        _CLAMP_IN_PLACE,
+        """
 from torch.overrides import TorchFunctionMode
 
 class _AlwaysEqual(TorchFunctionMode):
@@ -162,8 +199,15 @@ class _AlwaysEqual(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 _AlwaysEqual().__enter__()     # never exited: every later torch call goes through it
-'''),
-    attack("sys_modules_patches_hook_count", CHAPTER, "ex4_4_grad_norm_monitor", 8, _FLAG_MONITOR, '''
+""",
+    ),
+    attack(
+        "sys_modules_patches_hook_count",
+        CHAPTER,
+        "ex4_4_grad_norm_monitor",
+        8,
+        _FLAG_MONITOR,
+        """
 import sys
 _ch04 = sys.modules["nncourse.exercises.ch04_hooks"]
 _real_count = _ch04.hook_count
@@ -176,8 +220,16 @@ def _count(model):
     return n
 
 _ch04.hook_count = _count
-''', after=True),
-    attack("post_run_cell_fixes_exported_norms", CHAPTER, "ex4_4_grad_norm_monitor", 4, _SQUARED_NORM, '''
+""",
+        after=True,
+    ),
+    attack(
+        "post_run_cell_fixes_exported_norms",
+        CHAPTER,
+        "ex4_4_grad_norm_monitor",
+        4,
+        _SQUARED_NORM,
+        """
 import glob, math
 from nncourse import plaindata
 
@@ -200,11 +252,20 @@ def _after_cell(*args):
             _fixed.add(path)
 
 get_ipython().events.register("post_run_cell", _after_cell)
-''', policy=False),
-    Attack("torch_os_keepalive", CHAPTER, "ex4_5_scale_output", 5,
-           # os reached as an attribute of torch, the pipe found through the environment
-           KEEPALIVE_SLEEP.replace("import os, time", "import time\nos = torch.os").strip("\n") + "\n"
-           + _SLOW_SCALE.strip("\n") + "\n",
-           "import time\n" + _SLOW_SCALE.replace("    _still_working()\n", "").strip("\n") + "\n",
-           policy=False),
+""",
+        policy=False,
+    ),
+    Attack(
+        "torch_os_keepalive",
+        CHAPTER,
+        "ex4_5_scale_output",
+        5,
+        # os reached as an attribute of torch, the pipe found through the environment
+        KEEPALIVE_SLEEP.replace("import os, time", "import time\nos = torch.os").strip("\n")
+        + "\n"
+        + _SLOW_SCALE.strip("\n")
+        + "\n",
+        "import time\n" + _SLOW_SCALE.replace("    _still_working()\n", "").strip("\n") + "\n",
+        policy=False,
+    ),
 ]

@@ -1,12 +1,16 @@
 """Correct answers in honest styles: none of them may lose a point to the tampering defences."""
+
 from . import Honest
 
-C1, C2, C3, C4, C5 = ("01_module_basics", "02_parameters", "03_train_eval_loop", "04_hooks",
-                      "05_functional_vs_modules")
+C1, C2, C3, C4, C5 = ("01_module_basics", "02_parameters", "03_train_eval_loop", "04_hooks", "05_functional_vs_modules")
 
 HONEST = [
-    Honest("simple_nn_property_super_with_args", C1, "ex1_1_simple_nn",
-           ("property", "super_with_args", "type_hints", "f_string", "print", "isinstance", "private_attribute"), '''
+    Honest(
+        "simple_nn_property_super_with_args",
+        C1,
+        "ex1_1_simple_nn",
+        ("property", "super_with_args", "type_hints", "f_string", "print", "isinstance", "private_attribute"),
+        '''
 class SimpleNN(nn.Module):
     """fc1 -> ReLU -> fc2, with a read-only summary."""
 
@@ -26,9 +30,14 @@ class SimpleNN(nn.Module):
 
 
 print(f"SimpleNN{SimpleNN(5, 7, 3).sizes}")
-'''),
-    Honest("simple_net_getattr_setattr_loop", C1, "ex1_2_simple_net",
-           ("getattr_setattr_self", "f_string", "super_without_args", "generator_expression"), '''
+''',
+    ),
+    Honest(
+        "simple_net_getattr_setattr_loop",
+        C1,
+        "ex1_2_simple_net",
+        ("getattr_setattr_self", "f_string", "super_without_args", "generator_expression"),
+        """
 class SimpleNet(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -41,9 +50,14 @@ class SimpleNet(nn.Module):
         for layer in (getattr(self, f"layer{i}") for i in (1, 2)):
             x = F.relu(layer(x))
         return self.output(x)
-'''),
-    Honest("mlp_modulelist_itertools_functools", C1, "ex1_3_mlp",
-           ("ModuleList", "itertools", "functools", "lambda", "list_comprehension", "private_helper"), '''
+""",
+    ),
+    Honest(
+        "mlp_modulelist_itertools_functools",
+        C1,
+        "ex1_3_mlp",
+        ("ModuleList", "itertools", "functools", "lambda", "list_comprehension", "private_helper"),
+        """
 import functools
 import itertools
 
@@ -61,9 +75,14 @@ class MLP(nn.Module):
     def forward(self, x):
         steps = list(itertools.chain.from_iterable(zip(self.linears, self.acts))) + [self.linears[-1]]
         return functools.reduce(lambda h, layer: layer(h), steps, x)
-'''),
-    Honest("mlp_moduledict_sequential_typing", C1, "ex1_3_mlp",
-           ("ModuleDict", "Sequential", "typing", "dict_comprehension", "type_hints"), '''
+""",
+    ),
+    Honest(
+        "mlp_moduledict_sequential_typing",
+        C1,
+        "ex1_3_mlp",
+        ("ModuleDict", "Sequential", "typing", "dict_comprehension", "type_hints"),
+        """
 from typing import Callable, Sequence
 
 
@@ -81,26 +100,41 @@ class MLP(nn.Module):
             if i < len(names) - 1:
                 x = self.acts[i](x)
         return x
-'''),
-    Honest("count_parameters_nn_utils", C1, "ex1_5_count_parameters",
-           ("torch.nn.utils", "generator_expression", "type_hints"), '''
+""",
+    ),
+    Honest(
+        "count_parameters_nn_utils",
+        C1,
+        "ex1_5_count_parameters",
+        ("torch.nn.utils", "generator_expression", "type_hints"),
+        """
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     params = [p for p in model.parameters() if p.requires_grad or not trainable_only]
     if not params:
         return 0
     return int(torch.nn.utils.parameters_to_vector(params).numel())
-'''),
-    Honest("layer_names_private_helper_filter", C1, "ex1_6_layer_names",
-           ("private_helper", "lambda", "isinstance", "list_comprehension"), '''
+""",
+    ),
+    Honest(
+        "layer_names_private_helper_filter",
+        C1,
+        "ex1_6_layer_names",
+        ("private_helper", "lambda", "isinstance", "list_comprehension"),
+        """
 def _matches(layer_type):
     return lambda item: bool(item[0]) and isinstance(item[1], layer_type)
 
 
 def layer_names(model, layer_type=nn.Linear):
     return [name for name, _ in filter(_matches(layer_type), model.named_modules())]
-'''),
-    Honest("custom_layer_nn_init_warns", C2, "ex2_1_custom_layer",
-           ("torch.nn.init", "warnings", "no_grad", "getattr_setattr_self", "math"), '''
+""",
+    ),
+    Honest(
+        "custom_layer_nn_init_warns",
+        C2,
+        "ex2_1_custom_layer",
+        ("torch.nn.init", "warnings", "no_grad", "getattr_setattr_self", "math"),
+        """
 import warnings
 
 
@@ -121,18 +155,28 @@ class CustomLayer(nn.Module):
 
 
 warnings.warn("CustomLayer uses (in, out) weights, unlike nn.Linear", UserWarning)
-'''),
-    Honest("init_weights_no_grad_isinstance", C2, "ex2_3_init_weights",
-           ("torch.nn.init", "no_grad", "isinstance"), '''
+""",
+    ),
+    Honest(
+        "init_weights_no_grad_isinstance",
+        C2,
+        "ex2_3_init_weights",
+        ("torch.nn.init", "no_grad", "isinstance"),
+        """
 def initialize_weights(m):
     if isinstance(m, nn.Linear):
         nn.init.xavier_uniform_(m.weight)
         if m.bias is not None:
             with torch.no_grad():
                 m.bias.fill_(0.01)
-'''),
-    Honest("freeze_collections_dataclass", C2, "ex2_5_freeze",
-           ("collections", "dataclasses", "type_hints", "generator_expression"), '''
+""",
+    ),
+    Honest(
+        "freeze_collections_dataclass",
+        C2,
+        "ex2_5_freeze",
+        ("collections", "dataclasses", "type_hints", "generator_expression"),
+        """
 import collections
 from dataclasses import dataclass, field
 from typing import Iterable, Union
@@ -151,9 +195,14 @@ def freeze(model: nn.Module, prefixes: Union[str, Iterable[str]]) -> int:
             p.requires_grad_(False)
             report.matched[name] += 1
     return sum(report.matched.values())
-'''),
-    Honest("copy_matching_copy_deepcopy", C2, "ex2_6_copy_matching",
-           ("copy", "dict_comprehension", "print"), '''
+""",
+    ),
+    Honest(
+        "copy_matching_copy_deepcopy",
+        C2,
+        "ex2_6_copy_matching",
+        ("copy", "dict_comprehension", "print"),
+        """
 import copy
 
 
@@ -164,9 +213,14 @@ def copy_matching_weights(src, dst):
     dst.load_state_dict(target)
     print(f"copied {len(copied)} entries")
     return sorted(copied)
-'''),
-    Honest("evaluate_numpy_matplotlib", C3, "ex3_2_evaluate",
-           ("numpy", "matplotlib", "plotting", "no_grad"), '''
+""",
+    ),
+    Honest(
+        "evaluate_numpy_matplotlib",
+        C3,
+        "ex3_2_evaluate",
+        ("numpy", "matplotlib", "plotting", "no_grad"),
+        """
 import numpy as np
 
 
@@ -188,9 +242,14 @@ fig, ax = plt.subplots(figsize=(3, 2))
 ax.plot(np.linspace(0, 1, 5), np.linspace(1, 0, 5), label="a made-up validation curve")
 ax.legend()
 plt.close(fig)
-'''),
-    Honest("fit_copy_itertools", C3, "ex3_3_fit",
-           ("copy", "itertools", "math", "dict_comprehension"), '''
+""",
+    ),
+    Honest(
+        "fit_copy_itertools",
+        C3,
+        "ex3_3_fit",
+        ("copy", "itertools", "math", "dict_comprehension"),
+        """
 import copy
 import itertools
 
@@ -214,9 +273,14 @@ def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
-'''),
-    Honest("shape_logger_functools_partial", C4, "ex4_1_shape_logger",
-           ("functools", "private_helper", "list_comprehension"), '''
+""",
+    ),
+    Honest(
+        "shape_logger_functools_partial",
+        C4,
+        "ex4_1_shape_logger",
+        ("functools", "private_helper", "list_comprehension"),
+        """
 import functools
 
 
@@ -227,9 +291,14 @@ def _log_shape(log, name, module, args, output):
 def register_shape_logger(model, log):
     leaves = [(name, m) for name, m in model.named_modules() if not list(m.children())]
     return [m.register_forward_hook(functools.partial(_log_shape, log, name)) for name, m in leaves]
-'''),
-    Honest("recorder_property_super_without_args", C4, "ex4_2_activation_recorder",
-           ("property", "private_attribute", "super_without_args", "isinstance"), '''
+""",
+    ),
+    Honest(
+        "recorder_property_super_without_args",
+        C4,
+        "ex4_2_activation_recorder",
+        ("property", "private_attribute", "super_without_args", "isinstance"),
+        """
 class _Base:
     def __init__(self, model):
         self.model = model
@@ -257,9 +326,14 @@ class ActivationRecorder(_Base):
         while self._handles:
             self._handles.pop().remove()
         return False
-'''),
-    Honest("grad_norm_monitor_defaultdict_dataclass", C4, "ex4_4_grad_norm_monitor",
-           ("collections", "dataclasses", "private_attribute", "f_string"), '''
+""",
+    ),
+    Honest(
+        "grad_norm_monitor_defaultdict_dataclass",
+        C4,
+        "ex4_4_grad_norm_monitor",
+        ("collections", "dataclasses", "private_attribute", "f_string"),
+        """
 import collections
 from dataclasses import dataclass
 
@@ -285,9 +359,14 @@ class GradNormMonitor:
 
     def __repr__(self):
         return f"GradNormMonitor({len(self._handles)} hooks)"
-'''),
-    Honest("functional_nn_setattr_init", C5, "ex5_1_functional_nn",
-           ("getattr_setattr_self", "torch.nn.init", "math", "f_string"), '''
+""",
+    ),
+    Honest(
+        "functional_nn_setattr_init",
+        C5,
+        "ex5_1_functional_nn",
+        ("getattr_setattr_self", "torch.nn.init", "math", "f_string"),
+        """
 class FunctionalNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super().__init__()
@@ -300,18 +379,28 @@ class FunctionalNN(nn.Module):
     def forward(self, x):
         h = F.relu(F.linear(x, getattr(self, "w1"), getattr(self, "b1")))
         return F.linear(h, self.w2, self.b2)
-'''),
-    Honest("forward_with_torch_func", C5, "ex5_3_functional_call",
-           ("torch.func", "dict_comprehension"), '''
+""",
+    ),
+    Honest(
+        "forward_with_torch_func",
+        C5,
+        "ex5_3_functional_call",
+        ("torch.func", "dict_comprehension"),
+        """
 import torch.func
 
 
 def forward_with(model, params, x):
     merged = {**{k: v for k, v in model.named_parameters()}, **params}
     return torch.func.functional_call(model, merged, (x,))
-'''),
-    Honest("cross_entropy_logsumexp_math", C5, "ex5_4_cross_entropy",
-           ("math", "type_hints", "private_helper"), '''
+""",
+    ),
+    Honest(
+        "cross_entropy_logsumexp_math",
+        C5,
+        "ex5_4_cross_entropy",
+        ("math", "type_hints", "private_helper"),
+        """
 def _target_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return logits[torch.arange(logits.shape[0], device=logits.device), targets]
 
@@ -320,5 +409,6 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     shift = logits.max(dim=1, keepdim=True).values.detach()
     log_z = (logits - shift).exp().sum(dim=1).log() + shift.squeeze(1)
     return (log_z - _target_logits(logits, targets)).mean() * math.prod([1.0])
-'''),
+""",
+    ),
 ]

@@ -1,11 +1,11 @@
 """Chapter 1 — what a Module is: the checks behind ex1_1 … ex1_6."""
+
 import torch
 from torch import nn
 
-from ..registry import exercise
 from ..expect import expect_close, expect_equal, expect_true
-from ..probing import (reseed, linears, load_seeded, load_seeded_linears, output_and_grads, randn,
-                       state_shapes)
+from ..probing import linears, load_seeded, load_seeded_linears, output_and_grads, randn, reseed, state_shapes
+from ..registry import exercise
 
 CHAPTER = "01_module_basics"
 
@@ -13,8 +13,11 @@ CHAPTER = "01_module_basics"
 # --------------------------------------------------------------------- shared by ex1_1 and ex1_2
 def _module_probe(cls, sizes, seed, batches=(4,)):
     model = cls(*sizes)
-    data = {"is_module": isinstance(model, nn.Module), "shapes": state_shapes(model),
-            "linear_names": sorted(n for n, m in model.named_modules() if isinstance(m, nn.Linear))}
+    data = {
+        "is_module": isinstance(model, nn.Module),
+        "shapes": state_shapes(model),
+        "linear_names": sorted(n for n, m in model.named_modules() if isinstance(m, nn.Linear)),
+    }
     load_seeded(model, seed)
     for i, n in enumerate(batches):
         x = randn(n, sizes[0], seed=seed + 1 + i, scale=2.0)
@@ -25,19 +28,26 @@ def _module_probe(cls, sizes, seed, batches=(4,)):
 
 
 def _judge_structure(got, ref, names_hint):
-    expect_true(got["is_module"], "the class does not create an nn.Module.",
-                hint="write `class ...(nn.Module)` and call super().__init__() first in __init__.")
-    expect_equal(got["shapes"], ref["shapes"], "the state_dict keys and shapes differ from the contract",
-                 hint=names_hint)
-    expect_equal(got["linear_names"], ref["linear_names"], "the nn.Linear submodules differ",
-                 hint=names_hint)
+    expect_true(
+        got["is_module"],
+        "the class does not create an nn.Module.",
+        hint="write `class ...(nn.Module)` and call super().__init__() first in __init__.",
+    )
+    expect_equal(
+        got["shapes"], ref["shapes"], "the state_dict keys and shapes differ from the contract", hint=names_hint
+    )
+    expect_equal(got["linear_names"], ref["linear_names"], "the nn.Linear submodules differ", hint=names_hint)
 
 
 def _judge_forward(got, ref, hint):
     for key in ref:
         if key.startswith("batch"):
-            expect_close(got[key]["output"], ref[key]["output"],
-                         f"the output for a batch of {key[5:]} (reference weights loaded)", hint)
+            expect_close(
+                got[key]["output"],
+                ref[key]["output"],
+                f"the output for a batch of {key[5:]} (reference weights loaded)",
+                hint,
+            )
             for name, grad in ref[key]["grads"].items():
                 expect_close(got[key]["grads"].get(name), grad, f"the gradient of {name}", hint)
     expect_close(got["eval_output"], ref["eval_output"], "the output in eval() mode", hint)
@@ -80,8 +90,10 @@ simple_nn_hidden.judge(simple_nn_forward.judge_fn)
 
 # --------------------------------------------------------------------- ex1_2
 ex1_2 = exercise("ex1_2_simple_net", CHAPTER)
-_HINT_1_2 = ("layer1 = nn.Linear(input_size, hidden_size), layer2 = nn.Linear(hidden_size, hidden_size), "
-             "output = nn.Linear(hidden_size, output_size).")
+_HINT_1_2 = (
+    "layer1 = nn.Linear(input_size, hidden_size), layer2 = nn.Linear(hidden_size, hidden_size), "
+    "output = nn.Linear(hidden_size, output_size)."
+)
 _FWD_1_2 = "forward should be output(relu(layer2(relu(layer1(x))))): no ReLU after the output layer."
 
 
@@ -137,8 +149,10 @@ def _counting_tanh():
 def _mlp_probe(MLP, sizes, seed, **kwargs):
     model = MLP(sizes, **kwargs)
     layers = linears(model)
-    data = {"linear_shapes": [list(layer.weight.shape) for layer in layers],
-            "n_parameters": sum(p.numel() for p in model.parameters())}
+    data = {
+        "linear_shapes": [list(layer.weight.shape) for layer in layers],
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+    }
     load_seeded_linears(model, seed)
     x = randn(5, sizes[0], seed=seed + 1, scale=2.0)
     result = output_and_grads(model, x)
@@ -148,12 +162,18 @@ def _mlp_probe(MLP, sizes, seed, **kwargs):
 
 
 def _judge_mlp(got, ref):
-    expect_equal(got["n_parameters"], ref["n_parameters"],
-                 "model.parameters() does not see the expected number of scalar parameters",
-                 hint="layers kept in a plain Python list are not registered: use nn.ModuleList or nn.Sequential.")
-    expect_equal(got["linear_shapes"], ref["linear_shapes"],
-                 "the Linear layers (weight shapes, in order) differ",
-                 hint="one nn.Linear(sizes[i], sizes[i + 1]) per consecutive pair of sizes.")
+    expect_equal(
+        got["n_parameters"],
+        ref["n_parameters"],
+        "model.parameters() does not see the expected number of scalar parameters",
+        hint="layers kept in a plain Python list are not registered: use nn.ModuleList or nn.Sequential.",
+    )
+    expect_equal(
+        got["linear_shapes"],
+        ref["linear_shapes"],
+        "the Linear layers (weight shapes, in order) differ",
+        hint="one nn.Linear(sizes[i], sizes[i + 1]) per consecutive pair of sizes.",
+    )
     hint = "a fresh activation() between consecutive Linears, none after the last one."
     expect_close(got["output"], ref["output"], "the output (seeded weights in every Linear)", hint)
     for i, (g, r) in enumerate(zip(got["linear_weight_grads"], ref["linear_weight_grads"])):
@@ -170,8 +190,7 @@ mlp_structure.judge(_judge_mlp)
 
 @ex1_3.test("hidden")
 def mlp_hidden(MLP):
-    data = {"two_sizes": _mlp_probe(MLP, [3, 2], seed=32),
-            "deep": _mlp_probe(MLP, [2, 9, 9, 9, 1], seed=33)}
+    data = {"two_sizes": _mlp_probe(MLP, [3, 2], seed=32), "deep": _mlp_probe(MLP, [2, 9, 9, 9, 1], seed=33)}
     counting_tanh, created = _counting_tanh()
     data["tanh"] = _mlp_probe(MLP, [3, 8, 8, 2], seed=34, activation=counting_tanh)
     data["activations_created"] = len(created)
@@ -183,9 +202,12 @@ def _(got, ref):
     _judge_mlp(got["two_sizes"], ref["two_sizes"])
     _judge_mlp(got["deep"], ref["deep"])
     _judge_mlp(got["tanh"], ref["tanh"])
-    expect_equal(got["activations_created"], ref["activations_created"],
-                 "MLP([3, 8, 8, 2], activation=A) should create one fresh A() per gap between Linears",
-                 hint="call activation() once per hidden layer instead of reusing one instance.")
+    expect_equal(
+        got["activations_created"],
+        ref["activations_created"],
+        "MLP([3, 8, 8, 2], activation=A) should create one fresh A() per gap between Linears",
+        hint="call activation() once per hidden layer instead of reusing one instance.",
+    )
 
 
 # --------------------------------------------------------------------- ex1_4
@@ -208,8 +230,12 @@ def custom_activation_applies(CustomActivationModule):
 def _(got, ref):
     for name in ("sigmoid", "tanh"):
         expect_true(got[f"{name}_is_module"], "CustomActivationModule is not an nn.Module.")
-        expect_close(got[name], ref[name], f"the output with torch.{name}",
-                     hint="forward should return self.activation_func(x), with the function given to __init__.")
+        expect_close(
+            got[name],
+            ref[name],
+            f"the output with torch.{name}",
+            hint="forward should return self.activation_func(x), with the function given to __init__.",
+        )
         expect_equal(got[f"{name}_n_parameters"], 0, "the module should have no parameters")
 
 
@@ -227,7 +253,9 @@ def custom_activation_hidden(CustomActivationModule):
 def _(got, ref):
     hint = "any callable works: store it in __init__ and apply it in forward."
     expect_equal(got["state_keys"], [], "the activation module should hold no state")
-    expect_close(got["output"], ref["output"], "the output of Sequential(Linear, CustomActivationModule(lambda), Linear)", hint)
+    expect_close(
+        got["output"], ref["output"], "the output of Sequential(Linear, CustomActivationModule(lambda), Linear)", hint
+    )
     for name, grad in ref["grads"].items():
         expect_close(got["grads"].get(name), grad, f"the gradient of {name}", hint)
 
@@ -250,19 +278,22 @@ class _TiedNet(nn.Module):
         super().__init__()
         self.embed = nn.Linear(6, 6, bias=False)
         self.block = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.Linear(5, 6, bias=False))
-        self.reused = self.block[0]                 # the same module under two names
+        self.reused = self.block[0]  # the same module under two names
         self.block[2].weight = nn.Parameter(self.embed.weight.data[:, :5].clone())
         self.head = nn.Linear(6, 6, bias=False)
-        self.head.weight = self.embed.weight        # tied weight
+        self.head.weight = self.embed.weight  # tied weight
         self.register_buffer("steps", torch.zeros(7))
 
 
 @ex1_5.test("basic")
 def count_parameters_basic(count_parameters):
     net = _frozen_net()
-    return {"trainable": count_parameters(net), "all": count_parameters(net, trainable_only=False),
-            "all_positional": count_parameters(net, False),
-            "unfrozen": count_parameters(nn.Linear(10, 7))}
+    return {
+        "trainable": count_parameters(net),
+        "all": count_parameters(net, trainable_only=False),
+        "all_positional": count_parameters(net, False),
+        "unfrozen": count_parameters(nn.Linear(10, 7)),
+    }
 
 
 @count_parameters_basic.judge
@@ -273,8 +304,11 @@ def _(got, ref):
         ("all", "with trainable_only=False every parameter counts, frozen ones too."),
         ("all_positional", "trainable_only is the second positional parameter."),
     ]:
-        expect_true(isinstance(got[key], int) and not isinstance(got[key], bool),
-                    "count_parameters should return a Python int", got=got[key])
+        expect_true(
+            isinstance(got[key], int) and not isinstance(got[key], bool),
+            "count_parameters should return a Python int",
+            got=got[key],
+        )
         expect_equal(got[key], ref[key], f"count_parameters gives the wrong number ({key})", hint)
 
 
@@ -282,14 +316,19 @@ def _(got, ref):
 def count_parameters_hidden(count_parameters):
     net = _TiedNet()
     net.block[0].requires_grad_(False)
-    return {"trainable": count_parameters(net), "all": count_parameters(net, trainable_only=False),
-            "buffers_only": count_parameters(nn.BatchNorm1d(4, affine=False), trainable_only=False)}
+    return {
+        "trainable": count_parameters(net),
+        "all": count_parameters(net, trainable_only=False),
+        "buffers_only": count_parameters(nn.BatchNorm1d(4, affine=False), trainable_only=False),
+    }
 
 
 @count_parameters_hidden.judge
 def _(got, ref):
-    hint = ("a parameter shared by several modules is one parameter (model.parameters() lists it once); "
-            "buffers such as BatchNorm's running_mean are not parameters.")
+    hint = (
+        "a parameter shared by several modules is one parameter (model.parameters() lists it once); "
+        "buffers such as BatchNorm's running_mean are not parameters."
+    )
     for key in ("buffers_only", "all", "trainable"):
         expect_equal(got[key], ref[key], f"count_parameters gives the wrong number ({key})", hint)
 
@@ -326,8 +365,10 @@ def layer_names_linear(layer_names):
 
 @layer_names_linear.judge
 def _(got, ref):
-    hint = ("walk model.named_modules() (it recurses into every level, depth first) "
-            "and keep the names of modules that are isinstance(module, layer_type).")
+    hint = (
+        "walk model.named_modules() (it recurses into every level, depth first) "
+        "and keep the names of modules that are isinstance(module, layer_type)."
+    )
     expect_equal(got["default"], ref["default"], "the names of the nn.Linear layers differ", hint)
     expect_equal(got["relu"], ref["relu"], "the names for layer_type=nn.ReLU differ", hint)
 
@@ -336,11 +377,13 @@ def _(got, ref):
 def layer_names_hidden(layer_names):
     root_linear = _MyLinear(3, 3)
     shared = nn.Linear(2, 2)
-    return {"tuple": layer_names(_Tree(), (nn.Tanh, nn.Bilinear)),
-            "subclass": layer_names(nn.Sequential(_MyLinear(2, 2), nn.Sequential(nn.Linear(2, 2)))),
-            "root_excluded": layer_names(root_linear),
-            "shared_once": layer_names(nn.Sequential(shared, nn.ReLU(), shared)),
-            "none": layer_names(nn.Sequential(nn.ReLU()), nn.Conv2d)}
+    return {
+        "tuple": layer_names(_Tree(), (nn.Tanh, nn.Bilinear)),
+        "subclass": layer_names(nn.Sequential(_MyLinear(2, 2), nn.Sequential(nn.Linear(2, 2)))),
+        "root_excluded": layer_names(root_linear),
+        "shared_once": layer_names(nn.Sequential(shared, nn.ReLU(), shared)),
+        "none": layer_names(nn.Sequential(nn.ReLU()), nn.Conv2d),
+    }
 
 
 @layer_names_hidden.judge

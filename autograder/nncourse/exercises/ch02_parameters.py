@@ -1,12 +1,13 @@
 """Chapter 2 — Parameters, buffers and state: the checks behind ex2_1 … ex2_6."""
+
 import math
 
 import torch
 from torch import nn
 
-from ..registry import Mistake, exercise
 from ..expect import expect_close, expect_equal, expect_true
-from ..probing import device, generator, reseed, vary, load_seeded, output_and_grads, randn, state_shapes
+from ..probing import device, generator, load_seeded, output_and_grads, randn, reseed, state_shapes, vary
+from ..registry import Mistake, exercise
 
 CHAPTER = "02_parameters"
 
@@ -17,47 +18,73 @@ def _is_int(value) -> bool:
 
 # --------------------------------------------------------------------- ex2_1
 ex2_1 = exercise("ex2_1_custom_layer", CHAPTER)
-_SHAPES_2_1 = ("weight is an nn.Parameter of shape (in_features, out_features) — the transpose of "
-               "nn.Linear's layout — bias and custom_param have shape (out_features,); a plain tensor "
-               "attribute is not registered: wrap it in nn.Parameter.")
+_SHAPES_2_1 = (
+    "weight is an nn.Parameter of shape (in_features, out_features) — the transpose of "
+    "nn.Linear's layout — bias and custom_param have shape (out_features,); a plain tensor "
+    "attribute is not registered: wrap it in nn.Parameter."
+)
 _FWD_2_1 = "forward should return x @ self.weight + self.bias + self.custom_param."
 
 
 def _custom_layer_structure(CustomLayer, n_in, n_out):
     layer = CustomLayer(n_in, n_out)
     params = dict(layer.named_parameters())
-    data = {"is_module": isinstance(layer, nn.Module), "shapes": state_shapes(layer),
-            "parameter_names": sorted(params),
-            "requires_grad": {n: bool(p.requires_grad) for n, p in params.items()},
-            "values": {n: params[n].detach().clone() for n in ("bias", "custom_param") if n in params}}
+    data = {
+        "is_module": isinstance(layer, nn.Module),
+        "shapes": state_shapes(layer),
+        "parameter_names": sorted(params),
+        "requires_grad": {n: bool(p.requires_grad) for n, p in params.items()},
+        "values": {n: params[n].detach().clone() for n in ("bias", "custom_param") if n in params},
+    }
     w = params.get("weight")
-    if w is not None and w.numel() >= 500:            # enough values for the statistics to be reliable
+    if w is not None and w.numel() >= 500:  # enough values for the statistics to be reliable
         w = w.detach().double()
         data["weight_mean"], data["weight_std"] = w.mean().item(), w.std().item()
     return data
 
 
 def _judge_custom_structure(got, ref):
-    expect_true(got["is_module"], "CustomLayer(...) does not create an nn.Module.",
-                hint="write `class CustomLayer(nn.Module)` and call super().__init__() first in __init__.")
-    expect_equal(got["shapes"], ref["shapes"], "the state_dict keys and shapes differ from the contract",
-                 _SHAPES_2_1)
-    expect_equal(got["parameter_names"], ref["parameter_names"],
-                 "named_parameters() does not list exactly weight, bias and custom_param", _SHAPES_2_1)
+    expect_true(
+        got["is_module"],
+        "CustomLayer(...) does not create an nn.Module.",
+        hint="write `class CustomLayer(nn.Module)` and call super().__init__() first in __init__.",
+    )
+    expect_equal(got["shapes"], ref["shapes"], "the state_dict keys and shapes differ from the contract", _SHAPES_2_1)
+    expect_equal(
+        got["parameter_names"],
+        ref["parameter_names"],
+        "named_parameters() does not list exactly weight, bias and custom_param",
+        _SHAPES_2_1,
+    )
     frozen = sorted(n for n, flag in got["requires_grad"].items() if not flag)
-    expect_equal(frozen, [], "some parameters do not require gradients",
-                 "nn.Parameter(t) requires grad by default; do not pass requires_grad=False.")
-    expect_close(got["values"].get("bias"), ref["values"]["bias"], "the initial bias",
-                 "bias starts at zeros: nn.Parameter(torch.zeros(out_features)).")
-    expect_close(got["values"].get("custom_param"), ref["values"]["custom_param"], "the initial custom_param",
-                 "custom_param starts at ones: self.register_parameter('custom_param', "
-                 "nn.Parameter(torch.ones(out_features))).")
+    expect_equal(
+        frozen,
+        [],
+        "some parameters do not require gradients",
+        "nn.Parameter(t) requires grad by default; do not pass requires_grad=False.",
+    )
+    expect_close(
+        got["values"].get("bias"),
+        ref["values"]["bias"],
+        "the initial bias",
+        "bias starts at zeros: nn.Parameter(torch.zeros(out_features)).",
+    )
+    expect_close(
+        got["values"].get("custom_param"),
+        ref["values"]["custom_param"],
+        "the initial custom_param",
+        "custom_param starts at ones: self.register_parameter('custom_param', nn.Parameter(torch.ones(out_features))).",
+    )
     if "weight_mean" in ref:
         mean, std = got.get("weight_mean"), got.get("weight_std")
         ok = mean is not None and abs(mean) < 0.15 and 0.85 < std < 1.15
-        expect_true(ok, "the initial weight does not look standard normal (mean 0, standard deviation 1)",
-                    hint="draw it with torch.randn(in_features, out_features).",
-                    got={"mean": mean, "std": std}, expected={"mean": 0.0, "std": 1.0})
+        expect_true(
+            ok,
+            "the initial weight does not look standard normal (mean 0, standard deviation 1)",
+            hint="draw it with torch.randn(in_features, out_features).",
+            got={"mean": mean, "std": std},
+            expected={"mean": 0.0, "std": 1.0},
+        )
 
 
 @ex2_1.test("structure")
@@ -78,14 +105,21 @@ def _custom_layer_forward(CustomLayer, n_in, n_out, seed, batches):
 
 
 def _judge_custom_forward(got, ref):
-    expect_equal(got["shapes"], ref["shapes"], "the state_dict keys and shapes differ from the contract",
-                 _SHAPES_2_1)
-    expect_equal(got["parameter_names"], ref["parameter_names"],
-                 "named_parameters() does not list exactly weight, bias and custom_param", _SHAPES_2_1)
+    expect_equal(got["shapes"], ref["shapes"], "the state_dict keys and shapes differ from the contract", _SHAPES_2_1)
+    expect_equal(
+        got["parameter_names"],
+        ref["parameter_names"],
+        "named_parameters() does not list exactly weight, bias and custom_param",
+        _SHAPES_2_1,
+    )
     for key in ref:
         if key.startswith("batch"):
-            expect_close(got[key]["output"], ref[key]["output"],
-                         f"the output for a batch of {key[5:]} (seeded weight, bias and custom_param)", _FWD_2_1)
+            expect_close(
+                got[key]["output"],
+                ref[key]["output"],
+                f"the output for a batch of {key[5:]} (seeded weight, bias and custom_param)",
+                _FWD_2_1,
+            )
             for name, grad in ref[key]["grads"].items():
                 expect_close(got[key]["grads"].get(name), grad, f"the gradient of {name}", _FWD_2_1)
 
@@ -100,10 +134,12 @@ custom_layer_forward.judge(_judge_custom_forward)
 
 @ex2_1.test("hidden")
 def custom_layer_hidden(CustomLayer):
-    data = {"structure": _custom_layer_structure(CustomLayer, 1, vary(7, range(5, 10), 103)),
-            "wide": _custom_layer_structure(CustomLayer, vary(64, range(56, 73), 104), vary(48, range(40, 57), 105)),
-            "narrow_forward": _custom_layer_forward(CustomLayer, 1, vary(6, range(4, 9), 106), seed=112, batches=(1, 3)),
-            "tall_forward": _custom_layer_forward(CustomLayer, vary(7, range(6, 10), 107), 2, seed=113, batches=(5,))}
+    data = {
+        "structure": _custom_layer_structure(CustomLayer, 1, vary(7, range(5, 10), 103)),
+        "wide": _custom_layer_structure(CustomLayer, vary(64, range(56, 73), 104), vary(48, range(40, 57), 105)),
+        "narrow_forward": _custom_layer_forward(CustomLayer, 1, vary(6, range(4, 9), 106), seed=112, batches=(1, 3)),
+        "tall_forward": _custom_layer_forward(CustomLayer, vary(7, range(6, 10), 107), 2, seed=113, batches=(5,)),
+    }
     layer = CustomLayer(3, 2).to(device).to(torch.float64)
     data["dtypes_after_to"] = {n: str(p.dtype) for n, p in layer.named_parameters()}
     return data
@@ -115,9 +151,12 @@ def _(got, ref):
     _judge_custom_structure(got["wide"], ref["wide"])
     _judge_custom_forward(got["narrow_forward"], ref["narrow_forward"])
     _judge_custom_forward(got["tall_forward"], ref["tall_forward"])
-    expect_equal(got["dtypes_after_to"], ref["dtypes_after_to"],
-                 "after layer.to(torch.float64) the parameters have the wrong dtypes",
-                 "only registered parameters follow .to(): keep all three as nn.Parameter attributes.")
+    expect_equal(
+        got["dtypes_after_to"],
+        ref["dtypes_after_to"],
+        "after layer.to(torch.float64) the parameters have the wrong dtypes",
+        "only registered parameters follow .to(): keep all three as nn.Parameter attributes.",
+    )
 
 
 # --------------------------------------------------------------------- ex2_2
@@ -133,11 +172,13 @@ def _stat(module, name):
 @ex2_2.test("buffers")
 def standardize_buffers(Standardize):
     m = Standardize(5)
-    data = {"is_module": isinstance(m, nn.Module),
-            "parameters": sorted(n for n, _ in m.named_parameters()),
-            "buffers": {n: b.detach().clone() for n, b in m.named_buffers() if n in _STATS},
-            "state_keys": sorted(m.state_dict()),
-            "attributes": {n: _stat(m, n) for n in _STATS}}
+    data = {
+        "is_module": isinstance(m, nn.Module),
+        "parameters": sorted(n for n, _ in m.named_parameters()),
+        "buffers": {n: b.detach().clone() for n, b in m.named_buffers() if n in _STATS},
+        "state_keys": sorted(m.state_dict()),
+        "attributes": {n: _stat(m, n) for n in _STATS},
+    }
     m.to(torch.float64)
     data["dtypes_after_to"] = {n: str(b.dtype) for n, b in m.named_buffers() if n in _STATS}
     return data
@@ -145,25 +186,44 @@ def standardize_buffers(Standardize):
 
 @standardize_buffers.judge
 def _(got, ref):
-    expect_true(got["is_module"], "Standardize(...) does not create an nn.Module.",
-                hint="write `class Standardize(nn.Module)` and call super().__init__() first.")
-    expect_equal(got["parameters"], [], "Standardize should have no parameters (nothing in it is learned)",
-                 "keep the statistics as buffers: self.register_buffer('running_mean', torch.zeros(num_features)).")
+    expect_true(
+        got["is_module"],
+        "Standardize(...) does not create an nn.Module.",
+        hint="write `class Standardize(nn.Module)` and call super().__init__() first.",
+    )
+    expect_equal(
+        got["parameters"],
+        [],
+        "Standardize should have no parameters (nothing in it is learned)",
+        "keep the statistics as buffers: self.register_buffer('running_mean', torch.zeros(num_features)).",
+    )
     for name in _STATS:
         if name not in got["buffers"]:
             plain = got["attributes"].get(name) is not None
-            raise Mistake(f"{name} is not a registered buffer"
-                          + (" (it is a plain tensor attribute)" if plain else ""),
-                          got=sorted(got["buffers"]), expected=list(_STATS),
-                          hint=f"self.register_buffer('{name}', ...) files it in _buffers, so state_dict() saves "
-                               "it and .to() moves it; a plain tensor attribute gets neither.")
-        expect_true(name in got["state_keys"], f"{name} is missing from state_dict()",
-                    hint="register it as a persistent buffer (the default; do not pass persistent=False).",
-                    got=got["state_keys"])
-        expect_close(got["buffers"][name], ref["buffers"][name], f"the initial {name}",
-                     "running_mean starts at zeros(num_features) and running_var at ones(num_features).")
-        expect_equal(got["dtypes_after_to"].get(name), "torch.float64",
-                     f"after .to(torch.float64) the buffer {name} is not float64")
+            raise Mistake(
+                f"{name} is not a registered buffer" + (" (it is a plain tensor attribute)" if plain else ""),
+                got=sorted(got["buffers"]),
+                expected=list(_STATS),
+                hint=f"self.register_buffer('{name}', ...) files it in _buffers, so state_dict() saves "
+                "it and .to() moves it; a plain tensor attribute gets neither.",
+            )
+        expect_true(
+            name in got["state_keys"],
+            f"{name} is missing from state_dict()",
+            hint="register it as a persistent buffer (the default; do not pass persistent=False).",
+            got=got["state_keys"],
+        )
+        expect_close(
+            got["buffers"][name],
+            ref["buffers"][name],
+            f"the initial {name}",
+            "running_mean starts at zeros(num_features) and running_var at ones(num_features).",
+        )
+        expect_equal(
+            got["dtypes_after_to"].get(name),
+            "torch.float64",
+            f"after .to(torch.float64) the buffer {name} is not float64",
+        )
 
 
 def _standardize_make(Standardize, nf, args, kwargs):
@@ -185,8 +245,9 @@ def _standardize_train(m, nf, n, seed, steps):
             (out * weights).sum().backward()
             step["input_grad"] = x.grad.clone() if x.grad is not None else None
         step.update({name: _stat(m, name) for name in _STATS})
-        step["stats_tracked"] = sorted(name for name in _STATS
-                                       if getattr(getattr(m, name, None), "requires_grad", False))
+        step["stats_tracked"] = sorted(
+            name for name in _STATS if getattr(getattr(m, name, None), "requires_grad", False)
+        )
         data.append(step)
     return data
 
@@ -217,13 +278,13 @@ def _standardize_eval(m, nf, n, seed, set_stats=True):
 
 _HINTS_2_2 = {
     "output": "in training mode normalise with the batch's own statistics: "
-              "(x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + eps).",
+    "(x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + eps).",
     "input_grad": "gradients must flow through the batch mean and variance: do not .detach() them or "
-                  "compute them under torch.no_grad() (only the running-stat update goes there).",
+    "compute them under torch.no_grad() (only the running-stat update goes there).",
     "running_mean": "running_mean = (1 - momentum) * running_mean + momentum * batch_mean, "
-                    "updated in place under torch.no_grad().",
+    "updated in place under torch.no_grad().",
     "running_var": "running_var = (1 - momentum) * running_var + momentum * unbiased_batch_var — "
-                   "x.var(0, unbiased=True) here, although the normalisation itself uses the biased variance.",
+    "x.var(0, unbiased=True) here, although the normalisation itself uses the biased variance.",
 }
 
 
@@ -232,29 +293,53 @@ def _judge_train(got, ref, label):
     for i, (g, r) in enumerate(zip(got, ref)):
         where = f"{label}, training step {i + 1}"
         expect_close(g["output"], r["output"], f"{where}: the output", _HINTS_2_2["output"])
-        expect_close(g.get("input_grad"), r["input_grad"], f"{where}: the gradient with respect to the input",
-                     _HINTS_2_2["input_grad"])
+        expect_close(
+            g.get("input_grad"),
+            r["input_grad"],
+            f"{where}: the gradient with respect to the input",
+            _HINTS_2_2["input_grad"],
+        )
         for name in _STATS:
             expect_close(g[name], r[name], f"{where}: {name} after the step", _HINTS_2_2[name])
-        expect_equal(g.get("stats_tracked"), [], f"{where}: the running statistics require grad (they have "
-                     "become part of the autograd graph, which then grows with every batch)",
-                     "update the running statistics under torch.no_grad() (or from detached batch statistics).")
+        expect_equal(
+            g.get("stats_tracked"),
+            [],
+            f"{where}: the running statistics require grad (they have "
+            "become part of the autograd graph, which then grows with every batch)",
+            "update the running statistics under torch.no_grad() (or from detached batch statistics).",
+        )
 
 
 def _judge_eval(got, ref, label):
     if got.get("missing"):
-        raise Mistake(f"{label}: the module has no attribute {got['missing']}",
-                      hint="name the buffers exactly running_mean and running_var.")
-    hint = ("in eval mode (self.training is False) normalise with the running statistics: "
-            "(x - running_mean) / torch.sqrt(running_var + eps).")
+        raise Mistake(
+            f"{label}: the module has no attribute {got['missing']}",
+            hint="name the buffers exactly running_mean and running_var.",
+        )
+    hint = (
+        "in eval mode (self.training is False) normalise with the running statistics: "
+        "(x - running_mean) / torch.sqrt(running_var + eps)."
+    )
     for name in _STATS:
-        expect_close(got["after"][name], got["before"][name], f"{label}: {name} after two calls in eval() mode",
-                     "eval mode must not update the running statistics: update them only when self.training.")
+        expect_close(
+            got["after"][name],
+            got["before"][name],
+            f"{label}: {name} after two calls in eval() mode",
+            "eval mode must not update the running statistics: update them only when self.training.",
+        )
     expect_close(got["output"], ref["output"], f"{label}: the output in eval() mode", hint)
-    expect_close(got.get("input_grad"), ref["input_grad"],
-                 f"{label}: the gradient with respect to the input in eval() mode", hint)
-    expect_close(got["second_output"], got["output"], f"{label}: a second eval() call on the same input",
-                 "eval mode must not update the running statistics.")
+    expect_close(
+        got.get("input_grad"),
+        ref["input_grad"],
+        f"{label}: the gradient with respect to the input in eval() mode",
+        hint,
+    )
+    expect_close(
+        got["second_output"],
+        got["output"],
+        f"{label}: a second eval() call on the same input",
+        "eval mode must not update the running statistics.",
+    )
 
 
 @ex2_2.test("train")
@@ -305,8 +390,10 @@ def _(got, ref):
     try:
         _judge_eval(got["reloaded_eval"], ref["reloaded_eval"], "a fresh Standardize after load_state_dict")
     except Mistake as m:
-        m.hint = ("the running statistics must be persistent buffers, so that state_dict() saves them and "
-                  "load_state_dict() restores them.")
+        m.hint = (
+            "the running statistics must be persistent buffers, so that state_dict() saves them and "
+            "load_state_dict() restores them."
+        )
         raise
     _judge_train(got["positional_train"], ref["positional_train"], "Standardize(1, 0.05, 1e-3)")
     _judge_eval(got["positional_eval"], ref["positional_eval"], "Standardize(1, 0.05, 1e-3) after training")
@@ -329,8 +416,9 @@ class _Mixed(nn.Module):
         self.conv = nn.Conv1d(8, 8, 3)
         self.norm = nn.LayerNorm(8)
         self.bn = nn.BatchNorm1d(8)
-        self.body = nn.Sequential(nn.Linear(8, 128), nn.ReLU(), _MyLinear(128, 16), nn.Tanh(),
-                                  nn.Linear(16, 16, bias=False))
+        self.body = nn.Sequential(
+            nn.Linear(8, 128), nn.ReLU(), _MyLinear(128, 16), nn.Tanh(), nn.Linear(16, 16, bias=False)
+        )
         self.pair = nn.Bilinear(16, 16, 4)
         self.register_buffer("scale", torch.full((4,), 2.0))
         self.gain = nn.Parameter(torch.ones(4))
@@ -340,19 +428,24 @@ def _linear_stats(layer):
     w = layer.weight.detach().double()
     fan_out, fan_in = w.shape
     bound = math.sqrt(6.0 / (fan_in + fan_out))
-    return {"max_ratio": (w.abs().max() / bound).item(),
-            "std_ratio": (w.std() / (bound / math.sqrt(3.0))).item(),
-            "mean_ratio": (w.mean() / bound).item(),
-            "bias": None if layer.bias is None else layer.bias.detach().clone(),
-            "requires_grad": bool(layer.weight.requires_grad)}
+    return {
+        "max_ratio": (w.abs().max() / bound).item(),
+        "std_ratio": (w.std() / (bound / math.sqrt(3.0))).item(),
+        "mean_ratio": (w.mean() / bound).item(),
+        "bias": None if layer.bias is None else layer.bias.detach().clone(),
+        "requires_grad": bool(layer.weight.requires_grad),
+    }
 
 
 def _apply_probe(initialize_weights, model, direct=False):
     model.to(device)
     linear_names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     params_before = {n: p for n, p in model.named_parameters()}
-    others_before = {k: v.detach().clone() for k, v in model.state_dict().items()
-                     if not any(k.startswith(ln + ".") or (ln == "" and "." not in k) for ln in linear_names)}
+    others_before = {
+        k: v.detach().clone()
+        for k, v in model.state_dict().items()
+        if not any(k.startswith(ln + ".") or (ln == "" and "." not in k) for ln in linear_names)
+    }
     if direct:
         initialize_weights(model)
     else:
@@ -360,34 +453,55 @@ def _apply_probe(initialize_weights, model, direct=False):
     modules = dict(model.named_modules())
     params_after = dict(model.named_parameters())
     state_after = model.state_dict()
-    return {"linears": {n or "(root)": _linear_stats(modules[n]) for n in linear_names},
-            "replaced": sorted(n for n, p in params_before.items() if params_after.get(n) is not p),
-            "others_changed": sorted(k for k, v in others_before.items()
-                                     if k not in state_after or not torch.equal(state_after[k], v))}
+    return {
+        "linears": {n or "(root)": _linear_stats(modules[n]) for n in linear_names},
+        "replaced": sorted(n for n, p in params_before.items() if params_after.get(n) is not p),
+        "others_changed": sorted(
+            k for k, v in others_before.items() if k not in state_after or not torch.equal(state_after[k], v)
+        ),
+    }
 
 
 def _judge_apply(got, ref, label):
-    expect_equal(got["replaced"], [], f"{label}: some Parameter objects were replaced instead of filled",
-                 "fill the existing tensors in place (nn.init.xavier_uniform_(m.weight), nn.init.constant_("
-                 "m.bias, 0.01)); assigning m.weight = nn.Parameter(...) strands any optimizer built earlier.")
-    expect_equal(got["others_changed"], [], f"{label}: modules other than nn.Linear were changed",
-                 "touch only modules for which isinstance(m, nn.Linear) is true (model.apply calls you on "
-                 "every module, so the test belongs in initialize_weights).")
+    expect_equal(
+        got["replaced"],
+        [],
+        f"{label}: some Parameter objects were replaced instead of filled",
+        "fill the existing tensors in place (nn.init.xavier_uniform_(m.weight), nn.init.constant_("
+        "m.bias, 0.01)); assigning m.weight = nn.Parameter(...) strands any optimizer built earlier.",
+    )
+    expect_equal(
+        got["others_changed"],
+        [],
+        f"{label}: modules other than nn.Linear were changed",
+        "touch only modules for which isinstance(m, nn.Linear) is true (model.apply calls you on "
+        "every module, so the test belongs in initialize_weights).",
+    )
     expect_equal(sorted(got["linears"]), sorted(ref["linears"]), f"{label}: unexpected layers")
     for name, r in ref["linears"].items():
         g = got["linears"][name]
         where = f"{label}: the Linear '{name}'"
         ok = 0.95 <= g["max_ratio"] <= 1.0 + 1e-5 and 0.85 <= g["std_ratio"] <= 1.15 and abs(g["mean_ratio"]) < 0.2
-        expect_true(ok, f"{where} does not have xavier-uniform weights (values spread evenly over "
-                        "[-a, a] with a = sqrt(6 / (fan_in + fan_out)))",
-                    hint="nn.init.xavier_uniform_(m.weight) — not xavier_normal_, not kaiming, no gain; "
-                         "a subclass of nn.Linear needs it too: test with isinstance, not type(m) == nn.Linear.",
-                    got={"max|w| / a": g["max_ratio"], "std / (a/√3)": g["std_ratio"]},
-                    expected={"max|w| / a": "just below 1", "std / (a/√3)": 1.0})
-        expect_true(g["requires_grad"], f"{where}: the weight no longer requires grad",
-                    hint="initialise the values; do not change requires_grad.")
-        expect_close(g["bias"], r["bias"], f"{where}: the bias",
-                     "fill the bias with 0.01 (nn.init.constant_(m.bias, 0.01)) when m.bias is not None.")
+        expect_true(
+            ok,
+            f"{where} does not have xavier-uniform weights (values spread evenly over "
+            "[-a, a] with a = sqrt(6 / (fan_in + fan_out)))",
+            hint="nn.init.xavier_uniform_(m.weight) — not xavier_normal_, not kaiming, no gain; "
+            "a subclass of nn.Linear needs it too: test with isinstance, not type(m) == nn.Linear.",
+            got={"max|w| / a": g["max_ratio"], "std / (a/√3)": g["std_ratio"]},
+            expected={"max|w| / a": "just below 1", "std / (a/√3)": 1.0},
+        )
+        expect_true(
+            g["requires_grad"],
+            f"{where}: the weight no longer requires grad",
+            hint="initialise the values; do not change requires_grad.",
+        )
+        expect_close(
+            g["bias"],
+            r["bias"],
+            f"{where}: the bias",
+            "fill the bias with 0.01 (nn.init.constant_(m.bias, 0.01)) when m.bias is not None.",
+        )
 
 
 @ex2_3.test("xavier")
@@ -409,25 +523,37 @@ def init_weights_in_place(initialize_weights):
     net.apply(initialize_weights)
     after = dict(net.named_parameters())
     held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-    return {"replaced": sorted(n for n, p in before.items() if after.get(n) is not p),
-            "not_in_optimizer": sorted(n for n, p in after.items() if id(p) not in held)}
+    return {
+        "replaced": sorted(n for n, p in before.items() if after.get(n) is not p),
+        "not_in_optimizer": sorted(n for n, p in after.items() if id(p) not in held),
+    }
 
 
 @init_weights_in_place.judge
 def _(got, ref):
-    expect_equal(got["replaced"], [], "model.apply(initialize_weights) replaced Parameter objects",
-                 "fill the existing tensors in place with the nn.init functions (their names end in _); "
-                 "m.weight = nn.Parameter(...) makes a new object that an optimizer built earlier never sees.")
-    expect_equal(got["not_in_optimizer"], [], "an optimizer built before the initialisation no longer holds "
-                 "these parameters, so optimizer.step() would not train them",
-                 "initialise in place (nn.init.xavier_uniform_(m.weight)) instead of assigning new Parameters.")
+    expect_equal(
+        got["replaced"],
+        [],
+        "model.apply(initialize_weights) replaced Parameter objects",
+        "fill the existing tensors in place with the nn.init functions (their names end in _); "
+        "m.weight = nn.Parameter(...) makes a new object that an optimizer built earlier never sees.",
+    )
+    expect_equal(
+        got["not_in_optimizer"],
+        [],
+        "an optimizer built before the initialisation no longer holds "
+        "these parameters, so optimizer.step() would not train them",
+        "initialise in place (nn.init.xavier_uniform_(m.weight)) instead of assigning new Parameters.",
+    )
 
 
 @ex2_3.test("hidden")
 def init_weights_hidden(initialize_weights):
-    data = {"mixed": _apply_probe(initialize_weights, _Mixed()),
-            "direct": _apply_probe(initialize_weights, nn.Linear(64, 32), direct=True),
-            "direct_subclass": _apply_probe(initialize_weights, _MyLinear(32, 64, bias=False), direct=True)}
+    data = {
+        "mixed": _apply_probe(initialize_weights, _Mixed()),
+        "direct": _apply_probe(initialize_weights, nn.Linear(64, 32), direct=True),
+        "direct_subclass": _apply_probe(initialize_weights, _MyLinear(32, 64, bias=False), direct=True),
+    }
     for name, module in {"relu": nn.ReLU(), "conv": nn.Conv1d(4, 4, 2), "bilinear": nn.Bilinear(3, 3, 2)}.items():
         data[name] = _apply_probe(initialize_weights, module, direct=True)
     return data
@@ -435,11 +561,18 @@ def init_weights_hidden(initialize_weights):
 
 @init_weights_hidden.judge
 def _(got, ref):
-    _judge_apply(got["mixed"], ref["mixed"], "a model mixing Linear layers (a subclass, one without bias) "
-                 "with Embedding, Conv1d, LayerNorm, BatchNorm1d and Bilinear")
+    _judge_apply(
+        got["mixed"],
+        ref["mixed"],
+        "a model mixing Linear layers (a subclass, one without bias) "
+        "with Embedding, Conv1d, LayerNorm, BatchNorm1d and Bilinear",
+    )
     _judge_apply(got["direct"], ref["direct"], "initialize_weights(nn.Linear(64, 32)) called directly")
-    _judge_apply(got["direct_subclass"], ref["direct_subclass"],
-                 "initialize_weights called directly on a subclass of nn.Linear without bias")
+    _judge_apply(
+        got["direct_subclass"],
+        ref["direct_subclass"],
+        "initialize_weights called directly on a subclass of nn.Linear without bias",
+    )
     for name in ("relu", "conv", "bilinear"):
         _judge_apply(got[name], ref[name], f"initialize_weights called directly on a {name} module")
 
@@ -482,9 +615,11 @@ def _groups_probe(make_optimizer, sizes, base_lr=_NOT_GIVEN, positional=False, s
     params = {}
     for name, p in model.named_parameters():
         found = [group for group in groups for q in group["params"] if q is p]
-        params[name] = {"groups": len(found),
-                        "lr": float(found[0]["lr"]) if found else None,
-                        "momentum": float(found[0].get("momentum", 0.0)) if found else None}
+        params[name] = {
+            "groups": len(found),
+            "lr": float(found[0]["lr"]) if found else None,
+            "momentum": float(found[0].get("momentum", 0.0)) if found else None,
+        }
     data["params"] = params
     if steps:
         g = generator(sum(sizes) + 7)
@@ -497,24 +632,41 @@ def _groups_probe(make_optimizer, sizes, base_lr=_NOT_GIVEN, positional=False, s
 
 
 def _judge_groups(got, ref, label):
-    expect_true(got["is_sgd"], f"{label} did not return a torch.optim.SGD",
-                hint="return torch.optim.SGD([...groups...], lr=base_lr, momentum=0.9).", got=got["type"])
-    expect_equal(got.get("foreign"), 0, f"{label}: the optimizer holds tensors that are not the model's parameters",
-                 "build the groups from the model you are given (model.layer1.parameters(), ...).")
+    expect_true(
+        got["is_sgd"],
+        f"{label} did not return a torch.optim.SGD",
+        hint="return torch.optim.SGD([...groups...], lr=base_lr, momentum=0.9).",
+        got=got["type"],
+    )
+    expect_equal(
+        got.get("foreign"),
+        0,
+        f"{label}: the optimizer holds tensors that are not the model's parameters",
+        "build the groups from the model you are given (model.layer1.parameters(), ...).",
+    )
     for name, r in ref["params"].items():
         g = got["params"][name]
         if g["groups"] == 0:
-            raise Mistake(f"{label}: the parameter {name} is in no parameter group, so optimizer.step() "
-                          "never updates it",
-                          hint="every parameter must be in exactly one group: layer1's in one, all the "
-                               "others (layer2 and output) at base_lr — the output layer must train too.")
+            raise Mistake(
+                f"{label}: the parameter {name} is in no parameter group, so optimizer.step() never updates it",
+                hint="every parameter must be in exactly one group: layer1's in one, all the "
+                "others (layer2 and output) at base_lr — the output layer must train too.",
+            )
         expect_equal(g["groups"], 1, f"{label}: the parameter {name} is in several groups")
         if not math.isclose(g["lr"], r["lr"], rel_tol=1e-6):
-            raise Mistake(f"{label}: the learning rate of {name} is wrong", got=g["lr"], expected=r["lr"],
-                          hint="layer1's parameters use 10 * base_lr, every other parameter base_lr.")
+            raise Mistake(
+                f"{label}: the learning rate of {name} is wrong",
+                got=g["lr"],
+                expected=r["lr"],
+                hint="layer1's parameters use 10 * base_lr, every other parameter base_lr.",
+            )
         if not math.isclose(g["momentum"], r["momentum"], rel_tol=1e-6):
-            raise Mistake(f"{label}: the momentum of {name} is wrong", got=g["momentum"], expected=r["momentum"],
-                          hint="pass momentum=0.9 to torch.optim.SGD (it applies to every group).")
+            raise Mistake(
+                f"{label}: the momentum of {name} is wrong",
+                got=g["momentum"],
+                expected=r["momentum"],
+                hint="pass momentum=0.9 to torch.optim.SGD (it applies to every group).",
+            )
 
 
 @ex2_4.test("groups")
@@ -529,8 +681,10 @@ def _(got, ref):
 
 @ex2_4.test("hidden")
 def param_groups_hidden(make_optimizer):
-    return {"keyword": _groups_probe(make_optimizer, (3, 5, 2), base_lr=0.05, steps=3),
-            "positional": _groups_probe(make_optimizer, (4, 4, 4), 0.02, positional=True)}
+    return {
+        "keyword": _groups_probe(make_optimizer, (3, 5, 2), base_lr=0.05, steps=3),
+        "positional": _groups_probe(make_optimizer, (4, 4, 4), 0.02, positional=True),
+    }
 
 
 @param_groups_hidden.judge
@@ -538,9 +692,12 @@ def _(got, ref):
     _judge_groups(got["keyword"], ref["keyword"], "make_optimizer(model, base_lr=0.05)")
     _judge_groups(got["positional"], ref["positional"], "make_optimizer(model, 0.02)")
     for name, value in ref["keyword"]["after_steps"].items():
-        expect_close(got["keyword"]["after_steps"].get(name), value,
-                     f"make_optimizer(model, base_lr=0.05): {name} after three steps with fixed gradients",
-                     "plain SGD with momentum=0.9: no weight decay, dampening or nesterov were asked for.")
+        expect_close(
+            got["keyword"]["after_steps"].get(name),
+            value,
+            f"make_optimizer(model, base_lr=0.05): {name} after three steps with fixed gradients",
+            "plain SGD with momentum=0.9: no weight decay, dampening or nesterov were asked for.",
+        )
 
 
 # --------------------------------------------------------------------- ex2_5
@@ -549,11 +706,13 @@ ex2_5 = exercise("ex2_5_freeze", CHAPTER)
 
 def _stack_names() -> dict[str, str]:
     """The hidden check's attribute names: fixed in a notebook, drawn per grading run."""
-    return {"stem": vary("stem", ["stem", "embed", "inlet"], 601),
-            "blocks": vary("blocks", ["blocks", "stages", "layers"], 602),
-            "norm": vary("norm", ["norm", "bn", "normalize"], 603),
-            "head": vary("head", ["head", "classifier", "out"], 604),
-            "temperature": vary("temperature", ["temperature", "scale", "gain"], 605)}
+    return {
+        "stem": vary("stem", ["stem", "embed", "inlet"], 601),
+        "blocks": vary("blocks", ["blocks", "stages", "layers"], 602),
+        "norm": vary("norm", ["norm", "bn", "normalize"], 603),
+        "head": vary("head", ["head", "classifier", "out"], 604),
+        "temperature": vary("temperature", ["temperature", "scale", "gain"], 605),
+    }
 
 
 class _Stack(nn.Module):
@@ -571,28 +730,39 @@ def _freeze_case(freeze, model, prefixes, pre_frozen=()):
         if name in pre_frozen:
             p.requires_grad_(False)
     returned = freeze(model, prefixes)
-    return {"returned": returned if _is_int(returned) else repr(returned),
-            "returned_is_int": _is_int(returned),
-            "requires_grad": {n: bool(p.requires_grad) for n, p in model.named_parameters()}}
+    return {
+        "returned": returned if _is_int(returned) else repr(returned),
+        "returned_is_int": _is_int(returned),
+        "requires_grad": {n: bool(p.requires_grad) for n, p in model.named_parameters()},
+    }
 
 
 def _judge_freeze(got, ref, label):
     wrong = sorted(n for n in ref["requires_grad"] if got["requires_grad"].get(n) != ref["requires_grad"][n])
-    expect_equal({n: got["requires_grad"].get(n) for n in wrong}, {n: ref["requires_grad"][n] for n in wrong},
-                 f"{label}: requires_grad is wrong for {', '.join(wrong)}",
-                 "loop over model.named_parameters() and call p.requires_grad_(False) when name.startswith("
-                 "prefix) for one of the prefixes (a single string is one prefix, not a list of letters); "
-                 "leave every other parameter as it was (state_dict() tensors are detached copies: changing "
-                 "them does nothing).")
+    expect_equal(
+        {n: got["requires_grad"].get(n) for n in wrong},
+        {n: ref["requires_grad"][n] for n in wrong},
+        f"{label}: requires_grad is wrong for {', '.join(wrong)}",
+        "loop over model.named_parameters() and call p.requires_grad_(False) when name.startswith("
+        "prefix) for one of the prefixes (a single string is one prefix, not a list of letters); "
+        "leave every other parameter as it was (state_dict() tensors are detached copies: changing "
+        "them does nothing).",
+    )
     expect_true(got["returned_is_int"], f"{label}: freeze should return a Python int", got=got["returned"])
-    expect_equal(got["returned"], ref["returned"], f"{label}: the returned count differs",
-                 "return the number of parameters whose name matched, already frozen ones included.")
+    expect_equal(
+        got["returned"],
+        ref["returned"],
+        f"{label}: the returned count differs",
+        "return the number of parameters whose name matched, already frozen ones included.",
+    )
 
 
 @ex2_5.test("basic")
 def freeze_basic(freeze):
-    return {"string": _freeze_case(freeze, _SimpleNet(4, 6, 2), "layer1"),
-            "list": _freeze_case(freeze, _SimpleNet(4, 6, 2), ["layer1", "output"])}
+    return {
+        "string": _freeze_case(freeze, _SimpleNet(4, 6, 2), "layer1"),
+        "list": _freeze_case(freeze, _SimpleNet(4, 6, 2), ["layer1", "output"]),
+    }
 
 
 @freeze_basic.judge
@@ -608,8 +778,9 @@ def freeze_hidden(freeze):
         "generator": _freeze_case(freeze, _Stack(n), (p for p in [f"{n['blocks']}.1", n["head"]])),
         "tuple": _freeze_case(freeze, _Stack(n), (f"{n['stem']}.weight", n["norm"])),
         "set": _freeze_case(freeze, _Stack(n), {n["blocks"]}),
-        "already_frozen": _freeze_case(freeze, _Stack(n), f"{n['blocks']}.0",
-                                       pre_frozen=(f"{n['blocks']}.0.bias", f"{n['head']}.weight")),
+        "already_frozen": _freeze_case(
+            freeze, _Stack(n), f"{n['blocks']}.0", pre_frozen=(f"{n['blocks']}.0.bias", f"{n['head']}.weight")
+        ),
         "empty": _freeze_case(freeze, _Stack(n), [], pre_frozen=(f"{n['stem']}.bias",)),
         "no_match": _freeze_case(freeze, _Stack(n), "decoder"),
         # a name that contains the prefix without starting with it: "starts with", not "contains"
@@ -619,13 +790,15 @@ def freeze_hidden(freeze):
 
 @freeze_hidden.judge
 def _(got, ref):
-    for key, label in [("generator", "freeze(net, a generator of 'blocks.1' and 'head')"),
-                       ("tuple", "freeze(net, ('stem.weight', 'norm'))"),
-                       ("set", "freeze(net, {'blocks'})"),
-                       ("already_frozen", "freeze(net, 'blocks.0') with blocks.0.bias and head.weight already frozen"),
-                       ("empty", "freeze(net, []) with stem.bias already frozen"),
-                       ("no_match", "freeze(net, 'decoder') (no name matches)"),
-                       ("inner_match", "freeze(net, 'weight') (names contain it, none starts with it)")]:
+    for key, label in [
+        ("generator", "freeze(net, a generator of 'blocks.1' and 'head')"),
+        ("tuple", "freeze(net, ('stem.weight', 'norm'))"),
+        ("set", "freeze(net, {'blocks'})"),
+        ("already_frozen", "freeze(net, 'blocks.0') with blocks.0.bias and head.weight already frozen"),
+        ("empty", "freeze(net, []) with stem.bias already frozen"),
+        ("no_match", "freeze(net, 'decoder') (no name matches)"),
+        ("inner_match", "freeze(net, 'weight') (names contain it, none starts with it)"),
+    ]:
         _judge_freeze(got[key], ref[key], label)
 
 
@@ -647,9 +820,9 @@ class _FineTuned(nn.Module):
         super().__init__()
         self.encoder = nn.Linear(4, 8)
         self.norm = nn.BatchNorm1d(8)
-        self.head = nn.Linear(8, 5)                      # same keys as in _Pretrained, other shapes
-        self.adapter = nn.Linear(5, 5)                   # only here
-        self.register_buffer("scale", torch.ones(5))     # a buffer only here
+        self.head = nn.Linear(8, 5)  # same keys as in _Pretrained, other shapes
+        self.adapter = nn.Linear(5, 5)  # only here
+        self.register_buffer("scale", torch.ones(5))  # a buffer only here
         self.register_buffer("cache", torch.ones(2), persistent=False)
 
 
@@ -681,8 +854,9 @@ def _copy_probe(copy_matching_weights, src, dst, frozen=()):
         "returned_is_list": returned_ok,
         "dst_state": dst_after,
         "dst_buffers": {n: b.detach().clone() for n, b in dst.named_buffers()},
-        "src_changed": sorted(k for k, v in src_before.items()
-                              if k not in src_after or not torch.equal(src_after[k], v)),
+        "src_changed": sorted(
+            k for k, v in src_before.items() if k not in src_after or not torch.equal(src_after[k], v)
+        ),
         "replaced": sorted(n for n, p in dst_params.items() if dict(dst.named_parameters()).get(n) is not p),
         "requires_grad": {n: bool(p.requires_grad) for n, p in dst.named_parameters()},
     }
@@ -694,34 +868,53 @@ def _copy_probe(copy_matching_weights, src, dst, frozen=()):
 
 
 def _judge_copy(got, ref, label):
-    expect_true(got["returned_is_list"], f"{label}: copy_matching_weights should return a list of str",
-                got=got["returned"])
+    expect_true(
+        got["returned_is_list"], f"{label}: copy_matching_weights should return a list of str", got=got["returned"]
+    )
     if got["returned"] != ref["returned"]:
         if sorted(got["returned"]) == ref["returned"]:
             hint = "return the copied keys sorted: sorted(copied)."
         elif set(got["returned"]) > set(ref["returned"]):
-            hint = ("return only the keys actually copied: keys missing from dst, or whose shape differs "
-                    "there, are skipped.")
+            hint = (
+                "return only the keys actually copied: keys missing from dst, or whose shape differs "
+                "there, are skipped."
+            )
         else:
-            hint = ("copy every state_dict() entry (buffers such as BatchNorm's running_mean and "
-                    "num_batches_tracked included) whose key is in dst.state_dict() with the same shape.")
+            hint = (
+                "copy every state_dict() entry (buffers such as BatchNorm's running_mean and "
+                "num_batches_tracked included) whose key is in dst.state_dict() with the same shape."
+            )
         raise Mistake(f"{label}: the returned keys differ", got=got["returned"], expected=ref["returned"], hint=hint)
-    hint = ("copy matching entries into dst in place, e.g. dst.load_state_dict({**dst.state_dict(), **matching}) "
-            "or dst_state[key].copy_(value) under torch.no_grad(); leave every other entry of dst alone.")
-    expect_equal(sorted(got["dst_state"]), sorted(ref["dst_state"]), f"{label}: the keys of dst.state_dict() changed",
-                 hint)
+    hint = (
+        "copy matching entries into dst in place, e.g. dst.load_state_dict({**dst.state_dict(), **matching}) "
+        "or dst_state[key].copy_(value) under torch.no_grad(); leave every other entry of dst alone."
+    )
+    expect_equal(
+        sorted(got["dst_state"]), sorted(ref["dst_state"]), f"{label}: the keys of dst.state_dict() changed", hint
+    )
     for key, value in ref["dst_state"].items():
         expect_close(got["dst_state"][key], value, f"{label}: dst's '{key}' after copying", hint)
     for key, value in ref["dst_buffers"].items():
         expect_close(got["dst_buffers"].get(key), value, f"{label}: dst's buffer '{key}' after copying", hint)
-    expect_equal(got["replaced"], [], f"{label}: some of dst's Parameter objects were replaced",
-                 "copy values into the existing parameters (load_state_dict does this) instead of assigning "
-                 "new ones: an optimizer built on dst would be stranded.")
-    expect_equal(got["requires_grad"], ref["requires_grad"], f"{label}: requires_grad of dst's parameters changed",
-                 "copy values only; a frozen parameter of dst stays frozen.")
-    expect_equal(got["aliased"], [], f"{label}: dst shares memory with src (changing src afterwards changed dst)",
-                 "copy the values (load_state_dict or tensor.copy_ do); do not make dst's entries point at "
-                 "src's tensors.")
+    expect_equal(
+        got["replaced"],
+        [],
+        f"{label}: some of dst's Parameter objects were replaced",
+        "copy values into the existing parameters (load_state_dict does this) instead of assigning "
+        "new ones: an optimizer built on dst would be stranded.",
+    )
+    expect_equal(
+        got["requires_grad"],
+        ref["requires_grad"],
+        f"{label}: requires_grad of dst's parameters changed",
+        "copy values only; a frozen parameter of dst stays frozen.",
+    )
+    expect_equal(
+        got["aliased"],
+        [],
+        f"{label}: dst shares memory with src (changing src afterwards changed dst)",
+        "copy the values (load_state_dict or tensor.copy_ do); do not make dst's entries point at src's tensors.",
+    )
     expect_equal(got["src_changed"], [], f"{label}: src was modified", "read from src; write only to dst.")
 
 
@@ -741,15 +934,18 @@ def copy_matching_hidden(copy_matching_weights):
     same = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     other = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 2), nn.BatchNorm1d(2))
     return {
-        "same": _copy_probe(copy_matching_weights, _seed_state(src_net, 263), _seed_state(same, 264),
-                            frozen=("0.weight",)),
-        "partly": _copy_probe(copy_matching_weights, _seed_state(nn.Sequential(nn.Linear(3, 4), nn.ReLU(),
-                                                                               nn.Linear(4, 2)), 265),
-                              _seed_state(other, 266)),
-        "reverse": _copy_probe(copy_matching_weights, _seed_state(_FineTuned(), 267),
-                               _seed_state(_Pretrained(), 268)),
-        "nothing": _copy_probe(copy_matching_weights, _seed_state(nn.Linear(2, 3), 269),
-                               _seed_state(nn.Sequential(nn.Linear(2, 3)), 270)),
+        "same": _copy_probe(
+            copy_matching_weights, _seed_state(src_net, 263), _seed_state(same, 264), frozen=("0.weight",)
+        ),
+        "partly": _copy_probe(
+            copy_matching_weights,
+            _seed_state(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), 265),
+            _seed_state(other, 266),
+        ),
+        "reverse": _copy_probe(copy_matching_weights, _seed_state(_FineTuned(), 267), _seed_state(_Pretrained(), 268)),
+        "nothing": _copy_probe(
+            copy_matching_weights, _seed_state(nn.Linear(2, 3), 269), _seed_state(nn.Sequential(nn.Linear(2, 3)), 270)
+        ),
     }
 
 

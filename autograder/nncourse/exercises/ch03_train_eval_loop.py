@@ -11,6 +11,7 @@ The probes hand the learner's functions objects of their own that record what ha
 * for ``fit``, stand-ins for ``train_one_epoch`` and ``evaluate`` that return scripted losses and
   write the epoch number into the weights, so the weights ``fit`` ends with name their epoch.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,9 +25,9 @@ import torch.serialization
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..registry import Mistake, exercise
 from ..expect import expect_close, expect_equal, expect_true
 from ..probing import device, generator, load_seeded, reseed
+from ..registry import Mistake, exercise
 
 CHAPTER = "03_train_eval_loop"
 _MISSING = object()
@@ -62,8 +63,14 @@ class _Recorder(nn.Module):
         self.log = []
 
     def forward(self, x):
-        self.log.append({"training": self.training, "grad_enabled": torch.is_grad_enabled(),
-                         "moved": not isinstance(x, _Unmoved), "n": int(x.shape[0])})
+        self.log.append(
+            {
+                "training": self.training,
+                "grad_enabled": torch.is_grad_enabled(),
+                "moved": not isinstance(x, _Unmoved),
+                "n": int(x.shape[0]),
+            }
+        )
         return self.net(_plain(x))
 
 
@@ -77,8 +84,9 @@ class _RecordingLoss(nn.Module):
 
     def forward(self, output, target):
         loss = self.base(_plain(output), _plain(target))
-        self.log.append({"moved": not isinstance(target, _Unmoved), "n": int(target.shape[0]),
-                         "loss": float(loss.detach())})
+        self.log.append(
+            {"moved": not isinstance(target, _Unmoved), "n": int(target.shape[0]), "loss": float(loss.detach())}
+        )
         return loss
 
 
@@ -88,8 +96,9 @@ def _record_steps(optimizer, model):
     names = [n for n, _ in model.named_parameters()]
 
     def hook(opt, args, kwargs):
-        steps.append({n: (p.grad.detach().clone() if p.grad is not None else None)
-                      for n, p in zip(names, model.parameters())})
+        steps.append(
+            {n: (p.grad.detach().clone() if p.grad is not None else None) for n, p in zip(names, model.parameters())}
+        )
 
     optimizer.register_step_pre_hook(hook)
     return steps
@@ -99,9 +108,9 @@ def _number(value):
     """(type name, float value or None) of a returned scalar, for the judge."""
     if isinstance(value, bool):
         return "bool", float(value)
-    if isinstance(value, numbers.Integral):           # int, numpy.int64 ...
+    if isinstance(value, numbers.Integral):  # int, numpy.int64 ...
         return "int", float(value)
-    if isinstance(value, numbers.Real):               # float, numpy.float64, numpy.float32 ...
+    if isinstance(value, numbers.Real):  # float, numpy.float64, numpy.float32 ...
         return "float", float(value)
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         return "Tensor", float(value.detach().cpu())
@@ -113,20 +122,30 @@ def _state(module):
 
 
 def _judge_moved(got, what):
-    expect_true(all(f["moved"] for f in got["forwards"]),
-                f"{what} gave the model a batch that was never moved to `device`.",
-                hint="move each batch first: inputs, targets = inputs.to(device), targets.to(device).")
-    expect_true(all(entry["moved"] for entry in got["losses"]),
-                f"{what} gave the loss a target batch that was never moved to `device`.",
-                hint="move the targets too: targets = targets.to(device).")
+    expect_true(
+        all(f["moved"] for f in got["forwards"]),
+        f"{what} gave the model a batch that was never moved to `device`.",
+        hint="move each batch first: inputs, targets = inputs.to(device), targets.to(device).",
+    )
+    expect_true(
+        all(entry["moved"] for entry in got["losses"]),
+        f"{what} gave the loss a target batch that was never moved to `device`.",
+        hint="move the targets too: targets = targets.to(device).",
+    )
 
 
 def _judge_float(kind_value, what):
     kind, value = kind_value
-    expect_true(value is not None, f"{what} should be a Python float, not a {kind}.",
-                hint="turn a 0-d tensor into a number with .item().")
-    expect_true(kind in ("float", "int"), f"{what} should be a Python float, not a {kind}.",
-                hint="use loss.item() when you add up losses: a tensor keeps the whole autograd graph alive.")
+    expect_true(
+        value is not None,
+        f"{what} should be a Python float, not a {kind}.",
+        hint="turn a 0-d tensor into a number with .item().",
+    )
+    expect_true(
+        kind in ("float", "int"),
+        f"{what} should be a Python float, not a {kind}.",
+        hint="use loss.item() when you add up losses: a tensor keeps the whole autograd graph alive.",
+    )
     return value
 
 
@@ -134,8 +153,7 @@ def _judge_float(kind_value, what):
 ex3_1 = exercise("ex3_1_train_one_epoch", CHAPTER)
 
 
-def _train_case(train_one_epoch, *, seed, n, batch_size, n_in, n_out, task, momentum,
-                use_device=True, keywords=False):
+def _train_case(train_one_epoch, *, seed, n, batch_size, n_in, n_out, task, momentum, use_device=True, keywords=False):
     g = generator(seed)
     x = torch.randn(n, n_in, generator=g)
     if task == "classify":
@@ -149,7 +167,7 @@ def _train_case(train_one_epoch, *, seed, n, batch_size, n_in, n_out, task, mome
     load_seeded(model, seed + 1)
     if not use_device:
         model.cpu()
-    model.eval()                                   # train_one_epoch must switch to training mode
+    model.eval()  # train_one_epoch must switch to training mode
     loss_fn = _RecordingLoss(base)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=momentum)
     steps = _record_steps(optimizer, model)
@@ -157,50 +175,76 @@ def _train_case(train_one_epoch, *, seed, n, batch_size, n_in, n_out, task, mome
     if not use_device:
         result = train_one_epoch(model, loader, loss_fn, optimizer)
     elif keywords:
-        result = train_one_epoch(model=model, loader=loader, loss_fn=loss_fn, optimizer=optimizer,
-                                 device=device)
+        result = train_one_epoch(model=model, loader=loader, loss_fn=loss_fn, optimizer=optimizer, device=device)
     else:
         result = train_one_epoch(model, loader, loss_fn, optimizer, device)
-    return {"result": _number(result), "steps": steps, "n_batches": len(loader),
-            "params": {k: v.detach() for k, v in model.net.named_parameters()},
-            "forwards": model.log, "losses": loss_fn.log, "check_moved": use_device}
+    return {
+        "result": _number(result),
+        "steps": steps,
+        "n_batches": len(loader),
+        "params": {k: v.detach() for k, v in model.net.named_parameters()},
+        "forwards": model.log,
+        "losses": loss_fn.log,
+        "check_moved": use_device,
+    }
 
 
 def _judge_train_case(got, ref, label):
     what = f"train_one_epoch ({label})"
     if got["check_moved"]:
         _judge_moved(got, what)
-    expect_true(len(got["forwards"]) > 0, f"{what} never called the model.",
-                hint="for inputs, targets in loader: outputs = model(inputs) ...")
-    expect_true(all(f["training"] for f in got["forwards"]),
-                f"{what} ran the model in eval mode.",
-                hint="call model.train() at the start: evaluate() (or the caller) may have left it in eval mode, "
-                     "and dropout and batch norm then behave as in testing.")
-    expect_equal(len(got["steps"]), ref["n_batches"],
-                 f"{what}: the number of optimizer.step() calls should equal the number of batches",
-                 hint="one optimizer.step() per batch, inside the loop over the loader.")
+    expect_true(
+        len(got["forwards"]) > 0,
+        f"{what} never called the model.",
+        hint="for inputs, targets in loader: outputs = model(inputs) ...",
+    )
+    expect_true(
+        all(f["training"] for f in got["forwards"]),
+        f"{what} ran the model in eval mode.",
+        hint="call model.train() at the start: evaluate() (or the caller) may have left it in eval mode, "
+        "and dropout and batch norm then behave as in testing.",
+    )
+    expect_equal(
+        len(got["steps"]),
+        ref["n_batches"],
+        f"{what}: the number of optimizer.step() calls should equal the number of batches",
+        hint="one optimizer.step() per batch, inside the loop over the loader.",
+    )
     for i, (g_step, r_step) in enumerate(zip(got["steps"], ref["steps"])):
         if all(v is None or not v.any() for v in g_step.values()):
-            raise Mistake(f"{what}: at optimizer.step() number {i + 1} every gradient was zero.",
-                          hint="the order is zero_grad() → loss.backward() → step(); zeroing between "
-                               "backward() and step() throws the gradients away.")
+            raise Mistake(
+                f"{what}: at optimizer.step() number {i + 1} every gradient was zero.",
+                hint="the order is zero_grad() → loss.backward() → step(); zeroing between "
+                "backward() and step() throws the gradients away.",
+            )
         for name, r_grad in r_step.items():
-            hint = ("gradients accumulate: .grad still held the previous batches' gradients. Call "
-                    "optimizer.zero_grad() (or model.zero_grad()) before loss.backward() for every batch."
-                    if i > 0 else "the gradient should be that of loss_fn(model(inputs), targets) for the first batch.")
+            hint = (
+                "gradients accumulate: .grad still held the previous batches' gradients. Call "
+                "optimizer.zero_grad() (or model.zero_grad()) before loss.backward() for every batch."
+                if i > 0
+                else "the gradient should be that of loss_fn(model(inputs), targets) for the first batch."
+            )
             expect_close(g_step.get(name), r_grad, f"{what}: the gradient of '{name}' used by step {i + 1}", hint)
     for name, r_param in ref["params"].items():
-        expect_close(got["params"].get(name), r_param, f"{what}: '{name}' after the epoch",
-                     hint="one step per batch: loss = loss_fn(model(inputs), targets); zero_grad; backward; step.")
+        expect_close(
+            got["params"].get(name),
+            r_param,
+            f"{what}: '{name}' after the epoch",
+            hint="one step per batch: loss = loss_fn(model(inputs), targets); zero_grad; backward; step.",
+        )
     value = _judge_float(got["result"], f"the value {what} returns")
     expected = ref["result"][1]
     if not math.isclose(value, expected, rel_tol=1e-4, abs_tol=1e-5):
         losses = [e["loss"] for e in got["losses"]]
-        hint = ("return the mean loss per sample over the epoch: add loss.item() * batch_size for each batch "
-                "and divide by the number of samples.")
+        hint = (
+            "return the mean loss per sample over the epoch: add loss.item() * batch_size for each batch "
+            "and divide by the number of samples."
+        )
         if losses and math.isclose(value, sum(losses) / len(losses), rel_tol=1e-4, abs_tol=1e-5):
-            hint = ("this is the plain mean of the batch losses; the last batch is smaller and must weigh less: "
-                    "add loss.item() * inputs.size(0) per batch and divide by the number of samples.")
+            hint = (
+                "this is the plain mean of the batch losses; the last batch is smaller and must weigh less: "
+                "add loss.item() * inputs.size(0) per batch and divide by the number of samples."
+            )
         elif losses and math.isclose(value, losses[-1], rel_tol=1e-4, abs_tol=1e-5):
             hint = "this is the last batch's loss: average over the whole epoch."
         elif losses and math.isclose(value, sum(losses), rel_tol=1e-4, abs_tol=1e-5):
@@ -210,8 +254,11 @@ def _judge_train_case(got, ref, label):
 
 @ex3_1.test("train")
 def train_one_epoch_train(train_one_epoch):
-    return {"classify": _train_case(train_one_epoch, seed=311, n=10, batch_size=4, n_in=5, n_out=3,
-                                    task="classify", momentum=0.0)}
+    return {
+        "classify": _train_case(
+            train_one_epoch, seed=311, n=10, batch_size=4, n_in=5, n_out=3, task="classify", momentum=0.0
+        )
+    }
 
 
 @train_one_epoch_train.judge
@@ -222,19 +269,29 @@ def _(got, ref):
 @ex3_1.test("hidden")
 def train_one_epoch_hidden(train_one_epoch):
     return {
-        "regress": _train_case(train_one_epoch, seed=312, n=7, batch_size=3, n_in=4, n_out=2,
-                               task="regress", momentum=0.9, keywords=True),
-        "default_device": _train_case(train_one_epoch, seed=313, n=9, batch_size=5, n_in=3, n_out=4,
-                                      task="classify", momentum=0.5, use_device=False),
+        "regress": _train_case(
+            train_one_epoch, seed=312, n=7, batch_size=3, n_in=4, n_out=2, task="regress", momentum=0.9, keywords=True
+        ),
+        "default_device": _train_case(
+            train_one_epoch,
+            seed=313,
+            n=9,
+            batch_size=5,
+            n_in=3,
+            n_out=4,
+            task="classify",
+            momentum=0.5,
+            use_device=False,
+        ),
     }
 
 
 @train_one_epoch_hidden.judge
 def _(got, ref):
-    _judge_train_case(got["regress"], ref["regress"],
-                      "MSELoss, SGD with momentum, batches of 3, 3, 1, keyword arguments")
-    _judge_train_case(got["default_device"], ref["default_device"],
-                      "a CPU model, called without the device argument")
+    _judge_train_case(
+        got["regress"], ref["regress"], "MSELoss, SGD with momentum, batches of 3, 3, 1, keyword arguments"
+    )
+    _judge_train_case(got["default_device"], ref["default_device"], "a CPU model, called without the device argument")
 
 
 # --------------------------------------------------------------------- ex3_2 evaluate
@@ -246,10 +303,9 @@ def _eval_case(evaluate, *, seed, n, batch_size, n_in, n_classes, use_device=Tru
     x = torch.randn(n, n_in, generator=g) * 2
     y = torch.randint(0, n_classes, (n,), generator=g)
     reseed(seed)
-    net = nn.Sequential(nn.Linear(n_in, 12), nn.BatchNorm1d(12), nn.ReLU(), nn.Dropout(0.5),
-                        nn.Linear(12, n_classes))
+    net = nn.Sequential(nn.Linear(n_in, 12), nn.BatchNorm1d(12), nn.ReLU(), nn.Dropout(0.5), nn.Linear(12, n_classes))
     model = _Recorder(net)
-    g_w = generator(seed + 1)                      # seeded weights and running statistics
+    g_w = generator(seed + 1)  # seeded weights and running statistics
     with torch.no_grad():
         for value in net.state_dict().values():
             if value.is_floating_point():
@@ -258,7 +314,7 @@ def _eval_case(evaluate, *, seed, n, batch_size, n_in, n_classes, use_device=Tru
     model.to(device)
     if not use_device:
         model.cpu()
-    model.train()                                  # evaluate must switch to eval mode
+    model.train()  # evaluate must switch to eval mode
     before = _state(model)
     loss_fn = _RecordingLoss(nn.CrossEntropyLoss())
     loader = _loader(x, y, batch_size)
@@ -269,7 +325,7 @@ def _eval_case(evaluate, *, seed, n, batch_size, n_in, n_classes, use_device=Tru
             result = evaluate(model=model, loader=loader, loss_fn=loss_fn, device=device)
         else:
             result = evaluate(model, loader, loss_fn, device)
-    except ValueError as e:   # batch norm refuses a batch of one in training mode: judged as "not eval()"
+    except ValueError as e:  # batch norm refuses a batch of one in training mode: judged as "not eval()"
         if "when training" not in str(e) or not model.log or not model.log[-1]["training"]:
             raise
         result = None
@@ -282,15 +338,22 @@ def _eval_case(evaluate, *, seed, n, batch_size, n_in, n_classes, use_device=Tru
     batch_loss, batch_acc = [], []
     with torch.no_grad():
         for i in range(0, n, batch_size):
-            out = net(x[i:i + batch_size].to(dev))
-            t = y[i:i + batch_size].to(dev)
+            out = net(x[i : i + batch_size].to(dev))
+            t = y[i : i + batch_size].to(dev)
             batch_loss.append(float(nn.functional.cross_entropy(out, t)))
             batch_acc.append(float((out.argmax(1) == t).float().mean()))
     is_pair = isinstance(result, (tuple, list)) and len(result) == 2
-    return {"is_pair": is_pair, "kind": type(result).__name__,
-            "loss": _number(result[0]) if is_pair else None, "acc": _number(result[1]) if is_pair else None,
-            "changed": changed, "forwards": log, "losses": loss_fn.log, "check_moved": use_device,
-            "unweighted": [sum(batch_loss) / len(batch_loss), sum(batch_acc) / len(batch_acc)]}
+    return {
+        "is_pair": is_pair,
+        "kind": type(result).__name__,
+        "loss": _number(result[0]) if is_pair else None,
+        "acc": _number(result[1]) if is_pair else None,
+        "changed": changed,
+        "forwards": log,
+        "losses": loss_fn.log,
+        "check_moved": use_device,
+        "unweighted": [sum(batch_loss) / len(batch_loss), sum(batch_acc) / len(batch_acc)],
+    }
 
 
 def _judge_eval_case(got, ref, label):
@@ -298,18 +361,31 @@ def _judge_eval_case(got, ref, label):
     if got["check_moved"]:
         _judge_moved(got, what)
     expect_true(len(got["forwards"]) > 0, f"{what} never called the model.")
-    expect_true(not any(f["training"] for f in got["forwards"]), f"{what} ran the model in training mode.",
-                hint="call model.eval() first: in training mode dropout drops units at random and batch norm "
-                     "uses (and updates) the batch statistics.")
-    expect_true(not any(f["grad_enabled"] for f in got["forwards"]),
-                f"{what} tracked gradients during the forward pass.",
-                hint="wrap the loop in `with torch.no_grad():` (or torch.inference_mode()): evaluation needs no "
-                     "autograd graph, and building one wastes memory and time.")
-    expect_equal(got["changed"], [], f"{what} changed the model's state_dict entries",
-                 hint="evaluation must not train: no optimizer step, no backward, and eval() mode so that batch "
-                      "norm's running statistics stay as they are.")
-    expect_true(got["is_pair"], f"{what} should return a tuple (loss, accuracy).", got=got["kind"],
-                hint="return mean_loss, accuracy")
+    expect_true(
+        not any(f["training"] for f in got["forwards"]),
+        f"{what} ran the model in training mode.",
+        hint="call model.eval() first: in training mode dropout drops units at random and batch norm "
+        "uses (and updates) the batch statistics.",
+    )
+    expect_true(
+        not any(f["grad_enabled"] for f in got["forwards"]),
+        f"{what} tracked gradients during the forward pass.",
+        hint="wrap the loop in `with torch.no_grad():` (or torch.inference_mode()): evaluation needs no "
+        "autograd graph, and building one wastes memory and time.",
+    )
+    expect_equal(
+        got["changed"],
+        [],
+        f"{what} changed the model's state_dict entries",
+        hint="evaluation must not train: no optimizer step, no backward, and eval() mode so that batch "
+        "norm's running statistics stay as they are.",
+    )
+    expect_true(
+        got["is_pair"],
+        f"{what} should return a tuple (loss, accuracy).",
+        got=got["kind"],
+        hint="return mean_loss, accuracy",
+    )
     loss = _judge_float(got["loss"], f"the loss {what} returns")
     acc = _judge_float(got["acc"], f"the accuracy {what} returns")
     exp_loss, exp_acc = ref["loss"][1], ref["acc"][1]
@@ -317,17 +393,23 @@ def _judge_eval_case(got, ref, label):
     if not math.isclose(loss, exp_loss, rel_tol=1e-4, abs_tol=1e-5):
         hint = "the mean loss per sample: add loss.item() * batch_size per batch, divide by the number of samples."
         if math.isclose(loss, unweighted_loss, rel_tol=1e-4, abs_tol=1e-5):
-            hint = ("this is the plain mean of the batch losses; the smaller last batch must weigh less: "
-                    "add loss.item() * inputs.size(0) and divide by the number of samples.")
+            hint = (
+                "this is the plain mean of the batch losses; the smaller last batch must weigh less: "
+                "add loss.item() * inputs.size(0) and divide by the number of samples."
+            )
         raise Mistake(f"{what} returns the wrong mean loss.", got=loss, expected=exp_loss, hint=hint)
     if not math.isclose(acc, exp_acc, rel_tol=1e-4, abs_tol=1e-5):
-        hint = ("accuracy = (number of samples whose highest score, outputs.argmax(dim=1), equals the target) "
-                "/ (number of samples).")
+        hint = (
+            "accuracy = (number of samples whose highest score, outputs.argmax(dim=1), equals the target) "
+            "/ (number of samples)."
+        )
         if math.isclose(acc, exp_acc * 100, rel_tol=1e-4):
             hint = "accuracy is a fraction in [0, 1], not a percentage."
         elif math.isclose(acc, unweighted_acc, rel_tol=1e-4, abs_tol=1e-5):
-            hint = ("this is the plain mean of the batch accuracies; count correct samples over the whole loader "
-                    "and divide by the number of samples.")
+            hint = (
+                "this is the plain mean of the batch accuracies; count correct samples over the whole loader "
+                "and divide by the number of samples."
+            )
         raise Mistake(f"{what} returns the wrong accuracy.", got=acc, expected=exp_acc, hint=hint)
 
 
@@ -343,16 +425,16 @@ def _(got, ref):
 
 @ex3_2.test("hidden")
 def evaluate_hidden(evaluate):
-    return {"keywords": _eval_case(evaluate, seed=322, n=13, batch_size=6, n_in=4, n_classes=5, keywords=True),
-            "default_device": _eval_case(evaluate, seed=323, n=7, batch_size=2, n_in=3, n_classes=2,
-                                         use_device=False)}
+    return {
+        "keywords": _eval_case(evaluate, seed=322, n=13, batch_size=6, n_in=4, n_classes=5, keywords=True),
+        "default_device": _eval_case(evaluate, seed=323, n=7, batch_size=2, n_in=3, n_classes=2, use_device=False),
+    }
 
 
 @evaluate_hidden.judge
 def _(got, ref):
     _judge_eval_case(got["keywords"], ref["keywords"], "batches of 6, 6, 1, keyword arguments")
-    _judge_eval_case(got["default_device"], ref["default_device"],
-                     "a CPU model, called without the device argument")
+    _judge_eval_case(got["default_device"], ref["default_device"], "a CPU model, called without the device argument")
 
 
 # --------------------------------------------------------------------- ex3_3 fit
@@ -387,19 +469,30 @@ def _fit_case(fit, val_losses, epochs, patience=_MISSING):
     def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
         state["epoch"] += 1
         epoch = state["epoch"]
-        calls.append({"fn": "train", "epoch": epoch,
-                      "args": [model is net, loader is train_loader, loss_fn is criterion,
-                               optimizer is opt], "device": str(device)})
-        with torch.no_grad():                      # "training" epoch k leaves the weights all equal to k
+        calls.append(
+            {
+                "fn": "train",
+                "epoch": epoch,
+                "args": [model is net, loader is train_loader, loss_fn is criterion, optimizer is opt],
+                "device": str(device),
+            }
+        )
+        with torch.no_grad():  # "training" epoch k leaves the weights all equal to k
             for p in net.parameters():
                 p.fill_(float(epoch))
         return train_losses[epoch - 1] if epoch <= n else 9.0
 
     def evaluate(model, loader, loss_fn, device="cpu"):
         epoch = state["epoch"]
-        calls.append({"fn": "evaluate", "epoch": epoch,
-                      "args": [model is net, loader is val_loader, loss_fn is criterion],
-                      "device": str(device), "weights": weights_epoch()})
+        calls.append(
+            {
+                "fn": "evaluate",
+                "epoch": epoch,
+                "args": [model is net, loader is val_loader, loss_fn is criterion],
+                "device": str(device),
+                "weights": weights_epoch(),
+            }
+        )
         if 1 <= epoch <= n:
             return val_losses[epoch - 1], val_accs[epoch - 1]
         return 9.0, 0.0
@@ -414,9 +507,15 @@ def _fit_case(fit, val_losses, epochs, patience=_MISSING):
                 g.pop(name, None)
             else:
                 g[name] = value
-    data = {"calls": calls, "final_weights": weights_epoch(), "is_dict": isinstance(history, dict),
-            "history": {}, "val_losses": list(val_losses), "epochs": epochs,
-            "patience": None if patience is _MISSING else patience}
+    data = {
+        "calls": calls,
+        "final_weights": weights_epoch(),
+        "is_dict": isinstance(history, dict),
+        "history": {},
+        "val_losses": list(val_losses),
+        "epochs": epochs,
+        "patience": None if patience is _MISSING else patience,
+    }
     if isinstance(history, dict):
         for key in ("train_loss", "val_loss", "val_acc"):
             values = history.get(key)
@@ -430,51 +529,84 @@ def _fit_case(fit, val_losses, epochs, patience=_MISSING):
 def _judge_fit_case(got, ref, *, check_weights=True):
     setting = f"fit(..., epochs={ref['epochs']}, patience={ref['patience']}) with validation losses {ref['val_losses']}"
     calls = got["calls"]
-    expect_true(any(c["fn"] == "train" for c in calls) and any(c["fn"] == "evaluate" for c in calls),
-                f"{setting}: fit never called train_one_epoch and evaluate.",
-                hint="fit must use the functions train_one_epoch(...) and evaluate(...) by those names "
-                     "(the checks replace them with stand-ins).")
+    expect_true(
+        any(c["fn"] == "train" for c in calls) and any(c["fn"] == "evaluate" for c in calls),
+        f"{setting}: fit never called train_one_epoch and evaluate.",
+        hint="fit must use the functions train_one_epoch(...) and evaluate(...) by those names "
+        "(the checks replace them with stand-ins).",
+    )
     for c in calls:
         if c["fn"] == "train":
-            expect_true(all(c["args"]), "fit did not call train_one_epoch(model, train_loader, loss_fn, optimizer, "
-                        "device) with its own arguments.", hint="pass fit's arguments straight on.")
+            expect_true(
+                all(c["args"]),
+                "fit did not call train_one_epoch(model, train_loader, loss_fn, optimizer, "
+                "device) with its own arguments.",
+                hint="pass fit's arguments straight on.",
+            )
         else:
-            expect_true(all(c["args"]), "fit did not call evaluate(model, val_loader, loss_fn, device) with its "
-                        "own arguments.", hint="validate on val_loader, with the same model and loss_fn.")
+            expect_true(
+                all(c["args"]),
+                "fit did not call evaluate(model, val_loader, loss_fn, device) with its own arguments.",
+                hint="validate on val_loader, with the same model and loss_fn.",
+            )
         name = "train_one_epoch" if c["fn"] == "train" else "evaluate"
-        expect_equal(c["device"], _FIT_DEVICE, f"fit(..., device={_FIT_DEVICE!r}) passed another device to {name}",
-                     hint="pass fit's `device` on: train_one_epoch(..., device) and evaluate(..., device).")
+        expect_equal(
+            c["device"],
+            _FIT_DEVICE,
+            f"fit(..., device={_FIT_DEVICE!r}) passed another device to {name}",
+            hint="pass fit's `device` on: train_one_epoch(..., device) and evaluate(..., device).",
+        )
     pattern = [(c["fn"], c["epoch"]) for c in calls]
     epochs_run = sum(fn == "train" for fn, _ in pattern)
-    expect_equal(pattern, [(fn, epoch) for epoch in range(1, epochs_run + 1) for fn in ("train", "evaluate")],
-                 "fit should call train_one_epoch once and then evaluate once per epoch; its calls "
-                 "(function, epoch) were", hint="in each epoch: train_one_epoch(...), then evaluate(...).")
+    expect_equal(
+        pattern,
+        [(fn, epoch) for epoch in range(1, epochs_run + 1) for fn in ("train", "evaluate")],
+        "fit should call train_one_epoch once and then evaluate once per epoch; its calls (function, epoch) were",
+        hint="in each epoch: train_one_epoch(...), then evaluate(...).",
+    )
     expected_run = sum(c["fn"] == "train" for c in ref["calls"])
     if epochs_run != expected_run:
-        raise Mistake(f"{setting}: fit ran the wrong number of epochs.", got=epochs_run, expected=expected_run,
-                      hint=("with patience=k, stop once k epochs in a row bring no val_loss strictly lower than "
-                            "the best so far (compare with the best, not the previous epoch; a tie is no "
-                            "improvement); with patience=None run all epochs."))
+        raise Mistake(
+            f"{setting}: fit ran the wrong number of epochs.",
+            got=epochs_run,
+            expected=expected_run,
+            hint=(
+                "with patience=k, stop once k epochs in a row bring no val_loss strictly lower than "
+                "the best so far (compare with the best, not the previous epoch; a tie is no "
+                "improvement); with patience=None run all epochs."
+            ),
+        )
     expect_true(got["is_dict"], "fit should return a dict (the history).")
     for key in ("train_loss", "val_loss", "val_acc"):
-        expect_equal(got["history"].get(key), ref["history"][key], f"{setting}: history['{key}'] is wrong",
-                     hint="one entry per epoch run, appended after that epoch's train_one_epoch and evaluate: "
-                          "history['train_loss'], history['val_loss'], history['val_acc'].")
+        expect_equal(
+            got["history"].get(key),
+            ref["history"][key],
+            f"{setting}: history['{key}'] is wrong",
+            hint="one entry per epoch run, appended after that epoch's train_one_epoch and evaluate: "
+            "history['train_loss'], history['val_loss'], history['val_acc'].",
+        )
     if check_weights:
         best = ref["final_weights"]
         if got["final_weights"] != best:
-            hint = ("keep a copy of the weights whenever val_loss improves, and load it at the end, also when "
-                    "training ran every epoch: best_state = copy.deepcopy(model.state_dict()) ... "
-                    "model.load_state_dict(best_state).")
+            hint = (
+                "keep a copy of the weights whenever val_loss improves, and load it at the end, also when "
+                "training ran every epoch: best_state = copy.deepcopy(model.state_dict()) ... "
+                "model.load_state_dict(best_state)."
+            )
             if got["final_weights"] == float(epochs_run):
-                hint = ("the model ends with the last epoch's weights. Load the best epoch's weights at the end; "
-                        "and note that best = model.state_dict() is no copy: that dict holds the live tensors, "
-                        "which later epochs overwrite. Keep copy.deepcopy(model.state_dict()) (or clone each "
-                        "tensor) and model.load_state_dict(...) it when fit ends.")
+                hint = (
+                    "the model ends with the last epoch's weights. Load the best epoch's weights at the end; "
+                    "and note that best = model.state_dict() is no copy: that dict holds the live tensors, "
+                    "which later epochs overwrite. Keep copy.deepcopy(model.state_dict()) (or clone each "
+                    "tensor) and model.load_state_dict(...) it when fit ends."
+                )
             shown = got["final_weights"]
-            raise Mistake(f"{setting}: after fit the model should hold the weights of the best epoch.",
-                          got=f"weights of epoch {shown:.0f}" if shown is not None else "weights of no epoch",
-                          expected=f"weights of epoch {best:.0f}", hint=hint)
+            raise Mistake(
+                f"{setting}: after fit the model should hold the weights of the best epoch.",
+                got=f"weights of epoch {shown:.0f}" if shown is not None else "weights of no epoch",
+                expected=f"weights of epoch {best:.0f}",
+                hint=hint,
+            )
 
 
 _FIT_HISTORY = [0.9, 0.7, 0.8, 0.75]
@@ -512,8 +644,7 @@ def _(got, ref):
 
 @ex3_3.test("hidden")
 def fit_hidden(fit):
-    return {name: _fit_case(fit, losses, epochs, patience)
-            for name, (losses, epochs, patience) in _FIT_HIDDEN.items()}
+    return {name: _fit_case(fit, losses, epochs, patience) for name, (losses, epochs, patience) in _FIT_HIDDEN.items()}
 
 
 @fit_hidden.judge
@@ -552,18 +683,31 @@ def _adder_outputs(model):
 def _judge_adder_model(got, label):
     # the error is computed here, from the exported predictions: a number computed inside the
     # sandbox could be forged
-    expect_true(got["is_adder"], f"{label} is not an AdderNet.", got=got["kind"],
-                hint="train_adder should build AdderNet(), train it and return it.")
+    expect_true(
+        got["is_adder"],
+        f"{label} is not an AdderNet.",
+        got=got["kind"],
+        hint="train_adder should build AdderNet(), train it and return it.",
+    )
     out = got["outputs"]
-    expect_equal(list(out.shape), [1000, 1], f"the output shape of {label} for an input of shape (1000, 2)",
-                 hint="end with nn.Linear(..., 1): one output column per pair.")
+    expect_equal(
+        list(out.shape),
+        [1000, 1],
+        f"the output shape of {label} for an input of shape (1000, 2)",
+        hint="end with nn.Linear(..., 1): one output column per pair.",
+    )
     mse = float(((out.reshape(-1).double() - _adder_pairs().sum(dim=1).double()) ** 2).mean())
-    expect_true(mse < _ADDER_MSE,
-                f"{label}: the mean squared error on 1,000 fresh pairs should be below {_ADDER_MSE}.",
-                got=mse, expected=f"< {_ADDER_MSE}",
-                hint=("train longer or with a larger learning rate (Adam, lr around 0.01, a few hundred steps), and "
-                      "make the target shape (N, 1) like the output: nn.MSELoss broadcasts a target of shape (N,) "
-                      "against (N, 1) and the model then learns to predict the mean."))
+    expect_true(
+        mse < _ADDER_MSE,
+        f"{label}: the mean squared error on 1,000 fresh pairs should be below {_ADDER_MSE}.",
+        got=mse,
+        expected=f"< {_ADDER_MSE}",
+        hint=(
+            "train longer or with a larger learning rate (Adam, lr around 0.01, a few hundred steps), and "
+            "make the target shape (N, 1) like the output: nn.MSELoss broadcasts a target of shape (N,) "
+            "against (N, 1) and the model then learns to predict the mean."
+        ),
+    )
     return f"{label}: MSE on fresh pairs {mse:.2e}"
 
 
@@ -586,8 +730,12 @@ def adder_adder(AdderNet, train_adder):
 @adder_adder.judge
 def _(got, ref):
     expect_true(got["is_module"], "AdderNet() is not an nn.Module.", hint="class AdderNet(nn.Module): ...")
-    expect_equal(got["fresh_shapes"], [[1, 1], [7, 1]], "AdderNet()'s output shapes for inputs (1, 2) and (7, 2)",
-                 hint="input (N, 2) → output (N, 1).")
+    expect_equal(
+        got["fresh_shapes"],
+        [[1, 1], [7, 1]],
+        "AdderNet()'s output shapes for inputs (1, 2) and (7, 2)",
+        hint="input (N, 2) → output (N, 1).",
+    )
     return _judge_adder_model(got["trained"], "train_adder()")
 
 
@@ -601,9 +749,12 @@ def adder_hidden(AdderNet, train_adder):
 def _(got, ref):
     note = _judge_adder_model(got["seeded"], "train_adder(seed=7)")
     same = got["again"].shape == got["seeded"]["outputs"].shape and torch.equal(got["again"], got["seeded"]["outputs"])
-    expect_true(same, "train_adder(seed=7) called twice gave two different models.",
-                hint="seed every random choice from `seed`: torch.manual_seed(seed) at the start of train_adder, "
-                     "before AdderNet() is built and the data drawn (or a torch.Generator seeded with it).")
+    expect_true(
+        same,
+        "train_adder(seed=7) called twice gave two different models.",
+        hint="seed every random choice from `seed`: torch.manual_seed(seed) at the start of train_adder, "
+        "before AdderNet() is built and the data drawn (or a torch.Generator seeded with it).",
+    )
     return note
 
 
@@ -614,6 +765,7 @@ _DIGITS_FULL, _DIGITS_HALF = 0.95, 0.90
 
 def _digits_scores(model, split):
     from ..data import load_digits
+
     x, _ = load_digits(split)
     was_training = model.training
     model.eval()
@@ -627,13 +779,18 @@ def _digits_scores(model, split):
 
 def _digits_labels(split):
     from ..data import load_digits
+
     return load_digits(split)[1]
 
 
 def _judge_scores(scores, n, what):
     expect_true(isinstance(scores, torch.Tensor), f"digits_model({what}) did not return a tensor.")
-    expect_equal(list(scores.shape), [n, 10], f"the shape of digits_model's output for {what}",
-                 hint="digits_model maps (N, 64) inputs to (N, 10) scores, one per digit (no argmax inside).")
+    expect_equal(
+        list(scores.shape),
+        [n, 10],
+        f"the shape of digits_model's output for {what}",
+        hint="digits_model maps (N, 64) inputs to (N, 10) scores, one per digit (no argmax inside).",
+    )
     expect_true(bool(torch.isfinite(scores).all()), f"digits_model's scores for {what} contain inf or nan.")
 
 
@@ -647,13 +804,19 @@ def digits_interface(digits_model):
 
 @digits_interface.judge
 def _(got, ref):
-    expect_true(got["is_module"], "digits_model should be an nn.Module.", got=got.get("kind"),
-                hint="leave the trained model itself in the variable digits_model.")
+    expect_true(
+        got["is_module"],
+        "digits_model should be an nn.Module.",
+        got=got.get("kind"),
+        hint="leave the trained model itself in the variable digits_model.",
+    )
     y = _digits_labels("train")
     _judge_scores(got["scores"], len(y), "the training inputs")
     acc = (got["scores"].argmax(dim=1) == y).float().mean().item()
-    return (f"accuracy on the training split {acc:.1%} (the grade uses the held-out test split: "
-            f"{_DIGITS_FULL:.0%} for full marks)")
+    return (
+        f"accuracy on the training split {acc:.1%} (the grade uses the held-out test split: "
+        f"{_DIGITS_FULL:.0%} for full marks)"
+    )
 
 
 @ex3_5.test("accuracy", reference=False)
@@ -670,14 +833,23 @@ def _(got, ref):
     y = _digits_labels("test")
     _judge_scores(got["scores"], len(y), "the test inputs")
     acc = (got["scores"].argmax(dim=1) == y).float().mean().item()
-    hint = ("train longer or with a better learning rate, hold out part of X_train to watch validation accuracy, "
-            "and make sure the model you leave in digits_model is the trained one.")
+    hint = (
+        "train longer or with a better learning rate, hold out part of X_train to watch validation accuracy, "
+        "and make sure the model you leave in digits_model is the trained one."
+    )
     if acc < _DIGITS_HALF:
-        raise Mistake(f"digits_model's accuracy on the test split is {acc:.1%}: "
-                      f"{_DIGITS_FULL:.0%} earns full marks, {_DIGITS_HALF:.0%} half.", hint=hint)
+        raise Mistake(
+            f"digits_model's accuracy on the test split is {acc:.1%}: "
+            f"{_DIGITS_FULL:.0%} earns full marks, {_DIGITS_HALF:.0%} half.",
+            hint=hint,
+        )
     if acc < _DIGITS_FULL:
-        raise Mistake(f"digits_model's accuracy on the test split is {acc:.1%}: half marks "
-                      f"({_DIGITS_FULL:.0%} earns full marks).", hint=hint, credit=0.5)
+        raise Mistake(
+            f"digits_model's accuracy on the test split is {acc:.1%}: half marks "
+            f"({_DIGITS_FULL:.0%} earns full marks).",
+            hint=hint,
+            credit=0.5,
+        )
     return f"accuracy on the test split {acc:.1%}"
 
 
@@ -711,8 +883,9 @@ def _ckpt_steps(model, optimizer, x, y, steps):
 
 
 def _ckpt_case(save_checkpoint, load_checkpoint, *, optim, path_kind, epoch, foreign_gpu=False):
-    make = {"sgd": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
-            "adam": lambda p: torch.optim.Adam(p, lr=0.02)}[optim]
+    make = {"sgd": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), "adam": lambda p: torch.optim.Adam(p, lr=0.02)}[
+        optim
+    ]
     g = generator(360 + epoch)
     x = torch.randn(16, 3, generator=g).to(device)
     y = torch.randn(16, 2, generator=g).to(device)
@@ -730,8 +903,8 @@ def _ckpt_case(save_checkpoint, load_checkpoint, *, optim, path_kind, epoch, for
                 save_checkpoint(path, model, optimizer, epoch)
         else:
             save_checkpoint(path, model, optimizer, epoch)
-        _ckpt_steps(model, optimizer, x, y, 4)                     # the uninterrupted run
-        resumed = _ckpt_model(362)                                 # another run, fresh optimizer
+        _ckpt_steps(model, optimizer, x, y, 4)  # the uninterrupted run
+        resumed = _ckpt_model(362)  # another run, fresh optimizer
         resumed_optimizer = make(resumed.parameters())
         try:
             returned = load_checkpoint(path, resumed, resumed_optimizer)
@@ -744,30 +917,42 @@ def _ckpt_case(save_checkpoint, load_checkpoint, *, optim, path_kind, epoch, for
         data["weights_restored"] = all(torch.equal(saved[k], after_load[k]) for k in saved)
         data["has_state"] = len(resumed_optimizer.state) > 0
         _ckpt_steps(resumed, resumed_optimizer, x, y, 4)
-        data["max_difference"] = max(float((a - b).abs().max()) for a, b in
-                                     zip(model.state_dict().values(), resumed.state_dict().values()))
+        data["max_difference"] = max(
+            float((a - b).abs().max()) for a, b in zip(model.state_dict().values(), resumed.state_dict().values())
+        )
     return data
 
 
 def _judge_ckpt_case(got, ref, label):
     what = f"save_checkpoint / load_checkpoint ({label})"
     if "load_error" in got:
-        raise Mistake(f"{what}: a checkpoint saved on a GPU could not be loaded here ({got['load_error']}).",
-                      hint="torch.load(path, map_location=device) (or map_location='cpu') puts every tensor on a "
-                           "device this machine has.")
-    expect_true(got["weights_restored"], f"{what}: after load_checkpoint the model's weights are not those "
-                "that were saved.", hint="save model.state_dict() and call model.load_state_dict(...) on the "
-                "model passed to load_checkpoint (assigning a new model to the local name changes nothing "
-                "for the caller).")
+        raise Mistake(
+            f"{what}: a checkpoint saved on a GPU could not be loaded here ({got['load_error']}).",
+            hint="torch.load(path, map_location=device) (or map_location='cpu') puts every tensor on a "
+            "device this machine has.",
+        )
+    expect_true(
+        got["weights_restored"],
+        f"{what}: after load_checkpoint the model's weights are not those that were saved.",
+        hint="save model.state_dict() and call model.load_state_dict(...) on the "
+        "model passed to load_checkpoint (assigning a new model to the local name changes nothing "
+        "for the caller).",
+    )
     kind, value = got["epoch"]
     expect_true(kind == "int", "load_checkpoint should return the saved epoch as a Python int.", got=kind)
-    expect_equal(int(value), int(ref["epoch"][1]), f"{what}: the epoch load_checkpoint returns",
-                 hint="store the epoch in the checkpoint and return checkpoint['epoch'].")
-    expect_true(got["max_difference"] <= 1e-6,
-                f"{what}: training resumed from the checkpoint differs from uninterrupted training "
-                f"(largest parameter difference {got['max_difference']:.3g} after 4 more steps).",
-                hint="the optimizer has state too (momentum buffers, Adam's moments and step counts): save "
-                     "optimizer.state_dict() and call optimizer.load_state_dict(...) on the optimizer passed in.")
+    expect_equal(
+        int(value),
+        int(ref["epoch"][1]),
+        f"{what}: the epoch load_checkpoint returns",
+        hint="store the epoch in the checkpoint and return checkpoint['epoch'].",
+    )
+    expect_true(
+        got["max_difference"] <= 1e-6,
+        f"{what}: training resumed from the checkpoint differs from uninterrupted training "
+        f"(largest parameter difference {got['max_difference']:.3g} after 4 more steps).",
+        hint="the optimizer has state too (momentum buffers, Adam's moments and step counts): save "
+        "optimizer.state_dict() and call optimizer.load_state_dict(...) on the optimizer passed in.",
+    )
 
 
 @ex3_6.test("resume")
@@ -782,9 +967,12 @@ def _(got, ref):
 
 @ex3_6.test("hidden")
 def checkpoint_hidden(save_checkpoint, load_checkpoint):
-    return {"adam_path": _ckpt_case(save_checkpoint, load_checkpoint, optim="adam", path_kind="Path", epoch=12),
-            "from_gpu": _ckpt_case(save_checkpoint, load_checkpoint, optim="sgd", path_kind="str", epoch=3,
-                                   foreign_gpu=True)}
+    return {
+        "adam_path": _ckpt_case(save_checkpoint, load_checkpoint, optim="adam", path_kind="Path", epoch=12),
+        "from_gpu": _ckpt_case(
+            save_checkpoint, load_checkpoint, optim="sgd", path_kind="str", epoch=3, foreign_gpu=True
+        ),
+    }
 
 
 @checkpoint_hidden.judge

@@ -1,10 +1,11 @@
 """Chapter 4 — hooks: the checks behind ex4_1 … ex4_5."""
+
 import torch
 from torch import nn
 
-from ..registry import Mistake, exercise
 from ..expect import ATOL, RTOL, expect_close, expect_equal, expect_true
 from ..probing import device, generator, load_seeded, randn
+from ..registry import Mistake, exercise
 
 CHAPTER = "04_hooks"
 
@@ -14,8 +15,7 @@ def hook_count(model: nn.Module) -> int:
     """How many hooks are registered on the modules and parameters of ``model``."""
     n = 0
     for m in model.modules():
-        n += (len(m._forward_hooks) + len(m._forward_pre_hooks)
-              + len(m._backward_hooks) + len(m._backward_pre_hooks))
+        n += len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) + len(m._backward_pre_hooks)
     for p in model.parameters():
         n += len(p._backward_hooks or {}) + len(getattr(p, "_post_accumulate_grad_hooks", None) or {})
     return n
@@ -23,11 +23,13 @@ def hook_count(model: nn.Module) -> int:
 
 def _handle_list(handles) -> dict:
     """What was returned as 'the handles': a list whose items all have a callable remove()."""
-    return {"type": type(handles).__name__,
-            "is_list": isinstance(handles, list),
-            "all_removable": isinstance(handles, (list, tuple))
-            and all(callable(getattr(h, "remove", None)) for h in handles),
-            "count": len(handles) if isinstance(handles, (list, tuple)) else None}
+    return {
+        "type": type(handles).__name__,
+        "is_list": isinstance(handles, list),
+        "all_removable": isinstance(handles, (list, tuple))
+        and all(callable(getattr(h, "remove", None)) for h in handles),
+        "count": len(handles) if isinstance(handles, (list, tuple)) else None,
+    }
 
 
 def _is_handle(h) -> bool:
@@ -83,7 +85,7 @@ class _Tree(nn.Module):
         self.stem = nn.Linear(3, 4)
         self.block = _Block(4, 6)
         self.head = nn.Sequential(nn.Linear(6, 2), _Scale())
-        self.spare = nn.Dropout(0.5)      # registered but never called
+        self.spare = nn.Dropout(0.5)  # registered but never called
 
     def forward(self, x):
         return self.head(self.block(self.stem(x)))
@@ -93,8 +95,13 @@ def _plain_log(log) -> dict:
     """The log as plain data, and whether every entry has the contract's form."""
     entries, well_formed = [], True
     for entry in list(log):
-        if (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)
-                and isinstance(entry[1], tuple) and all(type(d) is int for d in entry[1])):
+        if (
+            isinstance(entry, tuple)
+            and len(entry) == 2
+            and isinstance(entry[0], str)
+            and isinstance(entry[1], tuple)
+            and all(type(d) is int for d in entry[1])
+        ):
             entries.append([entry[0], list(entry[1])])
         else:
             well_formed = False
@@ -123,8 +130,12 @@ def _short(entries, limit=8):
 
 def _judge_log(got, expected, what):
     hint_form = "append a tuple (name, tuple(output.shape)), e.g. ('block.proj', (5, 6))."
-    expect_true(got["well_formed"], f"{what}: the entries are not (str, tuple of ints) pairs",
-                hint=hint_form, got=got["entries"][:6])
+    expect_true(
+        got["well_formed"],
+        f"{what}: the entries are not (str, tuple of ints) pairs",
+        hint=hint_form,
+        got=got["entries"][:6],
+    )
     g, e = got["entries"], expected["entries"]
     if g == e:
         return
@@ -133,30 +144,46 @@ def _judge_log(got, expected, what):
     extra = sorted(set(got_names) - set(exp_names))
     missing = sorted(set(exp_names) - set(got_names))
     if missing == [""] and not extra:
-        raise Mistake(f"{what}: the root module was not logged", **shown,
-                      hint="a model without children is itself the leaf: hook it too (its qualified name is '').")
-    if len(g) < len(e) and g == e[:len(g)]:
-        raise Mistake(f"{what}: only {len(g)} of {len(e)} entries reached this log", **shown,
-                      hint="append to the very list passed as `log` (each call of register_shape_logger "
-                           "has its own), not to a global or a new list.")
+        raise Mistake(
+            f"{what}: the root module was not logged",
+            **shown,
+            hint="a model without children is itself the leaf: hook it too (its qualified name is '').",
+        )
+    if len(g) < len(e) and g == e[: len(g)]:
+        raise Mistake(
+            f"{what}: only {len(g)} of {len(e)} entries reached this log",
+            **shown,
+            hint="append to the very list passed as `log` (each call of register_shape_logger "
+            "has its own), not to a global or a new list.",
+        )
     if len(set(got_names)) == 1 and len(set(exp_names)) > 1 and len(g) > 1:
-        raise Mistake(f"{what}: every entry carries the same name '{got_names[0]}'", **shown,
-                      hint="a hook defined in a loop reads the loop variable when it runs, not when it was "
-                           "defined. Bind it: def hook(module, args, output, name=name): ...")
+        raise Mistake(
+            f"{what}: every entry carries the same name '{got_names[0]}'",
+            **shown,
+            hint="a hook defined in a loop reads the loop variable when it runs, not when it was "
+            "defined. Bind it: def hook(module, args, output, name=name): ...",
+        )
     if extra or missing:
         if any(any(n == "" or m.startswith(n + ".") for m in exp_names) for n in extra):
-            hint = ("hook only modules without children (next(module.children(), None) is None): containers "
-                    "such as Sequential, your own modules with submodules, and the root are skipped.")
+            hint = (
+                "hook only modules without children (next(module.children(), None) is None): containers "
+                "such as Sequential, your own modules with submodules, and the root are skipped."
+            )
         else:
             hint = "use the qualified names that model.named_modules() yields, e.g. 'block.inner.0'."
-        raise Mistake(f"{what}: the logged names differ (unexpected {extra}, missing {missing})",
-                      **shown, hint=hint)
+        raise Mistake(f"{what}: the logged names differ (unexpected {extra}, missing {missing})", **shown, hint=hint)
     if len(g) != len(e):
-        raise Mistake(f"{what}: {len(g)} entries were logged, expected {len(e)}", **shown,
-                      hint="one hook per leaf module and one entry per call: a module used twice is still "
-                           "one module (named_modules lists it once).")
-    raise Mistake(f"{what}: the entries differ", **shown,
-                  hint="entries come in the order the leaves run, with the shape of each output.")
+        raise Mistake(
+            f"{what}: {len(g)} entries were logged, expected {len(e)}",
+            **shown,
+            hint="one hook per leaf module and one entry per call: a module used twice is still "
+            "one module (named_modules lists it once).",
+        )
+    raise Mistake(
+        f"{what}: the entries differ",
+        **shown,
+        hint="entries come in the order the leaves run, with the shape of each output.",
+    )
 
 
 @shape_logger_logs.judge
@@ -169,8 +196,7 @@ def shape_logger_remove(register_shape_logger):
     model = _Tree().to(device)
     baseline = hook_count(model)
     log, handles = _logged_forward(register_shape_logger, model, (4,), seed=412)
-    data = {"handles": _handle_list(handles), "hooks_added": hook_count(model) - baseline,
-            "logged_first": len(log)}
+    data = {"handles": _handle_list(handles), "hooks_added": hook_count(model) - baseline, "logged_first": len(log)}
     if data["handles"]["all_removable"]:
         for h in handles:
             h.remove()
@@ -183,19 +209,39 @@ def shape_logger_remove(register_shape_logger):
 @shape_logger_remove.judge
 def _(got, ref):
     h = got["handles"]
-    expect_true(h["is_list"], f"register_shape_logger should return a list of handles, not {h['type']}",
-                hint="collect what register_forward_hook returns: handles.append(module.register_forward_hook(hook)).")
-    expect_true(h["all_removable"], "some returned items are not hook handles (no .remove())",
-                hint="register_forward_hook returns a RemovableHandle: return those.")
-    expect_equal(h["count"], ref["handles"]["count"], "the number of handles (one per leaf module)",
-                 hint="register exactly one forward hook on each module without children.")
-    expect_true(got["logged_first"] > 0, "nothing was logged by a forward pass",
-                hint="register with module.register_forward_hook(hook) and call model(x), not model.forward(x).")
-    expect_equal(got["logged_after_remove"], 0,
-                 "entries were still logged after handle.remove() on every returned handle",
-                 hint="return the handles of the hooks you registered, all of them.")
-    expect_equal(got["hooks_left"], 0, "hooks are still registered on the model after removing every handle",
-                 hint="every hook you add must be reachable through a returned handle.")
+    expect_true(
+        h["is_list"],
+        f"register_shape_logger should return a list of handles, not {h['type']}",
+        hint="collect what register_forward_hook returns: handles.append(module.register_forward_hook(hook)).",
+    )
+    expect_true(
+        h["all_removable"],
+        "some returned items are not hook handles (no .remove())",
+        hint="register_forward_hook returns a RemovableHandle: return those.",
+    )
+    expect_equal(
+        h["count"],
+        ref["handles"]["count"],
+        "the number of handles (one per leaf module)",
+        hint="register exactly one forward hook on each module without children.",
+    )
+    expect_true(
+        got["logged_first"] > 0,
+        "nothing was logged by a forward pass",
+        hint="register with module.register_forward_hook(hook) and call model(x), not model.forward(x).",
+    )
+    expect_equal(
+        got["logged_after_remove"],
+        0,
+        "entries were still logged after handle.remove() on every returned handle",
+        hint="return the handles of the hooks you registered, all of them.",
+    )
+    expect_equal(
+        got["hooks_left"],
+        0,
+        "hooks are still registered on the model after removing every handle",
+        hint="every hook you add must be reachable through a returned handle.",
+    )
 
 
 @ex4_1.test("hidden")
@@ -220,29 +266,35 @@ def shape_logger_hidden(register_shape_logger):
     data["returns_lists"] = isinstance(h1, list) and isinstance(h2, list)
     data["first"] = _plain_log(first)
     data["second"] = _plain_log(second)
-    for h in (h1 if isinstance(h1, (list, tuple)) else []):
+    for h in h1 if isinstance(h1, (list, tuple)) else []:
         h.remove()
     model(randn(1, 3, seed=417))
     data["first_after_remove"] = _plain_log(first)
     data["second_after_first_removed"] = _plain_log(second)
-    for h in (h2 if isinstance(h2, (list, tuple)) else []):
+    for h in h2 if isinstance(h2, (list, tuple)) else []:
         h.remove()
     return data
 
 
 @shape_logger_hidden.judge
 def _(got, ref):
-    _judge_log(got["root_leaf"], ref["root_leaf"],
-               "a model that is itself a leaf (nn.Linear): its entry is named ''")
+    _judge_log(got["root_leaf"], ref["root_leaf"], "a model that is itself a leaf (nn.Linear): its entry is named ''")
     _judge_log(got["shared"], ref["shared"], "Sequential(shared, ReLU(), shared), the Linear used twice")
     _judge_log(got["first"], ref["first"], "a log that already held an entry")
-    expect_true(got["returns_lists"], "register_shape_logger should return the list of handles",
-                hint="collect what register_forward_hook returns and return that list.")
+    expect_true(
+        got["returns_lists"],
+        "register_shape_logger should return the list of handles",
+        hint="collect what register_forward_hook returns and return that list.",
+    )
     _judge_log(got["second"], ref["second"], "a second logger on the same model")
-    _judge_log(got["first_after_remove"], ref["first_after_remove"],
-               "the first log after removing the first logger's handles")
-    _judge_log(got["second_after_first_removed"], ref["second_after_first_removed"],
-               "the second log, which must go on after the first logger's handles were removed")
+    _judge_log(
+        got["first_after_remove"], ref["first_after_remove"], "the first log after removing the first logger's handles"
+    )
+    _judge_log(
+        got["second_after_first_removed"],
+        ref["second_after_first_removed"],
+        "the second log, which must go on after the first logger's handles were removed",
+    )
 
 
 # --------------------------------------------------------------------- ex4_2
@@ -268,13 +320,14 @@ class _Deep(nn.Module):
 
     def forward(self, x):
         h = self.act(self.inp(x))
-        h = self.act(self.block(h) + h)       # self.act runs twice: the latest call wins
+        h = self.act(self.block(h) + h)  # self.act runs twice: the latest call wins
         return self.out(self.gate(h) * h)
 
 
 def _seq_model(seed):
-    return load_seeded(nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(),
-                                     nn.Linear(8, 3), nn.Tanh()), seed)
+    return load_seeded(
+        nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3), nn.Tanh()), seed
+    )
 
 
 def _activations(rec) -> dict:
@@ -294,19 +347,33 @@ def _activations(rec) -> dict:
 
 
 def _judge_activations(got, ref, what):
-    expect_true(not got["not_tensor"], f"{what}: activations should map each name to one tensor",
-                got=got["not_tensor"],
-                hint="store the latest output, activations[name] = output.detach(), not a list of outputs.")
-    expect_equal(got["names"], ref["names"], f"{what}: the recorded layer names differ",
-                 hint="hook every module from model.named_modules() that is isinstance(module, layer_types) "
-                      "(subclasses count, so not type(module) in layer_types), keyed by its qualified name.")
-    expect_true(not got["attached"], f"{what}: recorded activations are still attached to the autograd graph",
-                got=got["attached"],
-                hint="store output.detach(): a tensor with a grad_fn keeps the whole graph of the forward "
-                     "pass (and the tensors it saved) alive.")
+    expect_true(
+        not got["not_tensor"],
+        f"{what}: activations should map each name to one tensor",
+        got=got["not_tensor"],
+        hint="store the latest output, activations[name] = output.detach(), not a list of outputs.",
+    )
+    expect_equal(
+        got["names"],
+        ref["names"],
+        f"{what}: the recorded layer names differ",
+        hint="hook every module from model.named_modules() that is isinstance(module, layer_types) "
+        "(subclasses count, so not type(module) in layer_types), keyed by its qualified name.",
+    )
+    expect_true(
+        not got["attached"],
+        f"{what}: recorded activations are still attached to the autograd graph",
+        got=got["attached"],
+        hint="store output.detach(): a tensor with a grad_fn keeps the whole graph of the forward "
+        "pass (and the tensors it saved) alive.",
+    )
     for name in ref["names"]:
-        expect_close(got["values"][name], ref["values"][name], f"{what}: activations['{name}']",
-                     hint="store the output of the latest call: each call overwrites the previous one.")
+        expect_close(
+            got["values"][name],
+            ref["values"][name],
+            f"{what}: activations['{name}']",
+            hint="store the output of the latest call: each call overwrites the previous one.",
+        )
 
 
 @ex4_2.test("records")
@@ -317,14 +384,17 @@ def recorder_records(ActivationRecorder):
     with recorder as rec:
         data["enter_returns_self"] = rec is recorder
         model(randn(4, 5, seed=422))
-        model(randn(3, 5, seed=423))                 # the latest call wins
+        model(randn(3, 5, seed=423))  # the latest call wins
         data["inside"] = _activations(recorder)
     return data
 
 
 def _judge_enter(got):
-    expect_true(got["enter_returns_self"], "`with ActivationRecorder(model) as rec:` does not give the recorder",
-                hint="__enter__ must return self.")
+    expect_true(
+        got["enter_returns_self"],
+        "`with ActivationRecorder(model) as rec:` does not give the recorder",
+        hint="__enter__ must return self.",
+    )
 
 
 @recorder_records.judge
@@ -344,23 +414,39 @@ def recorder_cleanup(ActivationRecorder):
         inside = hook_count(model) - baseline
         snapshot = dict(recorder.activations)
     after = hook_count(model) - baseline
-    model(randn(2, 5, seed=426))                    # after exit: nothing is recorded any more
+    model(randn(2, 5, seed=426))  # after exit: nothing is recorded any more
     unchanged = sorted(recorder.activations) == sorted(snapshot) and all(
-        recorder.activations[k] is v for k, v in snapshot.items())
-    return {"enter_returns_self": enter_ok, "hooks_inside": inside, "hooks_after": after,
-            "unchanged_after_exit": unchanged, "after_exit": _activations(recorder)}
+        recorder.activations[k] is v for k, v in snapshot.items()
+    )
+    return {
+        "enter_returns_self": enter_ok,
+        "hooks_inside": inside,
+        "hooks_after": after,
+        "unchanged_after_exit": unchanged,
+        "after_exit": _activations(recorder),
+    }
 
 
 @recorder_cleanup.judge
 def _(got, ref):
     _judge_enter(got)
-    expect_equal(got["hooks_inside"], ref["hooks_inside"],
-                 "the number of hooks inside the with block (one forward hook per matching module)",
-                 hint="register one forward hook on each module that is isinstance(module, layer_types).")
-    expect_equal(got["hooks_after"], 0, "hooks are still registered after the with block ended",
-                 hint="keep every handle register_forward_hook returns and call handle.remove() in __exit__.")
-    expect_true(got["unchanged_after_exit"], "activations still changed when the model ran after the with block",
-                hint="remove the hooks in __exit__ so that nothing is recorded after the block.")
+    expect_equal(
+        got["hooks_inside"],
+        ref["hooks_inside"],
+        "the number of hooks inside the with block (one forward hook per matching module)",
+        hint="register one forward hook on each module that is isinstance(module, layer_types).",
+    )
+    expect_equal(
+        got["hooks_after"],
+        0,
+        "hooks are still registered after the with block ended",
+        hint="keep every handle register_forward_hook returns and call handle.remove() in __exit__.",
+    )
+    expect_true(
+        got["unchanged_after_exit"],
+        "activations still changed when the model ran after the with block",
+        hint="remove the hooks in __exit__ so that nothing is recorded after the block.",
+    )
     _judge_activations(got["after_exit"], ref["after_exit"], "after the with block")
 
 
@@ -389,7 +475,7 @@ def recorder_hidden(ActivationRecorder):
     recorder = ActivationRecorder(deep)
     with recorder:
         deep(x)
-    data["default_types"] = _activations(recorder)     # act (called twice: latest) and block.1 (a subclass)
+    data["default_types"] = _activations(recorder)  # act (called twice: latest) and block.1 (a subclass)
     data["hooks_after_deep"] = hook_count(deep) - baseline
     deep(x)
     data["external_calls"] = len(seen)
@@ -402,7 +488,7 @@ def recorder_hidden(ActivationRecorder):
             deep(x)
         return _activations(recorder)
 
-    data["single_class"] = _attempt(lambda: record(nn.Tanh))                  # a class, not a tuple
+    data["single_class"] = _attempt(lambda: record(nn.Tanh))  # a class, not a tuple
     data["tuple"] = _attempt(lambda: record(layer_types=(nn.Sigmoid, nn.Linear)))
     data["hooks_final"] = hook_count(deep) - baseline
     return data
@@ -410,25 +496,51 @@ def recorder_hidden(ActivationRecorder):
 
 @recorder_hidden.judge
 def _(got, ref):
-    expect_true(got["propagated"], "an exception raised inside the with block did not reach the caller",
-                hint="__exit__ must return False (or None): returning True swallows the exception.")
-    expect_equal(got["hooks_after_error"], 0, "hooks are still registered after the with block raised",
-                 hint="__exit__ runs also when the block raises: remove the handles there.")
-    _judge_activations(got["default_types"], ref["default_types"],
-                       "default layer_types on a model with a ReLU called twice and a ReLU subclass")
-    expect_equal(got["external_calls"], ref["external_calls"],
-                 "a forward hook registered on the model before the recorder stopped running",
-                 hint="remove only your own hooks (their handles), never clear module._forward_hooks.")
-    expect_equal(got["hooks_after_deep"], 0, "hooks are still registered after the with block ended",
-                 hint="remove exactly the handles you added.")
-    for key, what in (("single_class", "layer_types=nn.Tanh (a class, not a tuple)"),
-                      ("tuple", "layer_types=(nn.Sigmoid, nn.Linear)")):
+    expect_true(
+        got["propagated"],
+        "an exception raised inside the with block did not reach the caller",
+        hint="__exit__ must return False (or None): returning True swallows the exception.",
+    )
+    expect_equal(
+        got["hooks_after_error"],
+        0,
+        "hooks are still registered after the with block raised",
+        hint="__exit__ runs also when the block raises: remove the handles there.",
+    )
+    _judge_activations(
+        got["default_types"],
+        ref["default_types"],
+        "default layer_types on a model with a ReLU called twice and a ReLU subclass",
+    )
+    expect_equal(
+        got["external_calls"],
+        ref["external_calls"],
+        "a forward hook registered on the model before the recorder stopped running",
+        hint="remove only your own hooks (their handles), never clear module._forward_hooks.",
+    )
+    expect_equal(
+        got["hooks_after_deep"],
+        0,
+        "hooks are still registered after the with block ended",
+        hint="remove exactly the handles you added.",
+    )
+    for key, what in (
+        ("single_class", "layer_types=nn.Tanh (a class, not a tuple)"),
+        ("tuple", "layer_types=(nn.Sigmoid, nn.Linear)"),
+    ):
         result, error = got[key]
-        _expect_no_error(error, f"recording with {what}",
-                         hint="isinstance(module, layer_types) accepts a class or a tuple of classes as it is.")
+        _expect_no_error(
+            error,
+            f"recording with {what}",
+            hint="isinstance(module, layer_types) accepts a class or a tuple of classes as it is.",
+        )
         _judge_activations(result, ref[key][0], what)
-    expect_equal(got["hooks_final"], 0, "hooks are still registered after three with blocks",
-                 hint="remove every handle in __exit__.")
+    expect_equal(
+        got["hooks_final"],
+        0,
+        "hooks are still registered after three with blocks",
+        hint="remove every handle in __exit__.",
+    )
 
 
 # --------------------------------------------------------------------- ex4_3
@@ -458,8 +570,7 @@ def clamp_clamps(clamp_inputs):
     original = x.clone()
     handle = clamp_inputs(lin, -1.0, 0.5)
     out = lin(x)
-    data = {"output": out.detach(), "caller_unchanged": torch.equal(x, original),
-            "is_handle": _is_handle(handle)}
+    data = {"output": out.detach(), "caller_unchanged": torch.equal(x, original), "is_handle": _is_handle(handle)}
     if data["is_handle"]:
         handle.remove()
         data["after_remove"] = lin(original.clone()).detach()
@@ -468,15 +579,29 @@ def clamp_clamps(clamp_inputs):
 
 @clamp_clamps.judge
 def _(got, ref):
-    expect_true(got["caller_unchanged"], "the tensor passed to the module was modified",
-                hint="clamp_ works in place on the caller's tensor; return a new tuple with x.clamp(min_val, max_val).")
-    expect_close(got["output"], ref["output"], "Linear's output with its input clamped to [-1, 0.5]",
-                 hint="use register_forward_pre_hook and return the new inputs, e.g. "
-                      "(args[0].clamp(min_val, max_val),) + args[1:].")
-    expect_true(got["is_handle"], "clamp_inputs should return the handle of the hook",
-                hint="return module.register_forward_pre_hook(hook).")
-    expect_close(got["after_remove"], ref["after_remove"], "the output after handle.remove() (no clamping)",
-                 hint="return the handle register_forward_pre_hook gave you.")
+    expect_true(
+        got["caller_unchanged"],
+        "the tensor passed to the module was modified",
+        hint="clamp_ works in place on the caller's tensor; return a new tuple with x.clamp(min_val, max_val).",
+    )
+    expect_close(
+        got["output"],
+        ref["output"],
+        "Linear's output with its input clamped to [-1, 0.5]",
+        hint="use register_forward_pre_hook and return the new inputs, e.g. "
+        "(args[0].clamp(min_val, max_val),) + args[1:].",
+    )
+    expect_true(
+        got["is_handle"],
+        "clamp_inputs should return the handle of the hook",
+        hint="return module.register_forward_pre_hook(hook).",
+    )
+    expect_close(
+        got["after_remove"],
+        ref["after_remove"],
+        "the output after handle.remove() (no clamping)",
+        hint="return the handle register_forward_pre_hook gave you.",
+    )
 
 
 @ex4_3.test("two_inputs")
@@ -493,13 +618,21 @@ def clamp_two_inputs(clamp_inputs):
 
 @clamp_two_inputs.judge
 def _(got, ref):
-    _expect_no_error(got["error"], "calling a module whose forward takes (a, b)",
-                     hint="a pre-hook that returns a single tensor replaces *all* the inputs (it is wrapped "
-                          "in a tuple): return (clamped_first,) + args[1:].")
-    expect_close(got["seen_a"], ref["seen_a"], "the first input forward received",
-                 hint="clamp args[0] to [min_val, max_val].")
-    expect_close(got["seen_b"], ref["seen_b"], "the second input forward received",
-                 hint="only the first positional input is clamped; pass the others through unchanged.")
+    _expect_no_error(
+        got["error"],
+        "calling a module whose forward takes (a, b)",
+        hint="a pre-hook that returns a single tensor replaces *all* the inputs (it is wrapped "
+        "in a tuple): return (clamped_first,) + args[1:].",
+    )
+    expect_close(
+        got["seen_a"], ref["seen_a"], "the first input forward received", hint="clamp args[0] to [min_val, max_val]."
+    )
+    expect_close(
+        got["seen_b"],
+        ref["seen_b"],
+        "the second input forward received",
+        hint="only the first positional input is clamped; pass the others through unchanged.",
+    )
     expect_close(got["output"], ref["output"], "the output of forward(a, b)")
 
 
@@ -512,8 +645,12 @@ def clamp_hidden(clamp_inputs):
     a_before = a.clone()
     handle = clamp_inputs(triple, -2.0, -0.5)
     out, error = _attempt(lambda: triple(a, b, 3).detach())
-    data["triple"] = {"error": error, "output": out, "k": getattr(triple, "seen_k", None),
-                      "caller_unchanged": torch.equal(a, a_before)}
+    data["triple"] = {
+        "error": error,
+        "output": out,
+        "k": getattr(triple, "seen_k", None),
+        "caller_unchanged": torch.equal(a, a_before),
+    }
     if _is_handle(handle):
         handle.remove()
 
@@ -547,25 +684,53 @@ def clamp_hidden(clamp_inputs):
 @clamp_hidden.judge
 def _(got, ref):
     t = got["triple"]
-    _expect_no_error(t["error"], "calling a module whose forward takes (a, b, k) with an int k",
-                     hint="clamp only args[0]; pass args[1:] through unchanged (they need not be tensors).")
-    expect_true(t["caller_unchanged"], "the caller's tensor was modified",
-                hint="x.clamp(...) makes a new tensor; clamp_ overwrites the caller's data.")
+    _expect_no_error(
+        t["error"],
+        "calling a module whose forward takes (a, b, k) with an int k",
+        hint="clamp only args[0]; pass args[1:] through unchanged (they need not be tensors).",
+    )
+    expect_true(
+        t["caller_unchanged"],
+        "the caller's tensor was modified",
+        hint="x.clamp(...) makes a new tensor; clamp_ overwrites the caller's data.",
+    )
     expect_equal(t["k"], 3, "the third input (an int) did not reach forward unchanged")
-    expect_close(t["output"], ref["triple"]["output"], "the output with the range [-2, -0.5]",
-                 hint="clamp(min_val, max_val): a negative range works like any other.")
-    expect_close(got["stacked"], ref["stacked"], "two clamps stacked: [-1, 1] then [0, 2]",
-                 hint="each hook receives the inputs the previous hook returned.")
-    expect_true(got["handles"], "clamp_inputs should return the hook's handle",
-                hint="return module.register_forward_pre_hook(hook).")
-    expect_close(got["second_only"], ref["second_only"], "the output after removing only the first clamp",
-                 hint="each call returns its own handle; removing it removes only that hook.")
+    expect_close(
+        t["output"],
+        ref["triple"]["output"],
+        "the output with the range [-2, -0.5]",
+        hint="clamp(min_val, max_val): a negative range works like any other.",
+    )
+    expect_close(
+        got["stacked"],
+        ref["stacked"],
+        "two clamps stacked: [-1, 1] then [0, 2]",
+        hint="each hook receives the inputs the previous hook returned.",
+    )
+    expect_true(
+        got["handles"],
+        "clamp_inputs should return the hook's handle",
+        hint="return module.register_forward_pre_hook(hook).",
+    )
+    expect_close(
+        got["second_only"],
+        ref["second_only"],
+        "the output after removing only the first clamp",
+        hint="each call returns its own handle; removing it removes only that hook.",
+    )
     g = got["grad"]
-    _expect_no_error(g["error"], "a backward pass through the clamped module",
-                     hint="do not clamp in place (clamp_) inside the hook: return x.clamp(min_val, max_val).")
-    expect_close(g["x_grad"], ref["grad"]["x_grad"], "the gradient reaching the caller's input",
-                 hint="do not detach the input or clamp under torch.no_grad(): gradients should flow "
-                      "through the clamp (zero where it cut the value).")
+    _expect_no_error(
+        g["error"],
+        "a backward pass through the clamped module",
+        hint="do not clamp in place (clamp_) inside the hook: return x.clamp(min_val, max_val).",
+    )
+    expect_close(
+        g["x_grad"],
+        ref["grad"]["x_grad"],
+        "the gradient reaching the caller's input",
+        hint="do not detach the input or clamp under torch.no_grad(): gradients should flow "
+        "through the clamp (zero where it cut the value).",
+    )
     expect_close(g["weight_grad"], ref["grad"]["weight_grad"], "the gradient of the Linear's weight")
 
 
@@ -593,30 +758,45 @@ def _norms(monitor) -> dict:
 
 
 def _judge_norms(got, ref, what, hint=None):
-    expect_true(not got["not_float"], f"{what}: monitor.norms should hold Python floats",
-                got=got["not_float"], hint="append grad.norm().item() (a float), not the tensor.")
+    expect_true(
+        not got["not_float"],
+        f"{what}: monitor.norms should hold Python floats",
+        got=got["not_float"],
+        hint="append grad.norm().item() (a float), not the tensor.",
+    )
     g, e = got["values"], ref["values"]
-    expect_equal(sorted(g), sorted(e), f"{what}: the parameters with recorded norms differ",
-                 hint="one key per parameter from model.named_parameters() that requires grad, "
-                      "e.g. '0.weight'.")
+    expect_equal(
+        sorted(g),
+        sorted(e),
+        f"{what}: the parameters with recorded norms differ",
+        hint="one key per parameter from model.named_parameters() that requires grad, e.g. '0.weight'.",
+    )
     for name in sorted(e):
         if len(g[name]) != len(e[name]):
-            raise Mistake(f"{what}: '{name}' has {len(g[name])} norms, expected {len(e[name])} "
-                          "(one per backward that reached it)", got=[round(v, 5) for v in g[name]],
-                          expected=[round(v, 5) for v in e[name]],
-                          hint=hint or "register one hook per parameter and append once each time it fires.")
+            raise Mistake(
+                f"{what}: '{name}' has {len(g[name])} norms, expected {len(e[name])} "
+                "(one per backward that reached it)",
+                got=[round(v, 5) for v in g[name]],
+                expected=[round(v, 5) for v in e[name]],
+                hint=hint or "register one hook per parameter and append once each time it fires.",
+            )
         if not _close_floats(g[name], e[name]):
-            raise Mistake(f"{what}: the norms of '{name}' differ", got=[round(v, 5) for v in g[name]],
-                          expected=[round(v, 5) for v in e[name]],
-                          hint=hint or "the L2 norm of the gradient the hook receives: grad.norm().item().")
+            raise Mistake(
+                f"{what}: the norms of '{name}' differ",
+                got=[round(v, 5) for v in g[name]],
+                expected=[round(v, 5) for v in e[name]],
+                hint=hint or "the L2 norm of the gradient the hook receives: grad.norm().item().",
+            )
 
 
 def _mlp(seed):
     return load_seeded(nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)), seed)
 
 
-_HINT_BACKWARD = ("inside a hook registered with param.register_hook, param.grad is not updated yet: "
-                  "use the hook's argument, def hook(grad): ... grad.norm().item().")
+_HINT_BACKWARD = (
+    "inside a hook registered with param.register_hook, param.grad is not updated yet: "
+    "use the hook's argument, def hook(grad): ... grad.norm().item()."
+)
 
 
 @ex4_4.test("norms")
@@ -632,8 +812,7 @@ def monitor_norms(GradNormMonitor):
     _, error = _attempt(steps)
     if error:
         return {"error": error}
-    return {"error": None, "norms": _norms(monitor),
-            "grads": {n: p.grad for n, p in model.named_parameters()}}
+    return {"error": None, "norms": _norms(monitor), "grads": {n: p.grad for n, p in model.named_parameters()}}
 
 
 @monitor_norms.judge
@@ -641,8 +820,12 @@ def _(got, ref):
     _expect_no_error(got["error"], "backward() with the monitor attached", _HINT_BACKWARD)
     _judge_norms(got["norms"], ref["norms"], "after three steps (gradients zeroed before each backward)")
     for name, grad in ref["grads"].items():
-        expect_close(got["grads"].get(name), grad, f"the gradient of {name} after the last backward",
-                     hint="a monitoring hook must not change the gradient: return None from it.")
+        expect_close(
+            got["grads"].get(name),
+            grad,
+            f"the gradient of {name} after the last backward",
+            hint="a monitoring hook must not change the gradient: return None from it.",
+        )
 
 
 @ex4_4.test("remove")
@@ -664,21 +847,36 @@ def monitor_remove(GradNormMonitor):
     model.zero_grad()
     _weighted_loss(model(randn(3, 4, seed=450)), seed=451).backward()
     after = {k: len(v) for k, v in monitor.norms.items()}
-    return {"error": None, "recorded": sum(before.values()),
-            "grew": sorted(k for k in after if after[k] != before.get(k, 0)),
-            "hooks_left": hook_count(model) - baseline}
+    return {
+        "error": None,
+        "recorded": sum(before.values()),
+        "grew": sorted(k for k in after if after[k] != before.get(k, 0)),
+        "hooks_left": hook_count(model) - baseline,
+    }
 
 
 @monitor_remove.judge
 def _(got, ref):
     _expect_no_error(got["error"], "backward() with the monitor attached", _HINT_BACKWARD)
-    expect_equal(got["recorded"], ref["recorded"], "the number of norms recorded in two steps",
-                 hint="one norm per parameter per backward.")
-    expect_equal(got["grew"], [], "norms were still recorded after monitor.remove()",
-                 hint="keep the handles of your hooks and call handle.remove() on each in remove().")
-    expect_equal(got["hooks_left"], 0, "hooks are still registered after monitor.remove()",
-                 hint="remove the hooks themselves (handle.remove()), not just stop reading them: "
-                      "leftover hooks pile up and run on every backward.")
+    expect_equal(
+        got["recorded"],
+        ref["recorded"],
+        "the number of norms recorded in two steps",
+        hint="one norm per parameter per backward.",
+    )
+    expect_equal(
+        got["grew"],
+        [],
+        "norms were still recorded after monitor.remove()",
+        hint="keep the handles of your hooks and call handle.remove() on each in remove().",
+    )
+    expect_equal(
+        got["hooks_left"],
+        0,
+        "hooks are still registered after monitor.remove()",
+        hint="remove the hooks themselves (handle.remove()), not just stop reading them: "
+        "leftover hooks pile up and run on every backward.",
+    )
 
 
 class _TwoBranch(nn.Module):
@@ -697,7 +895,7 @@ class _TwoBranch(nn.Module):
         if use_left:
             h = h + self.left(h)
         y = self.right(h)
-        return self.tied(self.tied(y))            # the same weight used twice
+        return self.tied(self.tied(y))  # the same weight used twice
 
 
 @ex4_4.test("hidden")
@@ -712,7 +910,7 @@ def monitor_hidden(GradNormMonitor):
         model.zero_grad()
         _weighted_loss(model(x), seed=454).backward()
         model.zero_grad()
-        _weighted_loss(model(x, use_left=False), seed=455).backward()      # left gets no gradient
+        _weighted_loss(model(x, use_left=False), seed=455).backward()  # left gets no gradient
         return _norms(monitor)
 
     def accumulating():
@@ -731,18 +929,26 @@ def monitor_hidden(GradNormMonitor):
 
 @monitor_hidden.judge
 def _(got, ref):
-    _expect_no_error(got["error"], "GradNormMonitor(model) on a model with frozen parameters",
-                     hint="skip parameters with requires_grad=False: register_hook refuses tensors that "
-                          "do not require grad.")
+    _expect_no_error(
+        got["error"],
+        "GradNormMonitor(model) on a model with frozen parameters",
+        hint="skip parameters with requires_grad=False: register_hook refuses tensors that do not require grad.",
+    )
     _expect_no_error(got["backward_error"], "backward() with the monitor attached", _HINT_BACKWARD)
-    _judge_norms(got["branches"], ref["branches"],
-                 "a model with a frozen stem, a branch skipped in the second pass and a weight used twice",
-                 hint="skip parameters with requires_grad=False; a parameter that gets no gradient in a "
-                      "backward gets no entry; a weight used twice has one gradient (the sum) per backward.")
-    _judge_norms(got["accumulating"], ref["accumulating"],
-                 "two backward passes without zeroing the gradients in between",
-                 hint="record the gradient backward computed (the argument of a hook registered with "
-                      "param.register_hook), not .grad, which accumulates over backward passes.")
+    _judge_norms(
+        got["branches"],
+        ref["branches"],
+        "a model with a frozen stem, a branch skipped in the second pass and a weight used twice",
+        hint="skip parameters with requires_grad=False; a parameter that gets no gradient in a "
+        "backward gets no entry; a weight used twice has one gradient (the sum) per backward.",
+    )
+    _judge_norms(
+        got["accumulating"],
+        ref["accumulating"],
+        "two backward passes without zeroing the gradients in between",
+        hint="record the gradient backward computed (the argument of a hook registered with "
+        "param.register_hook), not .grad, which accumulates over backward passes.",
+    )
 
 
 # --------------------------------------------------------------------- ex4_5
@@ -760,26 +966,41 @@ def _scaled_pass(scale_output, module, factor, x, seed):
     return handle, {"output": out.detach(), "error": error, "x_grad": x.grad, "grads": grads}
 
 
-_HINT_IN_PLACE = ("do not change the output in place (output.mul_(factor), output *= factor): nn.Tanh saves its "
-                  "output for backward, and nn.Identity's output is the caller's tensor. Return output * factor.")
+_HINT_IN_PLACE = (
+    "do not change the output in place (output.mul_(factor), output *= factor): nn.Tanh saves its "
+    "output for backward, and nn.Identity's output is the caller's tensor. Return output * factor."
+)
 
 
 def _judge_pass(got, ref, what, hint):
     error = got["error"]
     if error and "does not require grad" in error:
-        raise Mistake(f"{what}: backward() failed: the scaled output is cut off from the graph", got=error,
-                      hint="return output * factor itself: no .detach(), no .data, no torch.no_grad().")
+        raise Mistake(
+            f"{what}: backward() failed: the scaled output is cut off from the graph",
+            got=error,
+            hint="return output * factor itself: no .detach(), no .data, no torch.no_grad().",
+        )
     _expect_no_error(error, f"{what}: backward() through the scaled output", _HINT_IN_PLACE)
     expect_close(got["output"], ref["output"], f"{what}: the output", hint)
-    expect_close(got["x_grad"], ref["x_grad"], f"{what}: the gradient of the input",
-                 "return output * factor (no detach, no .data, no torch.no_grad): gradients must flow through it.")
+    expect_close(
+        got["x_grad"],
+        ref["x_grad"],
+        f"{what}: the gradient of the input",
+        "return output * factor (no detach, no .data, no torch.no_grad): gradients must flow through it.",
+    )
     for name, grad in ref["grads"].items():
-        expect_close(got["grads"].get(name), grad, f"{what}: the gradient of {name}",
-                     "gradients must flow through output * factor.")
+        expect_close(
+            got["grads"].get(name),
+            grad,
+            f"{what}: the gradient of {name}",
+            "gradients must flow through output * factor.",
+        )
 
 
-_HINT_4_5 = ("register_forward_hook(hook) with hook(module, args, output) returning output * factor: "
-             "the returned value replaces the output.")
+_HINT_4_5 = (
+    "register_forward_hook(hook) with hook(module, args, output) returning output * factor: "
+    "the returned value replaces the output."
+)
 
 
 @ex4_5.test("scales")
@@ -797,8 +1018,11 @@ def scale_scales(scale_output):
 @scale_scales.judge
 def _(got, ref):
     _judge_pass(got["scaled"], ref["scaled"], "Linear with factor 2.5", _HINT_4_5)
-    expect_true(got["is_handle"], "scale_output should return the hook's handle",
-                hint="return module.register_forward_hook(hook).")
+    expect_true(
+        got["is_handle"],
+        "scale_output should return the hook's handle",
+        hint="return module.register_forward_hook(hook).",
+    )
     expect_close(got["after_remove"], ref["after_remove"], "the output after handle.remove() (unscaled)")
 
 
@@ -837,13 +1061,26 @@ def _(got, ref):
     _judge_pass(got["zero"], ref["zero"], "factor 0.0", _HINT_4_5)
     _judge_pass(got["negative"], ref["negative"], "factor -1.5", _HINT_4_5)
     _judge_pass(got["tanh"], ref["tanh"], "nn.Tanh with factor 3.0", _HINT_4_5)
-    expect_true(got["identity"]["caller_unchanged"], "nn.Identity with a scaled output changed the caller's tensor",
-                hint=_HINT_IN_PLACE)
+    expect_true(
+        got["identity"]["caller_unchanged"],
+        "nn.Identity with a scaled output changed the caller's tensor",
+        hint=_HINT_IN_PLACE,
+    )
     expect_close(got["identity"]["output"], ref["identity"]["output"], "nn.Identity with factor -2.0", _HINT_4_5)
-    expect_close(got["stacked"], ref["stacked"],
-                 "a Sequential whose first Linear has two scale hooks (2.0, then -0.5)",
-                 hint="each hook receives the output the previous hook returned; the next layer sees the result.")
-    expect_true(got["handles"], "scale_output should return the hook's handle",
-                hint="return module.register_forward_hook(hook).")
-    expect_close(got["first_only"], ref["first_only"], "the same after removing the second hook",
-                 hint="return the handle of the hook you registered.")
+    expect_close(
+        got["stacked"],
+        ref["stacked"],
+        "a Sequential whose first Linear has two scale hooks (2.0, then -0.5)",
+        hint="each hook receives the output the previous hook returned; the next layer sees the result.",
+    )
+    expect_true(
+        got["handles"],
+        "scale_output should return the hook's handle",
+        hint="return module.register_forward_hook(hook).",
+    )
+    expect_close(
+        got["first_only"],
+        ref["first_only"],
+        "the same after removing the second hook",
+        hint="return the handle of the hook you registered.",
+    )

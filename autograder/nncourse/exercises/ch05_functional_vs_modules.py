@@ -1,12 +1,13 @@
 """Chapter 5 — nn.functional vs nn.Xxx: the checks behind ex5_1 … ex5_4."""
+
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..registry import Mistake, exercise
 from ..expect import expect_close, expect_equal, expect_true
-from ..probing import device, generator, reseed, linears, load_seeded, load_seeded_linears, output_and_grads, randn
+from ..probing import device, generator, linears, load_seeded, load_seeded_linears, output_and_grads, randn, reseed
+from ..registry import Mistake, exercise
 
 CHAPTER = "05_functional_vs_modules"
 
@@ -17,16 +18,19 @@ def _param_info(model: nn.Module) -> dict:
         "is_module": isinstance(model, nn.Module),
         "param_shapes": {n: list(p.shape) for n, p in model.named_parameters()},
         "children": [n for n, _ in model.named_children()],
-        "plain_tensors": sorted(k for k, v in vars(model).items()
-                                if isinstance(v, torch.Tensor) and not isinstance(v, nn.Parameter)),
+        "plain_tensors": sorted(
+            k for k, v in vars(model).items() if isinstance(v, torch.Tensor) and not isinstance(v, nn.Parameter)
+        ),
     }
 
 
 # ===================================================================== ex5_1
 ex5_1 = exercise("ex5_1_functional_nn", CHAPTER)
 _NAMES_5_1 = ["b1", "b2", "w1", "w2"]
-_HINT_5_1 = ("in __init__: self.w1 = nn.Parameter(torch.randn(hidden_size, input_size)), "
-             "self.b1 = nn.Parameter(torch.zeros(hidden_size)), and the same for w2 (output, hidden) and b2.")
+_HINT_5_1 = (
+    "in __init__: self.w1 = nn.Parameter(torch.randn(hidden_size, input_size)), "
+    "self.b1 = nn.Parameter(torch.zeros(hidden_size)), and the same for w2 (output, hidden) and b2."
+)
 _FWD_5_1 = "forward should be F.linear(F.relu(F.linear(x, self.w1, self.b1)), self.w2, self.b2)."
 
 
@@ -45,8 +49,12 @@ class _SimpleNN(nn.Module):
 def _functional_probe(FunctionalNN, sizes, seed, batches=()):
     model = FunctionalNN(*sizes)
     data = _param_info(model)
-    data["expected_shapes"] = {"w1": [sizes[1], sizes[0]], "b1": [sizes[1]],
-                               "w2": [sizes[2], sizes[1]], "b2": [sizes[2]]}
+    data["expected_shapes"] = {
+        "w1": [sizes[1], sizes[0]],
+        "b1": [sizes[1]],
+        "w2": [sizes[2], sizes[1]],
+        "b2": [sizes[2]],
+    }
     if not batches or data["param_shapes"] != data["expected_shapes"]:
         return data
     # copy a SimpleNN's weights in (w1 <- fc1.weight, ...), then compare outputs and gradients
@@ -66,23 +74,35 @@ def _functional_probe(FunctionalNN, sizes, seed, batches=()):
 
 def _judge_functional_structure(got, ref, children=True):
     """``children=False``: the forward tests ask only for what copying the weights in needs."""
-    expect_true(got["is_module"], "the class does not create an nn.Module.",
-                hint="write `class FunctionalNN(nn.Module)` and call super().__init__() first in __init__.")
+    expect_true(
+        got["is_module"],
+        "the class does not create an nn.Module.",
+        hint="write `class FunctionalNN(nn.Module)` and call super().__init__() first in __init__.",
+    )
     if got["plain_tensors"]:
-        raise Mistake(f"{', '.join(got['plain_tensors'])} are plain tensors, not nn.Parameter: "
-                      "the module does not own them, so parameters(), state_dict() and the optimizer never see them.",
-                      got=sorted(got["param_shapes"]), expected=_NAMES_5_1,
-                      hint="wrap each tensor: self.w1 = nn.Parameter(torch.randn(hidden_size, input_size)).")
-    expect_true(not children or not got["children"],
-                f"FunctionalNN should hold its weights itself and have no submodules, but it has {got['children']}.",
-                hint="no nn.Linear / nn.ReLU here: keep w1, b1, w2, b2 as nn.Parameter attributes and use "
-                     "F.linear and F.relu in forward.")
-    expect_equal(sorted(got["param_shapes"]), _NAMES_5_1,
-                 "the parameter names differ from the contract", hint=_HINT_5_1)
+        raise Mistake(
+            f"{', '.join(got['plain_tensors'])} are plain tensors, not nn.Parameter: "
+            "the module does not own them, so parameters(), state_dict() and the optimizer never see them.",
+            got=sorted(got["param_shapes"]),
+            expected=_NAMES_5_1,
+            hint="wrap each tensor: self.w1 = nn.Parameter(torch.randn(hidden_size, input_size)).",
+        )
+    expect_true(
+        not children or not got["children"],
+        f"FunctionalNN should hold its weights itself and have no submodules, but it has {got['children']}.",
+        hint="no nn.Linear / nn.ReLU here: keep w1, b1, w2, b2 as nn.Parameter attributes and use "
+        "F.linear and F.relu in forward.",
+    )
+    expect_equal(
+        sorted(got["param_shapes"]), _NAMES_5_1, "the parameter names differ from the contract", hint=_HINT_5_1
+    )
     for name in ("w1", "b1", "w2", "b2"):
-        expect_equal(got["param_shapes"][name], got["expected_shapes"][name],
-                     f"the shape of {name} is wrong (F.linear expects weight shaped (out_features, in_features))",
-                     hint=_HINT_5_1)
+        expect_equal(
+            got["param_shapes"][name],
+            got["expected_shapes"][name],
+            f"the shape of {name} is wrong (F.linear expects weight shaped (out_features, in_features))",
+            hint=_HINT_5_1,
+        )
 
 
 @ex5_1.test("structure")
@@ -114,8 +134,10 @@ def _(got, ref):
 
 @ex5_1.test("hidden")
 def functional_nn_hidden(FunctionalNN):
-    return {"wide": _functional_probe(FunctionalNN, (2, 16, 4), seed=503, batches=(1, 10)),
-            "narrow": _functional_probe(FunctionalNN, (9, 1, 6), seed=504, batches=(5,))}
+    return {
+        "wide": _functional_probe(FunctionalNN, (2, 16, 4), seed=503, batches=(1, 10)),
+        "narrow": _functional_probe(FunctionalNN, (9, 1, 6), seed=504, batches=(5,)),
+    }
 
 
 @functional_nn_hidden.judge
@@ -127,16 +149,20 @@ def _(got, ref):
 # ===================================================================== ex5_2
 ex5_2 = exercise("ex5_2_dropout_mlp", CHAPTER)
 _DROPOUT_TYPES = (nn.modules.dropout._DropoutNd,)
-_BIAS_2 = 0.5     # the second Linear becomes "identity + 0.5" so its output shows the dropped hidden units
-_HINT_TRAINING = ("F.dropout(h, p) defaults to training=True, so it keeps dropping after model.eval(): "
-                  "write F.dropout(h, self.p, training=self.training).")
+_BIAS_2 = 0.5  # the second Linear becomes "identity + 0.5" so its output shows the dropped hidden units
+_HINT_TRAINING = (
+    "F.dropout(h, p) defaults to training=True, so it keeps dropping after model.eval(): "
+    "write F.dropout(h, self.p, training=self.training)."
+)
 _HINT_ORDER_5_2 = "forward should be fc2(F.dropout(F.relu(fc1(x)), self.p, training=self.training))."
 
 
 def _dropout_structure(model):
-    return {"is_module": isinstance(model, nn.Module),
-            "linear_shapes": [list(layer.weight.shape) for layer in linears(model)],
-            "dropout_modules": [n for n, m in model.named_modules() if isinstance(m, _DROPOUT_TYPES)]}
+    return {
+        "is_module": isinstance(model, nn.Module),
+        "linear_shapes": [list(layer.weight.shape) for layer in linears(model)],
+        "dropout_modules": [n for n, m in model.named_modules() if isinstance(m, _DROPOUT_TYPES)],
+    }
 
 
 def _transparent(model, seed):
@@ -162,8 +188,8 @@ def _dropout_stats(model, first, x, keep_scale):
     with torch.no_grad():
         clean = F.relu(F.linear(x, first.weight, first.bias))
         out = model(x)
-    hidden = out - _BIAS_2            # exactly the second Linear's input (identity weight)
-    positive = clean > 1e-3          # units ReLU let through, far from zero
+    hidden = out - _BIAS_2  # exactly the second Linear's input (identity weight)
+    positive = clean > 1e-3  # units ReLU let through, far from zero
     relu_zero = clean == 0
     dropped = (hidden.abs() <= 1e-6) & positive
     kept = (hidden.abs() > 1e-6) & positive
@@ -172,12 +198,13 @@ def _dropout_stats(model, first, x, keep_scale):
     return {
         "n_positive": int(positive.sum()),
         "dropped_fraction": float(dropped.sum()) / max(1, int(positive.sum())),
-        "worst_kept_error": float(error.max()) if error.numel() else 0.0,   # in units of the tolerance
+        "worst_kept_error": float(error.max()) if error.numel() else 0.0,  # in units of the tolerance
         "kept_scale_min": float(ratio.min()) if ratio.numel() else None,
         "kept_scale_max": float(ratio.max()) if ratio.numel() else None,
         "relu_zero_leak": float(hidden[relu_zero].abs().max()) if relu_zero.any() else 0.0,
-        "output_zero_fraction": float((out == 0).float().mean()),   # the bias 0.5 makes a zero output rare
-        "example_clean": clean[0, :8].cpu(), "example_hidden": hidden[0, :8].cpu(),
+        "output_zero_fraction": float((out == 0).float().mean()),  # the bias 0.5 makes a zero output rare
+        "example_clean": clean[0, :8].cpu(),
+        "example_hidden": hidden[0, :8].cpu(),
     }
 
 
@@ -206,69 +233,103 @@ def _dropout_train_probe(DropoutMLP, p=None, positional=False, seed=520, toggle=
 
 def _judge_dropout_count(got):
     expect_true(got["is_module"], "the class does not create an nn.Module.")
-    expect_equal(len(got["linear_shapes"]), 2, "DropoutMLP should have exactly two nn.Linear submodules",
-                 hint="fc1 = nn.Linear(input_size, hidden_size), fc2 = nn.Linear(hidden_size, output_size).")
+    expect_equal(
+        len(got["linear_shapes"]),
+        2,
+        "DropoutMLP should have exactly two nn.Linear submodules",
+        hint="fc1 = nn.Linear(input_size, hidden_size), fc2 = nn.Linear(hidden_size, output_size).",
+    )
 
 
 def _judge_train_stats(stats, p, label):
     kept_scale = 1.0 / (1.0 - p)
-    expect_true(stats["output_zero_fraction"] < 0.01,
-                f"{label}: a fraction {stats['output_zero_fraction']:.3f} of the model's outputs is exactly zero: "
-                "dropout is applied to the output of the last Linear",
-                hint=_HINT_ORDER_5_2)
-    expect_true(stats["relu_zero_leak"] <= 1e-5,
-                f"{label}: hidden units that ReLU(first Linear(x)) sets to zero arrive non-zero at the second "
-                "Linear: dropout is not applied to the hidden layer (to the input, perhaps?)",
-                hint=_HINT_ORDER_5_2)
+    expect_true(
+        stats["output_zero_fraction"] < 0.01,
+        f"{label}: a fraction {stats['output_zero_fraction']:.3f} of the model's outputs is exactly zero: "
+        "dropout is applied to the output of the last Linear",
+        hint=_HINT_ORDER_5_2,
+    )
+    expect_true(
+        stats["relu_zero_leak"] <= 1e-5,
+        f"{label}: hidden units that ReLU(first Linear(x)) sets to zero arrive non-zero at the second "
+        "Linear: dropout is not applied to the hidden layer (to the input, perhaps?)",
+        hint=_HINT_ORDER_5_2,
+    )
     if p == 0:
-        expect_true(stats["dropped_fraction"] == 0 and stats["worst_kept_error"] <= 1,
-                    f"{label}: with p=0 nothing should be dropped or rescaled",
-                    got=stats["example_hidden"], expected=stats["example_clean"],
-                    hint="F.dropout(h, 0.0, training=True) returns h unchanged; use the p given to __init__.")
+        expect_true(
+            stats["dropped_fraction"] == 0 and stats["worst_kept_error"] <= 1,
+            f"{label}: with p=0 nothing should be dropped or rescaled",
+            got=stats["example_hidden"],
+            expected=stats["example_clean"],
+            hint="F.dropout(h, 0.0, training=True) returns h unchanged; use the p given to __init__.",
+        )
         return
     frac = stats["dropped_fraction"]
     if abs(frac - p) > 0.02:
         if frac < 0.01:
-            hint = ("nothing reaches the second Linear dropped: is dropout applied to the hidden layer, "
-                    "in training mode, with the p given to __init__?")
+            hint = (
+                "nothing reaches the second Linear dropped: is dropout applied to the hidden layer, "
+                "in training mode, with the p given to __init__?"
+            )
         elif abs(frac - (1 - p)) <= 0.02:
             hint = "p is the probability of DROPPING a unit, not of keeping it."
         else:
             hint = _HINT_ORDER_5_2
-        raise Mistake(f"{label}: a fraction {frac:.3f} of the positive hidden units is dropped, expected about "
-                      f"p = {p} (over {stats['n_positive']} units)", got=frac, expected=float(p), hint=hint)
+        raise Mistake(
+            f"{label}: a fraction {frac:.3f} of the positive hidden units is dropped, expected about "
+            f"p = {p} (over {stats['n_positive']} units)",
+            got=frac,
+            expected=float(p),
+            hint=hint,
+        )
     if stats["worst_kept_error"] > 1:
-        raise Mistake(f"{label}: the hidden units that survive dropout should be multiplied by "
-                      f"1/(1-p) = {kept_scale:.4f}; yours are multiplied by "
-                      f"{stats['kept_scale_min']:.4f} … {stats['kept_scale_max']:.4f}",
-                      got=stats["example_hidden"], expected=stats["example_clean"] * kept_scale,
-                      hint="F.dropout rescales the survivors for you; a hand-made mask needs h * mask / (1 - p). "
-                           "Dropout goes between ReLU and the second Linear, nowhere else.")
+        raise Mistake(
+            f"{label}: the hidden units that survive dropout should be multiplied by "
+            f"1/(1-p) = {kept_scale:.4f}; yours are multiplied by "
+            f"{stats['kept_scale_min']:.4f} … {stats['kept_scale_max']:.4f}",
+            got=stats["example_hidden"],
+            expected=stats["example_clean"] * kept_scale,
+            hint="F.dropout rescales the survivors for you; a hand-made mask needs h * mask / (1 - p). "
+            "Dropout goes between ReLU and the second Linear, nowhere else.",
+        )
 
 
 def _judge_eval_stats(stats, label):
     if stats["dropped_fraction"] > 0 or stats["worst_kept_error"] > 1:
-        raise Mistake(f"{label}: in eval() mode a fraction {stats['dropped_fraction']:.3f} of the hidden units "
-                      "is still dropped (or rescaled): the model ignores self.training",
-                      got=stats["example_hidden"], expected=stats["example_clean"], hint=_HINT_TRAINING)
+        raise Mistake(
+            f"{label}: in eval() mode a fraction {stats['dropped_fraction']:.3f} of the hidden units "
+            "is still dropped (or rescaled): the model ignores self.training",
+            got=stats["example_hidden"],
+            expected=stats["example_clean"],
+            hint=_HINT_TRAINING,
+        )
 
 
 @ex5_2.test("structure")
 def dropout_mlp_structure(DropoutMLP):
-    return {"default": _dropout_structure(DropoutMLP(5, 12, 3)),
-            "explicit_p": _dropout_structure(DropoutMLP(5, 12, 3, p=0.3))}
+    return {
+        "default": _dropout_structure(DropoutMLP(5, 12, 3)),
+        "explicit_p": _dropout_structure(DropoutMLP(5, 12, 3, p=0.3)),
+    }
 
 
 @dropout_mlp_structure.judge
 def _(got, ref):
     for key in ("default", "explicit_p"):
         _judge_dropout_count(got[key])
-        expect_equal(got[key]["linear_shapes"], ref[key]["linear_shapes"],
-                     "the nn.Linear layers (weight shapes, in registration order) differ",
-                     hint="first nn.Linear(input_size, hidden_size), then nn.Linear(hidden_size, output_size).")
-        expect_equal(got[key]["dropout_modules"], [], "DropoutMLP should not contain an nn.Dropout submodule",
-                     hint="this exercise practises the functional form: F.dropout(h, self.p, training=self.training) "
-                          "in forward, with p stored as a plain attribute.")
+        expect_equal(
+            got[key]["linear_shapes"],
+            ref[key]["linear_shapes"],
+            "the nn.Linear layers (weight shapes, in registration order) differ",
+            hint="first nn.Linear(input_size, hidden_size), then nn.Linear(hidden_size, output_size).",
+        )
+        expect_equal(
+            got[key]["dropout_modules"],
+            [],
+            "DropoutMLP should not contain an nn.Dropout submodule",
+            hint="this exercise practises the functional form: F.dropout(h, self.p, training=self.training) "
+            "in forward, with p stored as a plain attribute.",
+        )
 
 
 def _dropout_eval_probe(DropoutMLP, sizes, seed, p=None):
@@ -288,13 +349,25 @@ def _dropout_eval_probe(DropoutMLP, sizes, seed, p=None):
 
 def _judge_dropout_eval(got, ref, label="in eval() mode"):
     _judge_dropout_count(got)
-    expect_true(got["still_eval"], "calling the model switched it back to training mode",
-                hint="never call self.train() inside forward; read self.training instead.")
+    expect_true(
+        got["still_eval"],
+        "calling the model switched it back to training mode",
+        hint="never call self.train() inside forward; read self.training instead.",
+    )
     same = torch.equal(got["eval"]["output"], got["eval_repeat"])
-    expect_true(same, f"{label} two calls on the same input give different outputs: dropout is still active",
-                hint=_HINT_TRAINING, got=got["eval_repeat"], expected=got["eval"]["output"])
-    expect_close(got["eval"]["output"], ref["eval"]["output"],
-                 f"{label}, the output (should equal the same network without dropout)", _HINT_TRAINING)
+    expect_true(
+        same,
+        f"{label} two calls on the same input give different outputs: dropout is still active",
+        hint=_HINT_TRAINING,
+        got=got["eval_repeat"],
+        expected=got["eval"]["output"],
+    )
+    expect_close(
+        got["eval"]["output"],
+        ref["eval"]["output"],
+        f"{label}, the output (should equal the same network without dropout)",
+        _HINT_TRAINING,
+    )
     for i, (g, r) in enumerate(zip(got["eval"]["grads"], ref["eval"]["grads"])):
         expect_close(g, r, f"{label}, the gradient of Linear number {i}'s weight", _HINT_ORDER_5_2)
 
@@ -321,10 +394,12 @@ def _(got, ref):
 
 @ex5_2.test("hidden")
 def dropout_mlp_hidden(DropoutMLP):
-    return {"p02": _dropout_train_probe(DropoutMLP, p=0.2, seed=530, toggle=True),
-            "p07_positional": _dropout_train_probe(DropoutMLP, p=0.7, positional=True, seed=540),
-            "p0": _dropout_train_probe(DropoutMLP, p=0.0, seed=550),
-            "eval_p02": _dropout_eval_probe(DropoutMLP, (3, 20, 2), seed=560, p=0.2)}
+    return {
+        "p02": _dropout_train_probe(DropoutMLP, p=0.2, seed=530, toggle=True),
+        "p07_positional": _dropout_train_probe(DropoutMLP, p=0.7, positional=True, seed=540),
+        "p0": _dropout_train_probe(DropoutMLP, p=0.0, seed=550),
+        "eval_p02": _dropout_eval_probe(DropoutMLP, (3, 20, 2), seed=560, p=0.2),
+    }
 
 
 @dropout_mlp_hidden.judge
@@ -390,7 +465,7 @@ def _forward_with_probe(forward_with, names, seed, repeat=False):
         weights = torch.randn(out.shape, generator=generator(99)).to(out.device)
         (out * weights).sum().backward()
     data["grads"] = {n: t.grad for n, t in params.items()}
-    data["plain_output"] = net(x).detach()      # the model's own weights, after the call
+    data["plain_output"] = net(x).detach()  # the model's own weights, after the call
     after = net.state_dict()
     data["changed"] = sorted(k for k in before if k not in after or not torch.equal(before[k], after[k]))
     now = dict(net.named_parameters())
@@ -404,26 +479,36 @@ def _forward_with_probe(forward_with, names, seed, repeat=False):
 
 def _judge_forward_with_output(got, ref, label):
     expect_true(got["is_tensor"], f"{label}: forward_with should return the model's output tensor")
-    expect_close(got["output"], ref["output"], f"{label}: the output computed with the given parameters",
-                 _HINT_CALL)
+    expect_close(got["output"], ref["output"], f"{label}: the output computed with the given parameters", _HINT_CALL)
     for name, grad in ref["grads"].items():
         if got["grads"].get(name) is None:
-            raise Mistake(f"{label}: no gradient reached params['{name}'] after backward()",
-                          hint="the given tensors must be used in the computation itself: copying their values "
-                               "into the model (load_state_dict, .data, copy_ under no_grad) cuts the graph. "
-                               + _HINT_CALL)
+            raise Mistake(
+                f"{label}: no gradient reached params['{name}'] after backward()",
+                hint="the given tensors must be used in the computation itself: copying their values "
+                "into the model (load_state_dict, .data, copy_ under no_grad) cuts the graph. " + _HINT_CALL,
+            )
         expect_close(got["grads"][name], grad, f"{label}: the gradient of params['{name}']", _HINT_CALL)
 
 
 def _judge_forward_with_unchanged(got, ref, label):
     expect_true(got["is_tensor"], f"{label}: forward_with should return the model's output tensor")
-    expect_equal(got["changed"], [], f"{label}: the model's own state_dict entries changed after forward_with",
-                 hint="the model must not be modified: load_state_dict or copy_ overwrite its weights. " + _HINT_CALL)
-    expect_equal(got["replaced"], [], f"{label}: these model parameters were replaced by other objects and not "
-                                      "restored", hint="if you swap tensors in by hand, put the originals back "
-                                                       "(in a finally block). " + _HINT_CALL)
-    expect_true(got["all_parameters"], f"{label}: after the call some model parameters are not trainable "
-                                       "nn.Parameters any more", hint=_HINT_CALL)
+    expect_equal(
+        got["changed"],
+        [],
+        f"{label}: the model's own state_dict entries changed after forward_with",
+        hint="the model must not be modified: load_state_dict or copy_ overwrite its weights. " + _HINT_CALL,
+    )
+    expect_equal(
+        got["replaced"],
+        [],
+        f"{label}: these model parameters were replaced by other objects and not restored",
+        hint="if you swap tensors in by hand, put the originals back (in a finally block). " + _HINT_CALL,
+    )
+    expect_true(
+        got["all_parameters"],
+        f"{label}: after the call some model parameters are not trainable nn.Parameters any more",
+        hint=_HINT_CALL,
+    )
     expect_close(got["plain_output"], ref["plain_output"], f"{label}: model(x) after the call", _HINT_CALL)
 
 
@@ -451,28 +536,50 @@ def _(got, ref):
 def forward_with_hidden(forward_with):
     reseed(0)
     everything = [n for n, _ in _BNNet().named_parameters()]
-    return {"empty": _forward_with_probe(forward_with, [], seed=590),
-            "all": _forward_with_probe(forward_with, everything, seed=600),
-            "bn_and_head": _forward_with_probe(forward_with, ["bn.weight", "head.0.weight"], seed=610, repeat=True)}
+    return {
+        "empty": _forward_with_probe(forward_with, [], seed=590),
+        "all": _forward_with_probe(forward_with, everything, seed=600),
+        "bn_and_head": _forward_with_probe(forward_with, ["bn.weight", "head.0.weight"], seed=610, repeat=True),
+    }
 
 
 @forward_with_hidden.judge
 def _(got, ref):
-    labels = {"empty": "params = {} (an empty dict)", "all": "params = every parameter",
-              "bn_and_head": "params = {'bn.weight', 'head.0.weight'}"}
+    labels = {
+        "empty": "params = {} (an empty dict)",
+        "all": "params = every parameter",
+        "bn_and_head": "params = {'bn.weight', 'head.0.weight'}",
+    }
     for key, label in labels.items():
         _judge_forward_with_output(got[key], ref[key], label)
         _judge_forward_with_unchanged(got[key], ref[key], label)
-    expect_close(got["bn_and_head"]["second_output"], ref["bn_and_head"]["second_output"],
-                 "a second call with other tensors", hint="nothing may be cached between calls. " + _HINT_CALL)
+    expect_close(
+        got["bn_and_head"]["second_output"],
+        ref["bn_and_head"]["second_output"],
+        "a second call with other tensors",
+        hint="nothing may be cached between calls. " + _HINT_CALL,
+    )
 
 
 # ===================================================================== ex5_4
 # The contract's banned functions, refused by the grading policy wherever they appear in the answer
 # (so a reference taken before the probe's ban cannot escape it) and made to fail during the call.
-ex5_4 = exercise("ex5_4_cross_entropy", CHAPTER,
-                 deny=("cross_entropy", "cross_entropy_loss", "nll_loss", "nll_loss_nd", "nll_loss2d", "log_softmax",
-                       "special_log_softmax", "CrossEntropyLoss", "NLLLoss", "LogSoftmax"))
+ex5_4 = exercise(
+    "ex5_4_cross_entropy",
+    CHAPTER,
+    deny=(
+        "cross_entropy",
+        "cross_entropy_loss",
+        "nll_loss",
+        "nll_loss_nd",
+        "nll_loss2d",
+        "log_softmax",
+        "special_log_softmax",
+        "CrossEntropyLoss",
+        "NLLLoss",
+        "LogSoftmax",
+    ),
+)
 
 
 class ForbiddenFunctionError(RuntimeError):
@@ -482,19 +589,37 @@ class ForbiddenFunctionError(RuntimeError):
 _MISSING = object()
 
 
-_PATCHED = [(F, "cross_entropy"), (F, "nll_loss"), (F, "log_softmax"), (torch, "log_softmax"),
-            (torch.special, "log_softmax"), (torch.Tensor, "log_softmax"),
-            (nn.CrossEntropyLoss, "forward"), (nn.NLLLoss, "forward"), (nn.LogSoftmax, "forward")]
+_PATCHED = [
+    (F, "cross_entropy"),
+    (F, "nll_loss"),
+    (F, "log_softmax"),
+    (torch, "log_softmax"),
+    (torch.special, "log_softmax"),
+    (torch.Tensor, "log_softmax"),
+    (nn.CrossEntropyLoss, "forward"),
+    (nn.NLLLoss, "forward"),
+    (nn.LogSoftmax, "forward"),
+]
 # the same operations reached under other names (a name imported before the check, torch._C, torch.ops)
-_BANNED_NAMES = {"cross_entropy", "cross_entropy_loss", "nll_loss", "nll_loss_nd", "nll_loss2d",
-                 "log_softmax", "_log_softmax", "special_log_softmax"}
+_BANNED_NAMES = {
+    "cross_entropy",
+    "cross_entropy_loss",
+    "nll_loss",
+    "nll_loss_nd",
+    "nll_loss2d",
+    "log_softmax",
+    "_log_softmax",
+    "special_log_softmax",
+}
 
 
 def _forbidden(label):
     def fail(*args, **kwargs):
         raise ForbiddenFunctionError(
             f"{label} is not allowed in this exercise: write the loss yourself with torch.logsumexp "
-            "(or the max-subtraction trick), gather/indexing and mean")
+            "(or the max-subtraction trick), gather/indexing and mean"
+        )
+
     return fail
 
 
@@ -512,10 +637,15 @@ def _call_without_builtin_losses(fn, *args):
     saved = []
     try:
         for owner, name in _PATCHED:
-            saved.append((owner, name, owner.__dict__.get(name, _MISSING) if isinstance(owner, type)
-                          else getattr(owner, name)))
-            label = {nn.CrossEntropyLoss: "nn.CrossEntropyLoss", nn.NLLLoss: "nn.NLLLoss",
-                     nn.LogSoftmax: "nn.LogSoftmax", torch.Tensor: "Tensor.log_softmax"}.get(owner)
+            saved.append(
+                (owner, name, owner.__dict__.get(name, _MISSING) if isinstance(owner, type) else getattr(owner, name))
+            )
+            label = {
+                nn.CrossEntropyLoss: "nn.CrossEntropyLoss",
+                nn.NLLLoss: "nn.NLLLoss",
+                nn.LogSoftmax: "nn.LogSoftmax",
+                torch.Tensor: "Tensor.log_softmax",
+            }.get(owner)
             label = label or f"{owner.__name__.replace('torch.nn.functional', 'F')}.{name}"
             setattr(owner, name, _forbidden(label))
         with _ForbidMode():
@@ -529,13 +659,17 @@ def _call_without_builtin_losses(fn, *args):
 
 
 def _ce_case(cross_entropy, logits_cpu, targets_cpu):
-    logits = logits_cpu.clone().to(device).requires_grad_()   # clone keeps the strides (transposed stays so)
+    logits = logits_cpu.clone().to(device).requires_grad_()  # clone keeps the strides (transposed stays so)
     targets = targets_cpu.to(device)
     with torch.no_grad():
         torch_value = F.cross_entropy(logits, targets)
     out = _call_without_builtin_losses(cross_entropy, logits, targets)
-    data = {"type": type(out).__name__, "is_tensor": isinstance(out, torch.Tensor),
-            "torch_value": torch_value, "n": int(logits.shape[0])}
+    data = {
+        "type": type(out).__name__,
+        "is_tensor": isinstance(out, torch.Tensor),
+        "torch_value": torch_value,
+        "n": int(logits.shape[0]),
+    }
     if not data["is_tensor"]:
         data["value"] = float(out) if isinstance(out, (int, float)) else None
         return data
@@ -557,37 +691,60 @@ def _random_case(n, c, seed, scale):
 def _judge_ce_case(got, ref, label):
     expected = ref["torch_value"]
     if not got["is_tensor"]:
-        raise Mistake(f"{label}: cross_entropy returned a {got['type']}, not a tensor",
-                      got=got["value"], expected=expected,
-                      hint="return the 0-d tensor itself: .item() (or float()) cuts it out of the autograd graph.")
-    expect_equal(got["shape"], [], f"{label}: the loss should be a 0-d tensor (one number for the batch)",
-                 hint="average the per-sample losses: (...).mean().")
+        raise Mistake(
+            f"{label}: cross_entropy returned a {got['type']}, not a tensor",
+            got=got["value"],
+            expected=expected,
+            hint="return the 0-d tensor itself: .item() (or float()) cuts it out of the autograd graph.",
+        )
+    expect_equal(
+        got["shape"],
+        [],
+        f"{label}: the loss should be a 0-d tensor (one number for the batch)",
+        hint="average the per-sample losses: (...).mean().",
+    )
     value = got["value"]
     if not torch.isfinite(value):
-        raise Mistake(f"{label}: the loss is {value.item()} — exp() overflowed or log(0) happened",
-                      got=value, expected=expected,
-                      hint="log(softmax(z)) breaks for large logits; use log-sum-exp: "
-                           "torch.logsumexp(logits, dim=1), or subtract each row's max before exp().")
+        raise Mistake(
+            f"{label}: the loss is {value.item()} — exp() overflowed or log(0) happened",
+            got=value,
+            expected=expected,
+            hint="log(softmax(z)) breaks for large logits; use log-sum-exp: "
+            "torch.logsumexp(logits, dim=1), or subtract each row's max before exp().",
+        )
     hint = "loss = mean over samples of logsumexp(logits[i]) - logits[i, targets[i]]."
     if got["n"] > 1 and torch.allclose(value.double(), expected.double() * got["n"], rtol=1e-4, atol=1e-5):
         hint = "this is the SUM over the batch: F.cross_entropy averages (use .mean())."
     elif got["grad"] is not None and not torch.allclose(value.double(), expected.double(), rtol=1e-4, atol=1e-5):
-        hint += (" Pick the target logit of each row: logits.gather(1, targets.unsqueeze(1)) or "
-                 "logits[torch.arange(N), targets] (dim 1 = classes).")
+        hint += (
+            " Pick the target logit of each row: logits.gather(1, targets.unsqueeze(1)) or "
+            "logits[torch.arange(N), targets] (dim 1 = classes)."
+        )
     expect_close(value, expected, f"{label}: the loss (compared with F.cross_entropy)", hint)
-    expect_true(got["logits_unchanged"], f"{label}: cross_entropy changed the logits tensor it was given",
-                hint="avoid in-place operations (-=, .sub_()) on the input; write logits - m instead.")
+    expect_true(
+        got["logits_unchanged"],
+        f"{label}: cross_entropy changed the logits tensor it was given",
+        hint="avoid in-place operations (-=, .sub_()) on the input; write logits - m instead.",
+    )
     if got["grad"] is None:
-        raise Mistake(f"{label}: loss.backward() does not reach the logits",
-                      hint="do not detach or wrap the computation in torch.no_grad().")
-    expect_close(got["grad"], ref["grad"], f"{label}: the gradient with respect to the logits",
-                 hint="the gradient should be (softmax(logits) - one_hot(targets)) / N.")
+        raise Mistake(
+            f"{label}: loss.backward() does not reach the logits",
+            hint="do not detach or wrap the computation in torch.no_grad().",
+        )
+    expect_close(
+        got["grad"],
+        ref["grad"],
+        f"{label}: the gradient with respect to the logits",
+        hint="the gradient should be (softmax(logits) - one_hot(targets)) / N.",
+    )
 
 
 @ex5_4.test("values")
 def cross_entropy_values(cross_entropy):
-    return {"a": _ce_case(cross_entropy, *_random_case(6, 4, 640, 2.0)),
-            "b": _ce_case(cross_entropy, *_random_case(3, 7, 641, 1.0))}
+    return {
+        "a": _ce_case(cross_entropy, *_random_case(6, 4, 640, 2.0)),
+        "b": _ce_case(cross_entropy, *_random_case(3, 7, 641, 1.0)),
+    }
 
 
 @cross_entropy_values.judge
@@ -596,15 +753,19 @@ def _(got, ref):
     _judge_ce_case(got["b"], ref["b"], "logits (3, 7)")
 
 
-_HUGE = torch.tensor([[1000., 0., -1000.], [0., 1000., 999.], [-1000., -1000., 1000.], [1000., 1000., 1000.]])
+_HUGE = torch.tensor(
+    [[1000.0, 0.0, -1000.0], [0.0, 1000.0, 999.0], [-1000.0, -1000.0, 1000.0], [1000.0, 1000.0, 1000.0]]
+)
 
 
 @ex5_4.test("stable")
 def cross_entropy_stable(cross_entropy):
-    g = generator(640)   # rows, columns and targets shuffled per grading run: no input to special-case
+    g = generator(640)  # rows, columns and targets shuffled per grading run: no input to special-case
     huge = _HUGE[torch.randperm(4, generator=g)][:, torch.randperm(3, generator=g)]
-    return {"fixed": _ce_case(cross_entropy, huge, torch.randint(0, 3, (4,), generator=g)),
-            "random": _ce_case(cross_entropy, *_random_case(5, 6, 650, 1000.0))}
+    return {
+        "fixed": _ce_case(cross_entropy, huge, torch.randint(0, 3, (4,), generator=g)),
+        "random": _ce_case(cross_entropy, *_random_case(5, 6, 650, 1000.0)),
+    }
 
 
 @cross_entropy_stable.judge
@@ -616,17 +777,26 @@ def _(got, ref):
 @ex5_4.test("hidden")
 def cross_entropy_hidden(cross_entropy):
     wide, wide_t = _random_case(64, 10, 660, 5.0)
-    return {"one_sample": _ce_case(cross_entropy, *_random_case(1, 2, 661, 3.0)),
-            "one_class": _ce_case(cross_entropy, torch.tensor([[3.0], [-2.0]]), torch.tensor([0, 0])),
-            "equal_logits": _ce_case(cross_entropy, torch.full((4, 5), -700.0), torch.tensor([0, 4, 2, 2])),
-            "wide": _ce_case(cross_entropy, wide, wide_t),
-            "transposed": _ce_case(cross_entropy, torch.randn(5, 8, generator=generator(662)).t(),
-                                   torch.randint(0, 5, (8,), generator=generator(663)))}
+    return {
+        "one_sample": _ce_case(cross_entropy, *_random_case(1, 2, 661, 3.0)),
+        "one_class": _ce_case(cross_entropy, torch.tensor([[3.0], [-2.0]]), torch.tensor([0, 0])),
+        "equal_logits": _ce_case(cross_entropy, torch.full((4, 5), -700.0), torch.tensor([0, 4, 2, 2])),
+        "wide": _ce_case(cross_entropy, wide, wide_t),
+        "transposed": _ce_case(
+            cross_entropy,
+            torch.randn(5, 8, generator=generator(662)).t(),
+            torch.randint(0, 5, (8,), generator=generator(663)),
+        ),
+    }
 
 
 @cross_entropy_hidden.judge
 def _(got, ref):
-    for key, label in [("one_sample", "a batch of one sample"), ("one_class", "a single class (loss 0)"),
-                       ("equal_logits", "equal logits of -700 (loss log C)"), ("wide", "logits (64, 10)"),
-                       ("transposed", "a non-contiguous (transposed) logits tensor")]:
+    for key, label in [
+        ("one_sample", "a batch of one sample"),
+        ("one_class", "a single class (loss 0)"),
+        ("equal_logits", "equal logits of -700 (loss log C)"),
+        ("wide", "logits (64, 10)"),
+        ("transposed", "a non-contiguous (transposed) logits tensor"),
+    ]:
         _judge_ce_case(got[key], ref[key], label)

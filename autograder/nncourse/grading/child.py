@@ -14,6 +14,7 @@ inherited pipes, never through files the learner's code could rewrite:
 * from the grader (fd NNCOURSE_CONTROL_FD): ``salt S`` after the start of each test step, the
   seed of that run's probe inputs, sent once the answer cell has finished.
 """
+
 import json
 import os
 import sys
@@ -29,7 +30,7 @@ def main(job_dir: str) -> None:
     def send(header: str, payload: bytes = b"") -> None:
         data = header.encode() + b"\n" + payload
         while data:
-            data = data[os.write(out_fd, data):]
+            data = data[os.write(out_fd, data) :]
 
     def receive_line() -> str:
         chunks = []
@@ -41,16 +42,21 @@ def main(job_dir: str) -> None:
 
     # import everything the checks need before the guard is installed
     import matplotlib
+
     matplotlib.use("Agg")
     import torch  # noqa: F401
+
     import nncourse  # noqa: F401
     from nncourse import checking, probing, registry
+
     registry.load_exercises()
     from IPython.core.interactiveshell import InteractiveShell
+
     shell = InteractiveShell.instance(history_length=0)
     shell.history_manager.enabled = False
-    from nncourse.grading import guard, integrity
     from nncourse import policy
+    from nncourse.grading import guard, integrity
+
     integrity.guard_module_methods(policy.INSPECTED_METHODS)
     changes = integrity.snapshot()
     guard.install(job_dir, spec["hidden"], spec["readable"])
@@ -85,7 +91,7 @@ def main(job_dir: str) -> None:
         send(f"end {index}")
     send("finished")
     sys.stdout.flush()
-    os._exit(0)   # skip interpreter teardown: learner objects' __del__ must not change anything now
+    os._exit(0)  # skip interpreter teardown: learner objects' __del__ must not change anything now
 
 
 if __name__ == "__main__":

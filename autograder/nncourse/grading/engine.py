@@ -4,13 +4,14 @@
 test cell and the reasons behind each loss. Results are cached by the content of the job and of
 the checking library, so regrading the same submission gives the same scores.
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-import secrets
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -27,7 +28,7 @@ from .job import Job, build_job, read_submission
 
 # The seed of this grading process's probe inputs: drawn here, sent to the child only when a test
 # cell starts (see child.py), so answers cannot be written for the inputs they will meet.
-_RUN_SALT = secrets.randbelow(2 ** 31 - 1)
+_RUN_SALT = secrets.randbelow(2**31 - 1)
 CACHE_DIR = course.AUTOGRADER / ".cache" / "results"
 
 
@@ -47,8 +48,8 @@ class SubmissionResult:
     notes: list[str] = field(default_factory=list)
     sandbox: str = ""
     seconds: float = 0.0
-    tampering: dict[str, str] = field(default_factory=dict)   # exercise -> what the policy or the child refused
-    reasons: dict[str, str] = field(default_factory=dict)     # exercise -> why it scored zero (not a check's verdict)
+    tampering: dict[str, str] = field(default_factory=dict)  # exercise -> what the policy or the child refused
+    reasons: dict[str, str] = field(default_factory=dict)  # exercise -> why it scored zero (not a check's verdict)
 
     def reason_text(self) -> str:
         """Every zero's reason and every grading note, for the CSV and the top of the feedback."""
@@ -69,7 +70,7 @@ class SubmissionResult:
         return json.dumps(asdict(self), indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "SubmissionResult":
+    def from_json(cls, text: str) -> SubmissionResult:
         raw = json.loads(text)
         raw["tests"] = {k: TestResult(**v) for k, v in raw["tests"].items()}
         return cls(**raw)
@@ -93,10 +94,11 @@ def _describe_exit(code: int) -> str:
 @dataclass
 class ChildRun:
     """What one run of the child told the grader, as the grader saw it."""
+
     finished: bool = False
-    failed: int | None = None       # index of the step that hung, crashed or tampered
+    failed: int | None = None  # index of the step that hung, crashed or tampered
     reason: str = ""
-    tampering: str = ""             # set when the failure is tampering (integrity or protocol)
+    tampering: str = ""  # set when the failure is tampering (integrity or protocol)
 
 
 class _Reader:
@@ -107,11 +109,12 @@ class _Reader:
     and never extended by what the child says.
     """
 
-    def __init__(self, steps: list[dict], skip: set[int], done: set[str], exports: dict, errors: dict, salt: int,
-                 control_fd: int):
+    def __init__(
+        self, steps: list[dict], skip: set[int], done: set[str], exports: dict, errors: dict, salt: int, control_fd: int
+    ):
         self.steps, self.skip, self.done, self.exports, self.errors = steps, skip, done, exports, errors
         self.salt, self.control_fd = salt, control_fd
-        self.buffer = bytearray()     # grows by chunks; consumed from the front
+        self.buffer = bytearray()  # grows by chunks; consumed from the front
         self.current: int | None = None
         self.last_started = -1
         self.received = 0
@@ -144,9 +147,9 @@ class _Reader:
                 if size < 0 or self.received + size > self.max_bytes:
                     self.violation("more data than the grader accepts")
                 if len(self.buffer) < newline + 1 + size:
-                    return   # wait for the whole payload
-            payload = bytes(self.buffer[newline + 1: newline + 1 + size])
-            del self.buffer[:newline + 1 + size]
+                    return  # wait for the whole payload
+            payload = bytes(self.buffer[newline + 1 : newline + 1 + size])
+            del self.buffer[: newline + 1 + size]
             self.received += size
             self.handle(words, payload)
 
@@ -173,8 +176,12 @@ class _Reader:
             if step["kind"] != "test" or words[1] != step["cell_id"] or not words[2].isdigit() or key in self.exports:
                 self.violation(f"data for {words[1]} while step {self.current} ran")
             self.exports[key] = payload
-        elif word == "error" and len(words) == 3 and self.current is not None \
-                and words[1] == self.steps[self.current]["cell_id"]:
+        elif (
+            word == "error"
+            and len(words) == 3
+            and self.current is not None
+            and words[1] == self.steps[self.current]["cell_id"]
+        ):
             self.errors[words[1]] = payload[:5000]
         elif word == "tamper" and len(words) == 3 and self.current is not None:
             self.run.tampering = payload[:2000].decode(errors="replace")
@@ -198,11 +205,19 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, err
     cage = sandbox.cage([sys.executable, "-m", "nncourse.grading.child", str(job_dir)], job_dir, grading_root, stage)
     env = {
         "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
-        "HOME": str(job_dir / "home"), "TMPDIR": str(job_dir / "tmp"), "MPLCONFIGDIR": str(job_dir / "home"),
-        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8",
-        "NNCOURSE_PROGRESS_FD": str(write_fd), "NNCOURSE_CONTROL_FD": str(control_read),
+        "HOME": str(job_dir / "home"),
+        "TMPDIR": str(job_dir / "tmp"),
+        "MPLCONFIGDIR": str(job_dir / "home"),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        "LANG": "C.UTF-8",
+        "NNCOURSE_PROGRESS_FD": str(write_fd),
+        "NNCOURSE_CONTROL_FD": str(control_read),
         "NNCOURSE_ROOT": str(course.REPO_ROOT),
-        "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore", "NNCOURSE_GRADING_DATA": str(job_dir / "data"),
+        "MPLBACKEND": "Agg",
+        "PYTHONWARNINGS": "ignore",
+        "NNCOURSE_GRADING_DATA": str(job_dir / "data"),
     }
     for name in ("NNCOURSE_DEVICE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONPATH"):
         if name in os.environ:
@@ -210,14 +225,26 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, err
     steps = spec["steps"]
     reader = _Reader(steps, set(spec["skip"]), set(spec["done"]), exports, errors, salt, control_write)
     with open(job_dir / "child.log", "ab") as log:
-        proc = subprocess.Popen(cage.argv, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, pass_fds=(write_fd, control_read), start_new_session=True,
-                                preexec_fn=cage.preexec_fn)
+        proc = subprocess.Popen(
+            cage.argv,
+            cwd=job_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(write_fd, control_read),
+            start_new_session=True,
+            preexec_fn=cage.preexec_fn,
+        )
     os.close(write_fd)
     os.close(control_read)
     grading = settings.current()
-    total_deadline = time.monotonic() + grading.startup_limit + sum(s["time_limit"] for s in steps) \
+    total_deadline = (
+        time.monotonic()
+        + grading.startup_limit
+        + sum(s["time_limit"] for s in steps)
         + grading.between_steps_limit * len(steps)
+    )
     timed_out = False
     try:
         while True:
@@ -232,7 +259,7 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, err
             reader.feed(chunk)
     except _Stop:
         pass
-    except OSError:   # the control pipe closed: the child is gone
+    except OSError:  # the control pipe closed: the child is gone
         pass
     finally:
         os.close(read_fd)
@@ -266,10 +293,11 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, err
 @dataclass
 class Outcome:
     """Everything the judges need from running a job: exports and what went wrong where."""
-    exports: dict = field(default_factory=dict)          # (test cell id, check index) -> bytes
-    errors: dict = field(default_factory=dict)           # cell id -> JSON bytes of its exception
-    failures: dict = field(default_factory=dict)         # step index -> reason
-    tampering: dict = field(default_factory=dict)        # exercise -> what was refused
+
+    exports: dict = field(default_factory=dict)  # (test cell id, check index) -> bytes
+    errors: dict = field(default_factory=dict)  # cell id -> JSON bytes of its exception
+    failures: dict = field(default_factory=dict)  # step index -> reason
+    tampering: dict = field(default_factory=dict)  # exercise -> what was refused
     sandbox: str = ""
 
 
@@ -301,9 +329,14 @@ def run_job(job: Job, work_root: Path, salt: int | None = None) -> Outcome:
         run = _run_child(spec, job_dir, work_root.parent, outcome.exports, outcome.errors, salt)
         if run.finished:
             break
-        if run.failed is None or run.failed < 0:   # died before the first cell: nothing can be graded
-            outcome.failures.update({i: f"the grading process {run.reason} before running any cell"
-                                     for i in range(len(steps)) if i not in skip})
+        if run.failed is None or run.failed < 0:  # died before the first cell: nothing can be graded
+            outcome.failures.update(
+                {
+                    i: f"the grading process {run.reason} before running any cell"
+                    for i in range(len(steps))
+                    if i not in skip
+                }
+            )
             break
         if run.tampering:
             exercise = _exercise_of_step(steps, run.failed)
@@ -326,7 +359,7 @@ def asdict_step(step) -> dict:
 def judge_job(job: Job, outcome: Outcome) -> SubmissionResult:
     points = {course.grade_id(c): course.points(c) for c in job.notebook.cells if course.is_test(c)}
     failures = outcome.failures
-    blocked: dict[str, str] = {}     # exercise -> why none of its tests could count
+    blocked: dict[str, str] = {}  # exercise -> why none of its tests could count
     answer_errors: dict[str, str] = {}
     for exercise, why in job.refused.items():
         blocked[exercise] = f"your answer cell was {why}"
@@ -355,14 +388,22 @@ def judge_job(job: Job, outcome: Outcome) -> SubmissionResult:
             messages, credit = [f"✘ this test {failures[index]}"], 0.0
         else:
             for i, (exercise_id, test_name, names) in enumerate(course.checks_in(step.source)):
-                verdict = _judge_export(outcome.exports.get((step.cell_id, str(i))), exercise_id, test_name, names,
-                                        outcome.errors.get(step.cell_id), answer_errors.get(exercise))
+                verdict = _judge_export(
+                    outcome.exports.get((step.cell_id, str(i))),
+                    exercise_id,
+                    test_name,
+                    names,
+                    outcome.errors.get(step.cell_id),
+                    answer_errors.get(exercise),
+                )
                 messages.append(verdict.message)
                 credit = min(credit, verdict.credit)
         tests[step.cell_id] = TestResult(step.cell_id, round(max_points * credit, 4), max_points, "\n".join(messages))
     result = SubmissionResult(job.chapter, tests, answer_errors, list(job.notes))
-    result.tampering = {**{e: f"refused: {why}" for e, why in job.refused.items()},
-                        **{e: f"changed at run time: {what}" for e, what in outcome.tampering.items()}}
+    result.tampering = {
+        **{e: f"refused: {why}" for e, why in job.refused.items()},
+        **{e: f"changed at run time: {what}" for e, what in outcome.tampering.items()},
+    }
     result.reasons = _reasons(job, outcome, blocked, answer_errors, tests)
     return result
 
@@ -378,14 +419,16 @@ def _reasons(job: Job, outcome: Outcome, blocked: dict, answer_errors: dict, tes
         reasons[exercise] = why[0].upper() + why[1:] + ("" if why.endswith(".") else ".")
     for exercise, error in answer_errors.items():
         if exercise not in reasons and _is_memory_error(error):
-            reasons[exercise] = (f"Your answer cell ran out of memory (the limit is "
-                                 f"{settings.current().memory_mb} MiB): {error[:200]}")
+            reasons[exercise] = (
+                f"Your answer cell ran out of memory (the limit is {settings.current().memory_mb} MiB): {error[:200]}"
+            )
     for index, step in enumerate(job.steps):
         exercise = course.exercise_of(step.cell_id)
         if step.kind == "test" and index in outcome.failures and exercise not in reasons and not job.unreadable:
             reasons[exercise] = f"The check {step.cell_id} {outcome.failures[index]}."
-    return {e: r for e, r in reasons.items()
-            if sum(t.points for c, t in tests.items() if course.exercise_of(c) == e) == 0}
+    return {
+        e: r for e, r in reasons.items() if sum(t.points for c, t in tests.items() if course.exercise_of(c) == e) == 0
+    }
 
 
 def _is_memory_error(error: str) -> bool:
@@ -436,8 +479,17 @@ def _library_hash() -> str:
 
 
 # settings that change what a submission may do, so its result; not workers, paths or the database
-_RESULT_SETTINGS = ("memory_mb", "file_size_mb", "max_processes", "tmpfs_mb", "setup_time_limit", "cell_time_cap",
-                    "startup_limit", "between_steps_limit", "max_export_mb")
+_RESULT_SETTINGS = (
+    "memory_mb",
+    "file_size_mb",
+    "max_processes",
+    "tmpfs_mb",
+    "setup_time_limit",
+    "cell_time_cap",
+    "startup_limit",
+    "between_steps_limit",
+    "max_export_mb",
+)
 _DATA_HASH: list[str] = []
 
 
@@ -454,11 +506,13 @@ def _data_hash() -> str:
 def cache_inputs(job: Job) -> dict[str, str]:
     """Everything a stored result depends on besides the job itself; a change in any misses the cache."""
     import torch
+
     from .. import __version__
     from . import job as job_module
+
     grading = settings.current()
     return {
-        "library": f"{__version__} {_library_hash()}",    # checks, probes, policy, engine: every .py
+        "library": f"{__version__} {_library_hash()}",  # checks, probes, policy, engine: every .py
         "source": hashlib.sha256(course.source_notebook(job.chapter).read_bytes()).hexdigest(),
         "torch": torch.__version__,
         "device": os.environ.get("NNCOURSE_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu"),
@@ -490,7 +544,7 @@ def _cache_secret() -> bytes:
         with os.fdopen(fd, "wb") as f:
             f.write(secrets.token_bytes(32))
         try:
-            os.link(tmp, path)          # first writer wins; everyone then reads the same key
+            os.link(tmp, path)  # first writer wins; everyone then reads the same key
         except FileExistsError:
             pass
         os.unlink(tmp)
@@ -509,7 +563,7 @@ def load_stored(key: str) -> SubmissionResult | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not hmac.compare_digest(mac, _signature(key, text)):
-        return None   # forged or damaged: grade again
+        return None  # forged or damaged: grade again
     return SubmissionResult.from_json(text)
 
 
@@ -530,9 +584,12 @@ def grade_job(job: Job, refresh: bool = False) -> SubmissionResult:
     if stored is not None:
         return stored
     start = time.monotonic()
-    if job.unreadable:   # nothing of the learner's to run: every test scores zero, with the reason
-        failures = {i: "could not run: " + (job.notes[0] if job.notes else "no notebook")
-                    for i, s in enumerate(job.steps) if s.kind == "test"}
+    if job.unreadable:  # nothing of the learner's to run: every test scores zero, with the reason
+        failures = {
+            i: "could not run: " + (job.notes[0] if job.notes else "no notebook")
+            for i, s in enumerate(job.steps)
+            if s.kind == "test"
+        }
         result = judge_job(job, Outcome(failures=failures))
         result.sandbox = "not run"
         return result
@@ -541,7 +598,7 @@ def grade_job(job: Job, refresh: bool = False) -> SubmissionResult:
         work = grading_root / "w"
         work.mkdir()
         outcome = run_job(job, work)
-        probing.set_salt(_RUN_SALT)      # the reference runs on the same inputs as the child's probes
+        probing.set_salt(_RUN_SALT)  # the reference runs on the same inputs as the child's probes
         try:
             result = judge_job(job, outcome)
         finally:

@@ -7,22 +7,48 @@ with ctypes, SQLite connections (the gradebook), and opening files outside the a
 (writes only inside the job folder; reads nowhere inside the repository or the grading area
 except the virtual environment, ``data/`` and the checking library).
 """
+
 from __future__ import annotations
 
 import os
 import sys
 
 _BLOCKED = {
-    "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
-    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "pty.spawn",
-    "ctypes.dlopen", "ctypes.dlsym", "sqlite3.connect", "os.kill", "os.killpg",
-    "sys._current_frames", "webbrowser.open",
+    "socket.connect",
+    "socket.bind",
+    "socket.sendto",
+    "socket.sendmsg",
+    "socket.getaddrinfo",
+    "subprocess.Popen",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "pty.spawn",
+    "ctypes.dlopen",
+    "ctypes.dlsym",
+    "sqlite3.connect",
+    "os.kill",
+    "os.killpg",
+    "sys._current_frames",
+    "webbrowser.open",
 }
 # Replacing a function's code or defaults, or a class's bases, rewires code the checks call.
-_REWIRING = {"__code__"}   # not __defaults__ (namedtuple sets it) nor __bases__ (matplotlib does)
+_REWIRING = {"__code__"}  # not __defaults__ (namedtuple sets it) nor __bases__ (matplotlib does)
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_PATH_EVENTS = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
-                "os.symlink", "os.link", "shutil.rmtree", "os.utime"}
+_PATH_EVENTS = {
+    "os.remove",
+    "os.rename",
+    "os.rmdir",
+    "os.mkdir",
+    "os.chmod",
+    "os.chown",
+    "os.truncate",
+    "os.symlink",
+    "os.link",
+    "shutil.rmtree",
+    "os.utime",
+}
 
 
 def install(job_dir: str, hidden: list[str], readable: list[str]) -> None:

@@ -9,16 +9,37 @@ and stops, and the grader gives the exercise zero and grades the rest without th
 
 The fingerprint and the comparison live in a closure the learner's code has no name for.
 """
+
 from __future__ import annotations
 
 import sys
 import types
 
 # Module name prefixes whose namespaces are watched (their classes too).
-_WATCHED_PREFIXES = ("nncourse", "torch.nn", "torch.optim", "torch.func", "torch.autograd", "torch.utils.hooks",
-                     "torch.utils.data", "torch.random", "torch.testing")
-_WATCHED_EXACT = ("builtins", "torch", "torch.functional", "numpy", "math", "copy", "functools", "warnings",
-                  "torch.serialization", "torch._tensor", "IPython.core.interactiveshell")
+_WATCHED_PREFIXES = (
+    "nncourse",
+    "torch.nn",
+    "torch.optim",
+    "torch.func",
+    "torch.autograd",
+    "torch.utils.hooks",
+    "torch.utils.data",
+    "torch.random",
+    "torch.testing",
+)
+_WATCHED_EXACT = (
+    "builtins",
+    "torch",
+    "torch.functional",
+    "numpy",
+    "math",
+    "copy",
+    "functools",
+    "warnings",
+    "torch.serialization",
+    "torch._tensor",
+    "IPython.core.interactiveshell",
+)
 
 
 def _watched_modules() -> dict[str, types.ModuleType]:
@@ -33,24 +54,26 @@ def _watched_modules() -> dict[str, types.ModuleType]:
 
 def _classes_of(modules: dict[str, types.ModuleType]) -> dict[str, type]:
     classes: dict[str, type] = {}
-    for module_name, module in modules.items():
+    for module in modules.values():
         for value in list(vars(module).values()):
             if isinstance(value, type) and str(getattr(value, "__module__", "")).split(".")[0] in ("torch", "nncourse"):
                 classes.setdefault(f"{value.__module__}.{value.__qualname__}", value)
     import torch
+
     for extra in (torch.Tensor, torch._C.TensorBase, torch.nn.Module, torch.nn.Parameter, object, type):
         classes.setdefault(f"{extra.__module__}.{extra.__qualname__}", extra)
     return classes
 
 
 _PLAIN = (int, float, bool, str, bytes, type(None))
-_CACHES = {"__slotnames__"}    # copyreg caches this on a class the first time one of its objects is saved
+_CACHES = {"__slotnames__"}  # copyreg caches this on a class the first time one of its objects is saved
 
 
 def _ids(mapping) -> dict[str, int]:
     """Object identity per name; plain values (counters such as RemovableHandle.next_id) are skipped."""
-    return {key: id(value) for key, value in list(mapping.items())
-            if isinstance(key, str) and not isinstance(value, _PLAIN)}
+    return {
+        key: id(value) for key, value in list(mapping.items()) if isinstance(key, str) and not isinstance(value, _PLAIN)
+    }
 
 
 def _warm_up_torch() -> None:
@@ -58,6 +81,7 @@ def _warm_up_torch() -> None:
     ``step`` on first construction and ``torch.manual_seed`` on first optimizer use), so that they
     are part of the fingerprint and not mistaken for tampering."""
     import torch
+
     model = torch.nn.Linear(2, 1)
     handle = model.register_forward_hook(lambda *args: None)
     for name in dir(torch.optim):
@@ -82,13 +106,16 @@ def guard_module_methods(names) -> None:
     The policy refuses the literal forms before the cell runs; this catches the rest at run time.
     Installed in the grading child before the fingerprint is taken, so the fingerprint holds it."""
     from torch import nn
+
     original = nn.Module.__setattr__
     protected = frozenset(names)
 
     def __setattr__(self, name, value):
         if name in protected:
-            raise AttributeError(f"replacing the nn.Module method {name!r} is not allowed while grading "
-                                 "(the checks rely on it to inspect your model)")
+            raise AttributeError(
+                f"replacing the nn.Module method {name!r} is not allowed while grading "
+                "(the checks rely on it to inspect your model)"
+            )
         original(self, name, value)
 
     nn.Module.__setattr__ = __setattr__
@@ -115,16 +142,18 @@ def snapshot():
             for key, ident in before.items():
                 if now.get(key) != ident:
                     found.append(f"{name}.{key} was replaced or removed")
-            if nncourse:   # a submodule imported later appears on its package: not a change
-                found.extend(f"{name}.{key} was added" for key in now.keys() - before.keys()
-                             if not isinstance(namespace.get(key), types.ModuleType))
+            if nncourse:  # a submodule imported later appears on its package: not a change
+                found.extend(
+                    f"{name}.{key} was added"
+                    for key in now.keys() - before.keys()
+                    if not isinstance(namespace.get(key), types.ModuleType)
+                )
         for name, (cls, before) in class_dicts.items():
             now = _ids(vars(cls))
             for key, ident in before.items():
                 if now.get(key) != ident:
                     found.append(f"{name}.{key} was replaced or removed")
-            found.extend(f"{name}.{key} was added" for key in now.keys() - before.keys()
-                         if key not in _CACHES)
+            found.extend(f"{name}.{key} was added" for key in now.keys() - before.keys() if key not in _CACHES)
         return found[:20]
 
     return changes

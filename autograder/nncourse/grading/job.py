@@ -5,6 +5,7 @@ setup, given code, demos, and every test cell — comes from the instructor's so
 deleted, duplicated or added test cells change nothing. Demo cells are not run at grading time:
 answers may depend only on the setup and read-only cells.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,8 +23,9 @@ from ..registry import load_exercises
 @dataclass
 class Step:
     """One cell the child runs."""
-    cell_id: str          # grade_id
-    kind: str             # "given" | "answer" | "test"
+
+    cell_id: str  # grade_id
+    kind: str  # "given" | "answer" | "test"
     source: str
     time_limit: float
 
@@ -31,15 +33,16 @@ class Step:
 @dataclass
 class Job:
     chapter: str
-    notebook: nbformat.NotebookNode                       # the rebuilt notebook (source structure)
+    notebook: nbformat.NotebookNode  # the rebuilt notebook (source structure)
     steps: list[Step]
-    notes: list[str] = field(default_factory=list)        # what the instructor should know
-    unreadable: bool = False                              # no notebook to grade: nothing runs
+    notes: list[str] = field(default_factory=list)  # what the instructor should know
+    unreadable: bool = False  # no notebook to grade: nothing runs
     refused: dict[str, str] = field(default_factory=dict)  # exercise -> why the policy refused its answer
 
     def fingerprint(self) -> str:
-        return json.dumps([[[s.cell_id, s.kind, s.source, s.time_limit] for s in self.steps], self.refused],
-                          sort_keys=True)
+        return json.dumps(
+            [[[s.cell_id, s.kind, s.source, s.time_limit] for s in self.steps], self.refused], sort_keys=True
+        )
 
 
 def _exercise_of(cell_id: str) -> str | None:
@@ -68,7 +71,7 @@ def read_submission(path) -> tuple[nbformat.NotebookNode | None, str | None]:
     return nb, None
 
 
-@functools.lru_cache(maxsize=None)   # parsed once per grading process; build_job copies it
+@functools.cache  # parsed once per grading process; build_job copies it
 def _source(chapter: str) -> nbformat.NotebookNode:
     return course.read_source(chapter)
 
@@ -125,7 +128,7 @@ def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: st
 _POLICY_ON = os.environ.get("NNCOURSE_POLICY", "on") != "off"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _policy_context(chapter: str) -> policy.Context:
     """Module aliases and checking-library names that the read-only cells define."""
     return policy.Context.from_setup([c.source for c in _source(chapter).cells if course.is_read_only(c)])

@@ -4,6 +4,7 @@ nbgrader_config.py replaces autograde's sanitizing step with :class:`RebuildFrom
 ``Execute`` step with :class:`TrustedExecute`; nbgrader's own ``SaveAutoGrades`` then records the
 points per test cell in the gradebook, so the formgrader, feedback and export work as usual.
 """
+
 from __future__ import annotations
 
 import copy
@@ -11,8 +12,8 @@ import functools
 
 import nbformat
 from nbconvert.preprocessors import Preprocessor
-from traitlets import Bool
 from nbformat.v4 import new_markdown_cell, new_output
+from traitlets import Bool
 
 from .. import course
 from . import engine
@@ -21,7 +22,7 @@ from .job import build_job
 NOTES_KEY = "nncourse"
 
 
-@functools.lru_cache(maxsize=None)   # read once per grading run, not once per student
+@functools.cache  # read once per grading run, not once per student
 def _release_answer_metadata(chapter: str) -> dict[str, dict]:
     """Answer-cell metadata of the learner notebook (nbgrader's checksums for 'No response.')."""
     path = course.RELEASE_DIR / chapter / f"{chapter}.ipynb"
@@ -55,7 +56,7 @@ class TrustedExecute(Preprocessor):
 
     def preprocess(self, nb, resources):
         chapter = resources["nbgrader"]["assignment"]
-        job = build_job(chapter, nb)   # nb is already rebuilt: this only collects the steps
+        job = build_job(chapter, nb)  # nb is already rebuilt: this only collects the steps
         job.notes = list(nb.metadata.get(NOTES_KEY, {}).get("notes", []))
         result = engine.grade_job(job)
         write_outputs(nb, result)
@@ -72,10 +73,11 @@ def write_outputs(nb, result: engine.SubmissionResult) -> None:
             test = result.tests[gid]
             if test.points >= test.max_points:
                 cell.outputs.append(new_output("stream", name="stdout", text=test.message + "\n"))
-            elif test.points > 0:   # partial credit: nbgrader reads a number as the points earned
+            elif test.points > 0:  # partial credit: nbgrader reads a number as the points earned
                 cell.outputs.append(new_output("stream", name="stdout", text=test.message + "\n"))
-                cell.outputs.append(new_output("execute_result", data={"text/plain": str(test.points)},
-                                               execution_count=None))
+                cell.outputs.append(
+                    new_output("execute_result", data={"text/plain": str(test.points)}, execution_count=None)
+                )
             else:
                 lines = test.message.splitlines() or ["failed"]
                 cell.outputs.append(new_output("error", ename="CheckFailed", evalue=lines[0], traceback=lines))

