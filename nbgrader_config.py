@@ -2,6 +2,7 @@
 
 Run nbgrader's commands from the repository root (where this file is).
 """
+
 import os
 
 root = os.path.dirname(os.path.abspath(__file__))
@@ -16,9 +17,10 @@ c.CourseDirectory.submitted_directory = "autograder/submitted"
 c.CourseDirectory.autograded_directory = "autograder/autograded"
 c.CourseDirectory.feedback_directory = "autograder/feedback"
 c.CourseDirectory.db_url = os.environ.get(
-    "NNCOURSE_DB_URL", "sqlite:///" + os.path.join(root, "autograder", "gradebook.db"))
+    "NNCOURSE_DB_URL", "sqlite:///" + os.path.join(root, "autograder", "gradebook.db")
+)
 c.Exchange.root = os.path.join(root, "autograder", "exchange")
-os.makedirs(c.Exchange.root, exist_ok=True)   # the formgrader warns when the exchange is missing
+os.makedirs(c.Exchange.root, exist_ok=True)  # the formgrader warns when the exchange is missing
 
 # Learner notebooks carry no outputs; the instructor notebooks keep theirs for nbval.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

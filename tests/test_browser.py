@@ -191,10 +191,10 @@ def _wrong_variants(chapter: str) -> dict:
     """The first known wrong answer of every exercise (tests/grader_cases), if the chapter has them."""
     import importlib
 
-    import grader_cases
+    from . import grader_cases
 
     try:
-        module = importlib.import_module(f"grader_cases.ch{chapter[:2]}")
+        module = importlib.import_module(f"tests.grader_cases.ch{chapter[:2]}")
     except Exception:  # noqa: BLE001  (none yet, or being written: grace then hands in the solutions)
         return {}
     return grader_cases.submissions(module.VARIANTS).get("wrong_1", {})

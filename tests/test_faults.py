@@ -85,6 +85,7 @@ def faulty_class(tmp_path_factory):
     return course_dir, run, gradebook_scores(course_dir, CHAPTER)
 
 
+@pytest.mark.slow
 def test_faults_right_scores_beside_broken_submissions(faulty_class):
     course_dir, run, scores = faulty_class
     assert run.returncode == 0, run.stdout + run.stderr
@@ -96,6 +97,7 @@ def test_faults_right_scores_beside_broken_submissions(faulty_class):
         assert scores[student] == expected, student
 
 
+@pytest.mark.slow
 def test_faults_every_zero_has_its_reason(faulty_class):
     """In the CSV's reason column, at the top of the feedback, and as the gradebook's comment."""
     course_dir, _, _ = faulty_class
@@ -112,10 +114,12 @@ def test_faults_every_zero_has_its_reason(faulty_class):
     assert rows["solution"]["reason"] == "" and rows["wrong"]["reason"] == ""
 
 
+@pytest.mark.slow
 def test_faults_no_process_left_behind(faulty_class):
     assert _children_alive() == []
 
 
+@pytest.mark.slow
 def test_faults_sandbox_runs_in_the_strongest_mode_available(faulty_class):
     """Fails if grading ran in a weaker mode than this machine allows (e.g. rlimits where bubblewrap works)."""
     course_dir, run, _ = faulty_class
@@ -160,6 +164,7 @@ def _start_grading(course_dir, env_extra=None) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_faults_grade_command_killed_and_rerun(tmp_path):
     """kill -9 half-way, then the same command: everyone recorded exactly once, the same scores."""
     course_dir = make_course(tmp_path, [CHAPTER])
@@ -189,6 +194,7 @@ def test_faults_grade_command_killed_and_rerun(tmp_path):
     assert _children_alive() == []
 
 
+@pytest.mark.slow
 def test_faults_unreachable_database_stops_before_grading(tmp_path):
     course_dir = make_course(tmp_path, [CHAPTER])
     submit(course_dir, CHAPTER, "solution", solution_notebook(CHAPTER))
@@ -198,6 +204,7 @@ def test_faults_unreachable_database_stops_before_grading(tmp_path):
     assert not (course_dir / "autograder/.cache/results").exists()  # nothing was graded
 
 
+@pytest.mark.slow
 def test_faults_worker_killed_mid_batch(tmp_path):
     course_dir = make_course(tmp_path, [CHAPTER])
     solution = solution_notebook(CHAPTER)

@@ -1,11 +1,13 @@
 """notebooks/ and solutions/ must be exactly what `make generate` makes from autograder/source."""
 
 import nbformat
+import pytest
 
 from nncourse import course, registry
 from tools import generate
 
 
+@pytest.mark.slow
 def test_generated_notebooks_are_up_to_date():
     stale = generate.stale_files()
     assert not stale, f"stale generated files (run `make generate`): {stale}"

@@ -24,6 +24,8 @@ from .helpers import (
     with_answers,
 )
 
+pytestmark = pytest.mark.slow  # real grading runs of whole classes
+
 CHAPTERS = [c for c in course.chapters() if c in chapter_cases()]
 
 

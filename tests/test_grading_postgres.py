@@ -27,6 +27,8 @@ from .helpers import (
     with_answers,
 )
 
+pytestmark = pytest.mark.slow  # real grading runs of whole classes
+
 CHAPTER = "01_module_basics"
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 

@@ -27,6 +27,8 @@ from .helpers import (
     with_answers,
 )
 
+pytestmark = pytest.mark.slow  # real grading runs of whole classes
+
 CHAPTER = "01_module_basics"
 WRONG = next(v for v in VARIANTS if v.label == "ReLU after fc2 as well")
 WRONG_SCORE = sum(WRONG.expect.values())

@@ -184,6 +184,7 @@ def layer_names(model, layer_type=nn.Linear):
 """
 
 
+@pytest.mark.slow
 def test_tamper_refusals_reach_the_csv_and_the_feedback(tmp_path):
     """A refused cell (policy) and a runtime change (integrity check, policy off for that run):
     the exercise scores zero, the `tampering` column and the top of the feedback say what was refused."""
@@ -220,6 +221,7 @@ def test_tamper_refusals_reach_the_csv_and_the_feedback(tmp_path):
         assert "Grading notes" in html and in_html in html
 
 
+@pytest.mark.slow
 def test_tamper_visible_check_and_validate_show_the_refusal(tmp_path):
     """The learner hears of a refusal before submitting: `nbgrader validate` fails at the check."""
     import subprocess

@@ -60,6 +60,7 @@ def test_settings_bad_command_line_is_named(argument, message):
     assert message in str(raised.value)
 
 
+@pytest.mark.slow
 def test_settings_grade_command_lists_and_refuses():
     listing = subprocess.run(
         [sys.executable, "-m", "nncourse.grade", "--help-settings", "--Grading.workers=5"],

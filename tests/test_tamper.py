@@ -56,6 +56,8 @@ from .redteam import (
     honest,
 )
 
+pytestmark = pytest.mark.slow  # real grading runs of whole classes
+
 ATTACKS: list[Attack] = [*ch01.ATTACKS, *ch02.ATTACKS, *ch03.ATTACKS, *ch04.ATTACKS, *ch05.ATTACKS]
 HONEST: list[Honest] = list(honest.HONEST)
 BY_NAME = {a.name: a for a in ATTACKS}

@@ -92,7 +92,13 @@ def plain_execution(course_dir: Path, chapter: str, students: list[str]) -> floa
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--chapter", default="01_module_basics", choices=course.chapters())
+    chapters = course.chapters()
+    parser.add_argument(
+        "--chapter",
+        default=chapters[0] if chapters else None,
+        choices=chapters,
+        help="the chapter whose class is graded (default: the first)",
+    )
     parser.add_argument("--students", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)

@@ -13,26 +13,39 @@ import contextlib
 import io
 import sys
 
-from nncourse import course
+from nncourse import course, policy
 from nncourse.checking import CheckFailed
+from nncourse.grading.job import POLICY_ON
 from tests.grader_cases import chapter_cases
 
 
 def run_variant(chapter: str, replacements: dict[str, str]) -> dict[str, float]:
-    """Points of every test cell when the answer cells are replaced (solution elsewhere)."""
+    """Points of every test cell when the answer cells are replaced (solution elsewhere).
+
+    As at grading time, an answer cell the grading policy refuses is not run, and its exercise's
+    test cells score zero.
+    """
     nb = course.read_source(chapter)
+    context = policy.Context.from_setup([c.source for c in nb.cells if course.is_read_only(c)])
     ns: dict = {"__name__": "__main__"}
-    scores = {}
+    scores: dict = {}
+    refused: dict[str, str] = {}
     for cell in nb.cells:
-        if course.is_read_only(cell) or course.is_answer(cell):
-            code = replacements.get(course.grade_id(cell), cell.source)
+        gid = course.grade_id(cell)
+        if course.is_test(cell) and gid and course.exercise_of(gid) in refused:
+            scores[gid], scores[gid + ":why"] = 0.0, refused[course.exercise_of(gid)]
+        elif course.is_read_only(cell) or course.is_answer(cell):
+            code = replacements.get(gid or "", cell.source)
+            refusals = policy.review_answer(gid, code, context) if course.is_answer(cell) and POLICY_ON else []
+            if refusals and gid:
+                refused[gid] = "refused by the grading policy: " + refusals[0].describe()
+                continue
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
                     exec(compile(course.strip_magics(code), course.grade_id(cell), "exec"), ns)
             except Exception as e:
                 print(f"    [{course.grade_id(cell)} raised {type(e).__name__}: {e}]")
-        elif course.is_test(cell):
-            gid = course.grade_id(cell)
+        elif course.is_test(cell) and gid:
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
                     exec(compile(course.strip_magics(cell.source), gid, "exec"), ns)

@@ -67,7 +67,7 @@ def _learner_frame(tb) -> str:
     found = ""
     for frame in traceback.extract_tb(tb):
         if not frame.filename.startswith(_LIBRARY_DIRS) and "/lib/python" not in frame.filename:
-            line = frame.line or linecache.getline(frame.filename, frame.lineno).strip()
+            line = frame.line or (linecache.getline(frame.filename, frame.lineno).strip() if frame.lineno else "")
             found = f"in {frame.name}, line {frame.lineno}: {line}"
     return found
 
@@ -105,6 +105,8 @@ def judge(test: Test, got: Any, ref: dict | None) -> Verdict:
             test.exercise, test.name, 0.0, f"✘ {head}: calling your code raised an exception.\n  {got[ERROR_KEY]}"
         )
     try:
+        if test.judge_fn is None:  # a registration mistake: caught below like any judge that fails
+            raise TypeError(f"the test {test.name!r} has no judge")
         note = test.judge_fn(got, ref)
     except Mistake as m:
         return Verdict(test.exercise, test.name, max(0.0, min(1.0, m.credit)), f"✘ {head}: {m.describe()}")

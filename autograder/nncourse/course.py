@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -103,7 +104,7 @@ def exercise_of(test_cell_id: str) -> str:
 
 def test_points(notebook) -> dict[str, float]:
     """Points of every test cell of a notebook, by cell id."""
-    return {grade_id(c): points(c) for c in notebook.cells if is_test(c)}
+    return {gid: points(c) for c in notebook.cells if is_test(c) and (gid := grade_id(c))}
 
 
 def answer_ids(notebook) -> list[str]:
@@ -122,19 +123,19 @@ def checks_in(source: str) -> list[tuple[str, str, tuple[str, ...]]]:
     Read from the trusted source text with ``ast``, so the grader knows what a test cell asks
     for without running it.
     """
-    calls = []
+    # Any: the two literals are str in any well-formed test cell; other constants are kept, not dropped
+    # (the grader then fails that check instead of finding no check in the cell)
+    calls: list[tuple[Any, Any, tuple[str, ...]]] = []
     nodes = sorted(
         (n for n in ast.walk(ast.parse(strip_magics(source))) if isinstance(n, ast.Call)),
         key=lambda n: (n.lineno, n.col_offset),
     )
     for node in nodes:
-        if (
-            isinstance(node.func, ast.Name)
-            and node.func.id == "check"
-            and len(node.args) >= 2
-            and all(isinstance(a, ast.Constant) for a in node.args[:2])
-        ):
-            calls.append((node.args[0].value, node.args[1].value, tuple(k.arg for k in node.keywords if k.arg)))
+        if not (isinstance(node.func, ast.Name) and node.func.id == "check" and len(node.args) >= 2):
+            continue
+        exercise, test = node.args[0], node.args[1]
+        if isinstance(exercise, ast.Constant) and isinstance(test, ast.Constant):
+            calls.append((exercise.value, test.value, tuple(k.arg for k in node.keywords if k.arg)))
     return calls
 
 
@@ -160,3 +161,43 @@ def nbgrader(
     if check and result.returncode != 0:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
+
+
+_CONVERTERS = {
+    "generate_assignment": "GenerateAssignment",
+    "autograde": "Autograde",
+    "generate_feedback": "GenerateFeedback",
+}
+
+
+def run_converter(command: str, assignment: str, root: Path | None = None, **overrides: dict) -> str | None:
+    """Run one of nbgrader's converters in this process; None on success, else what went wrong.
+
+    The same code as ``nbgrader <command> <assignment>``, configured by the course's
+    ``nbgrader_config.py`` plus ``overrides`` (``{"CourseDirectory": {"db_url": ...}}``), without
+    starting a Python and importing nbgrader again for each phase of a grading run.
+    """
+    import logging
+    import warnings
+
+    import nbgrader.converters
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+    from sqlalchemy.exc import SAWarning
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    folder = root or REPO_ROOT
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
+    config.merge(Config(overrides))
+    os.environ["PATH"] = nbgrader_env()["PATH"]  # nbgrader runs the alembic script to set up the gradebook
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = assignment
+    converter = getattr(nbgrader.converters, _CONVERTERS[command])(coursedir=coursedir, config=config)
+    converter.log.setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader's own ORM use warns on every submission
+        result = capture_log(converter)
+    if result["success"]:
+        return None
+    return (result.get("log", "") + result.get("error", "")).strip()[-3000:] or f"nbgrader {command} failed"

@@ -82,7 +82,14 @@ def ensure_assignment(chapter: str, db: str | None) -> None:
     if stamp.exists() and stamp.read_text() == version and _gradebook_has(chapter, db):
         return
     with tempfile.TemporaryDirectory() as tmp:
-        course.nbgrader("generate_assignment", chapter, "--force", f"--CourseDirectory.release_directory={tmp}", db=db)
+        failed = course.run_converter(
+            "generate_assignment",
+            chapter,
+            GenerateAssignment={"force": True},
+            CourseDirectory={"release_directory": tmp, "db_url": db},
+        )
+        if failed:
+            raise RuntimeError(f"nbgrader generate_assignment failed:\n{failed}")
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(version)
 
@@ -253,20 +260,15 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
     clock = time.perf_counter()
     problems: list[str] = []
     # nbgrader records the (now stored) results in the gradebook, one submission after another
-    run = course.nbgrader(
+    # (in this process: its imports are already paid)
+    failed = course.run_converter(
         "autograde",
         chapter,
-        "--force",
-        "--Autograde.create_student=True",
-        f"--CourseDirectory.submitted_directory={staged_root}",
-        db=db,
-        check=False,
+        Autograde={"force": True, "create_student": True},
+        CourseDirectory={"submitted_directory": str(staged_root), "db_url": db},
     )
-    if run.returncode != 0:
-        problems.append(
-            "nbgrader autograde failed, so the gradebook may be incomplete:\n"
-            + (run.stdout[-1500:] + run.stderr[-1500:]).strip()
-        )
+    if failed:
+        problems.append("nbgrader autograde failed, so the gradebook may be incomplete:\n" + failed)
     missing = _not_recorded(chapter, students, db)
     if missing:
         problems.append("not recorded in the gradebook: " + ", ".join(missing))
@@ -277,9 +279,11 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
     timings["record"] = time.perf_counter() - clock
     clock = time.perf_counter()
     if feedback:
-        run = course.nbgrader("generate_feedback", chapter, "--force", db=db, check=False)
-        if run.returncode != 0:
-            problems.append("nbgrader generate_feedback failed:\n" + (run.stdout[-1500:] + run.stderr[-1500:]).strip())
+        failed = course.run_converter(
+            "generate_feedback", chapter, GenerateFeedback={"force": True}, CourseDirectory={"db_url": db}
+        )
+        if failed:
+            problems.append("nbgrader generate_feedback failed:\n" + failed)
         for student in students:
             if student not in missing and not (course.FEEDBACK_DIR / student / chapter).is_dir():
                 problems.append(f"no feedback was written for {student}")

@@ -9,6 +9,7 @@ import io
 import json
 import math
 import zipfile
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,8 +71,10 @@ def roundtrip(data):
 
 def dumps(data) -> bytes:
     text, arrays = encode(data)
+    # Any: numpy's stub would take **named as possibly filling savez's bool allow_pickle
+    named: dict[str, Any] = arrays
     buffer = io.BytesIO()
-    np.savez(buffer, __json__=np.frombuffer(text.encode(), dtype=np.uint8), **arrays)
+    np.savez(buffer, __json__=np.frombuffer(text.encode(), dtype=np.uint8), **named)
     return buffer.getvalue()
 
 

@@ -335,7 +335,8 @@ class Context:
     @classmethod
     def from_namespace(cls, namespace: dict) -> Context:
         """The same from a live notebook namespace (the visible checks)."""
-        modules, protected = {}, set()
+        modules: dict[str, str] = {}
+        protected: set[str] = set()
         for name, value in list(namespace.items()):
             if name.startswith("_"):
                 continue

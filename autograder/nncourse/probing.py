@@ -6,10 +6,14 @@ device, so the numbers are the same on CPU and CUDA.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import nn
 
 from .runtime import device
+
+_ModuleT = TypeVar("_ModuleT", bound=nn.Module)
 
 # Set by the grader for each test cell, from a number drawn by the trusted grading process and sent
 # to the child only once the answer cell has finished: at grading time the probes' inputs change from
@@ -63,7 +67,7 @@ def seeded_state(shapes: dict[str, list[int]], seed: int, scale: float = 0.5) ->
     return {k: (torch.randn(*shapes[k], generator=g) * scale).to(device) for k in sorted(shapes)}
 
 
-def load_seeded(module: nn.Module, seed: int) -> nn.Module:
+def load_seeded(module: _ModuleT, seed: int) -> _ModuleT:
     """Give ``module`` seeded weights (by state_dict key) and move it to the device."""
     module.to(device)
     module.load_state_dict(seeded_state(state_shapes(module), seed))
@@ -75,7 +79,7 @@ def linears(module: nn.Module) -> list[nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
-def load_seeded_linears(module: nn.Module, seed: int) -> nn.Module:
+def load_seeded_linears(module: _ModuleT, seed: int) -> _ModuleT:
     """Seeded weights for every Linear in order, whatever their names."""
     module.to(device)
     g = generator(seed)

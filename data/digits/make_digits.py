@@ -11,21 +11,22 @@ autograder/nncourse/data.py (DIGITS_SHA256) and in SHA256SUMS beside this script
 The output depends only on the data and on the seed below, not on the scikit-learn version's
 split helpers: the stratified split is done here with numpy.
 """
+
 import hashlib
 from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
 
-SEED = 0          # numpy.random.default_rng seed of the split
-N_TEST = 360      # about 20 % of 1,797 (35 to 37 images per class)
+SEED = 0  # numpy.random.default_rng seed of the split
+N_TEST = 360  # about 20 % of 1,797 (35 to 37 images per class)
 
 here = Path(__file__).resolve().parent
 bunch = load_digits()
-images = bunch.data.astype(np.int64)          # (1797, 64), integers 0..16
-labels = bunch.target.astype(np.int64)         # (1797,), 0..9
+images = bunch.data.astype(np.int64)  # (1797, 64), integers 0..16
+labels = bunch.target.astype(np.int64)  # (1797,), 0..9
 assert images.shape == (1797, 64) and images.min() == 0 and images.max() == 16
-assert np.array_equal(images, bunch.data)      # the values really are integers
+assert np.array_equal(images, bunch.data)  # the values really are integers
 
 # Stratified split: the same share of every class goes to the test set. Per class, the
 # number of test rows is 20 % of the class, rounded; the rounding remainders are settled

@@ -98,7 +98,7 @@ class Honest:
 
 def variant(chapter_module: str, label: str) -> str:
     """The code of a realistic wrong answer from tests/grader_cases (reused as a twin)."""
-    cases = importlib.import_module(f"grader_cases.{chapter_module}")
+    cases = importlib.import_module(f"tests.grader_cases.{chapter_module}")
     for v in cases.VARIANTS:
         if v.label == label:
             return v.code.strip("\n") + "\n"

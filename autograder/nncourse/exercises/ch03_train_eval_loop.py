@@ -158,7 +158,7 @@ def _train_case(train_one_epoch, *, seed, n, batch_size, n_in, n_out, task, mome
     x = torch.randn(n, n_in, generator=g)
     if task == "classify":
         y = torch.randint(0, n_out, (n,), generator=g)
-        base = nn.CrossEntropyLoss()
+        base: nn.Module = nn.CrossEntropyLoss()
     else:
         y = torch.randn(n, n_out, generator=g)
         base = nn.MSELoss()
@@ -310,7 +310,9 @@ def _eval_case(evaluate, *, seed, n, batch_size, n_in, n_classes, use_device=Tru
         for value in net.state_dict().values():
             if value.is_floating_point():
                 value.copy_(torch.randn(value.shape, generator=g_w) * 0.5)
-        net[1].running_var.abs_().add_(0.5)
+        bn = net[1]
+        assert isinstance(bn, nn.BatchNorm1d) and bn.running_var is not None
+        bn.running_var.abs_().add_(0.5)
     model.to(device)
     if not use_device:
         model.cpu()
@@ -891,8 +893,11 @@ def _ckpt_case(save_checkpoint, load_checkpoint, *, optim, path_kind, epoch, for
     y = torch.randn(16, 2, generator=g).to(device)
     data = {}
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "checkpoint.pt") if path_kind == "str" else Path(tmp) / "runs" / "ckpt.pth"
-        if path_kind != "str":
+        path: str | Path
+        if path_kind == "str":
+            path = os.path.join(tmp, "checkpoint.pt")
+        else:
+            path = Path(tmp) / "runs" / "ckpt.pth"
             path.parent.mkdir()
         model = _ckpt_model(361)
         optimizer = make(model.parameters())

@@ -1,5 +1,7 @@
 """Chapter 4 — hooks: the checks behind ex4_1 … ex4_5."""
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -93,7 +95,8 @@ class _Tree(nn.Module):
 
 def _plain_log(log) -> dict:
     """The log as plain data, and whether every entry has the contract's form."""
-    entries, well_formed = [], True
+    entries: list[list[Any] | str] = []
+    well_formed = True
     for entry in list(log):
         if (
             isinstance(entry, tuple)
@@ -110,7 +113,7 @@ def _plain_log(log) -> dict:
 
 
 def _logged_forward(register_shape_logger, model, batches, seed):
-    log = []
+    log: list[Any] = []
     handles = register_shape_logger(model, log)
     for i, n in enumerate(batches):
         model(randn(n, 3, seed=seed + i))
@@ -196,7 +199,11 @@ def shape_logger_remove(register_shape_logger):
     model = _Tree().to(device)
     baseline = hook_count(model)
     log, handles = _logged_forward(register_shape_logger, model, (4,), seed=412)
-    data = {"handles": _handle_list(handles), "hooks_added": hook_count(model) - baseline, "logged_first": len(log)}
+    data: dict[str, Any] = {
+        "handles": _handle_list(handles),
+        "hooks_added": hook_count(model) - baseline,
+        "logged_first": len(log),
+    }
     if data["handles"]["all_removable"]:
         for h in handles:
             h.remove()
@@ -246,7 +253,7 @@ def _(got, ref):
 
 @ex4_1.test("hidden")
 def shape_logger_hidden(register_shape_logger):
-    data = {}
+    data: dict[str, Any] = {}
     # the root is a leaf: its name is ''
     root = nn.Linear(3, 2).to(device)
     log, _ = _logged_forward(register_shape_logger, root, (4,), seed=414)
@@ -260,7 +267,7 @@ def shape_logger_hidden(register_shape_logger):
     model = _Tree().to(device)
     first = [("earlier", (1,))]
     h1 = register_shape_logger(model, first)
-    second = []
+    second: list[Any] = []
     h2 = register_shape_logger(model, second)
     model(randn(2, 3, seed=416))
     data["returns_lists"] = isinstance(h1, list) and isinstance(h2, list)
@@ -334,7 +341,7 @@ def _activations(rec) -> dict:
     """rec.activations as plain data, with how each value was stored."""
     acts = rec.activations
     names = sorted(acts)
-    out = {"names": names, "values": {}, "not_tensor": [], "attached": []}
+    out: dict[str, Any] = {"names": names, "values": {}, "not_tensor": [], "attached": []}
     for name in names:
         value = acts[name]
         if not isinstance(value, torch.Tensor):
@@ -380,7 +387,7 @@ def _judge_activations(got, ref, what):
 def recorder_records(ActivationRecorder):
     model = _seq_model(421)
     recorder = ActivationRecorder(model)
-    data = {"enter_returns_self": None}
+    data: dict[str, Any] = {"enter_returns_self": None}
     with recorder as rec:
         data["enter_returns_self"] = rec is recorder
         model(randn(4, 5, seed=422))
@@ -452,7 +459,7 @@ def _(got, ref):
 
 @ex4_2.test("hidden")
 def recorder_hidden(ActivationRecorder):
-    data = {}
+    data: dict[str, Any] = {}
     # an exception inside the block propagates, and the hooks are removed anyway
     model = _seq_model(427)
     baseline = hook_count(model)
@@ -638,7 +645,7 @@ def _(got, ref):
 
 @ex4_3.test("hidden")
 def clamp_hidden(clamp_inputs):
-    data = {}
+    data: dict[str, Any] = {}
     # three inputs, the last a plain int; a negative range
     triple = _Triple().to(device)
     a, b = randn(2, 3, seed=435, scale=2.0), randn(2, 3, seed=436, scale=2.0)
@@ -745,7 +752,7 @@ def _weighted_loss(out, seed):
 def _norms(monitor) -> dict:
     """monitor.norms as plain data: empty lists dropped, anything that is not a float noted."""
     norms = monitor.norms
-    out = {"values": {}, "not_float": []}
+    out: dict[str, Any] = {"values": {}, "not_float": []}
     for name in sorted(norms):
         values = list(norms[name])
         bad = [type(v).__name__ for v in values if not isinstance(v, float)]

@@ -1,5 +1,7 @@
 """Chapter 5 — nn.functional vs nn.Xxx: the checks behind ex5_1 … ex5_4."""
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -439,8 +441,10 @@ def _bn_net(seed):
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-        net.bn.running_mean.copy_(torch.randn(6, generator=g))
-        net.bn.running_var.copy_(torch.rand(6, generator=g) + 0.5)
+        mean, var = net.bn.running_mean, net.bn.running_var
+        assert mean is not None and var is not None  # BatchNorm1d tracks running statistics by default
+        mean.copy_(torch.randn(6, generator=g))
+        var.copy_(torch.rand(6, generator=g) + 0.5)
     return net.to(device).eval()
 
 
@@ -457,7 +461,7 @@ def _forward_with_probe(forward_with, names, seed, repeat=False):
     params = _new_params(net, names, seed + 1)
     x = randn(7, 4, seed=seed + 2, scale=2.0)
     out = forward_with(net, params, x)
-    data = {"is_tensor": isinstance(out, torch.Tensor)}
+    data: dict[str, Any] = {"is_tensor": isinstance(out, torch.Tensor)}
     if not data["is_tensor"]:
         return data
     data["output"] = out.detach()
@@ -589,7 +593,7 @@ class ForbiddenFunctionError(RuntimeError):
 _MISSING = object()
 
 
-_PATCHED = [
+_PATCHED: list[tuple[Any, str]] = [  # (a module or a class, the name patched on it)
     (F, "cross_entropy"),
     (F, "nll_loss"),
     (F, "log_softmax"),

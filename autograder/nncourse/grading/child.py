@@ -33,7 +33,7 @@ def main(job_dir: str) -> None:
             data = data[os.write(out_fd, data) :]
 
     def receive_line() -> str:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             byte = os.read(in_fd, 1)
             if not byte or byte == b"\n":
@@ -53,7 +53,9 @@ def main(job_dir: str) -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
     shell = InteractiveShell.instance(history_length=0)
-    shell.history_manager.enabled = False
+    history = shell.history_manager
+    assert history is not None  # InteractiveShell.__init__ always makes one (a traitlet typed allow_none)
+    history.enabled = False
     from nncourse import policy
     from nncourse.grading import guard, integrity
 

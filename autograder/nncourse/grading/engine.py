@@ -518,7 +518,7 @@ def cache_inputs(job: Job) -> dict[str, str]:
         "device": os.environ.get("NNCOURSE_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu"),
         "isolation": sandbox.mode().name,
         "limits": " ".join(f"{name}={getattr(grading, name)}" for name in _RESULT_SETTINGS),
-        "policy": "on" if job_module._POLICY_ON else "off",
+        "policy": "on" if job_module.POLICY_ON else "off",
         "data": _data_hash(),
     }
 

@@ -53,8 +53,8 @@ _PATH_EVENTS = {
 
 def install(job_dir: str, hidden: list[str], readable: list[str]) -> None:
     job_dir = os.path.realpath(job_dir)
-    hidden = tuple(os.path.realpath(p) for p in hidden)
-    readable = tuple(os.path.realpath(p) for p in readable) + (job_dir,)
+    hidden_roots = tuple(os.path.realpath(p) for p in hidden)
+    readable_roots = tuple(os.path.realpath(p) for p in readable) + (job_dir,)
     realpath, fsdecode = os.path.realpath, os.fsdecode
 
     def inside(path: str, roots: tuple[str, ...]) -> bool:
@@ -72,7 +72,7 @@ def install(job_dir: str, hidden: list[str], readable: list[str]) -> None:
             writing = (mode is not None and any(c in mode for c in "wax+")) or bool((flags or 0) & _WRITE_FLAGS)
             if writing and not (inside(full, (job_dir,)) or full == "/dev/null"):
                 refuse(f"writing {full}")
-            if inside(full, hidden) and not inside(full, readable):
+            if inside(full, hidden_roots) and not inside(full, readable_roots):
                 refuse(f"reading {full}")
         elif event in _BLOCKED:
             refuse(event)

@@ -88,7 +88,8 @@ def _warm_up_torch() -> None:
         cls = getattr(torch.optim, name)
         if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer:
             try:
-                optimizer = cls(model.parameters(), lr=0.01)
+                # torch's optimizers take lr, but the stub types cls as Optimizer, whose __init__ takes defaults
+                optimizer = cls(model.parameters(), lr=0.01)  # type: ignore[call-arg]
                 model(torch.ones(1, 2)).sum().backward()
                 optimizer.step(lambda: model(torch.ones(1, 2)).sum()) if name == "LBFGS" else optimizer.step()
                 optimizer.zero_grad()
@@ -118,7 +119,7 @@ def guard_module_methods(names) -> None:
             )
         original(self, name, value)
 
-    nn.Module.__setattr__ = __setattr__
+    nn.Module.__setattr__ = __setattr__  # type: ignore[method-assign]  # the point: patch the class, for every model
 
 
 def snapshot():
@@ -138,22 +139,22 @@ def snapshot():
                 found.append(f"the module table entry {name!r} was replaced or removed")
         for name, (namespace, before) in module_dicts.items():
             nncourse = name.split(".")[0] == "nncourse"
-            now = _ids(namespace)
+            ids_now = _ids(namespace)
             for key, ident in before.items():
-                if now.get(key) != ident:
+                if ids_now.get(key) != ident:
                     found.append(f"{name}.{key} was replaced or removed")
             if nncourse:  # a submodule imported later appears on its package: not a change
                 found.extend(
                     f"{name}.{key} was added"
-                    for key in now.keys() - before.keys()
+                    for key in ids_now.keys() - before.keys()
                     if not isinstance(namespace.get(key), types.ModuleType)
                 )
         for name, (cls, before) in class_dicts.items():
-            now = _ids(vars(cls))
+            ids_now = _ids(vars(cls))
             for key, ident in before.items():
-                if now.get(key) != ident:
+                if ids_now.get(key) != ident:
                     found.append(f"{name}.{key} was replaced or removed")
-            found.extend(f"{name}.{key} was added" for key in now.keys() - before.keys() if key not in _CACHES)
+            found.extend(f"{name}.{key} was added" for key in ids_now.keys() - before.keys() if key not in _CACHES)
         return found[:20]
 
     return changes

@@ -109,7 +109,7 @@ def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: st
                 cell.source = _text(found[0].get("source", ""))
             else:
                 cell.source = "# (no answer submitted)\nraise NotImplementedError()"
-            refusals = policy.review_answer(gid, cell.source, context) if _POLICY_ON else []
+            refusals = policy.review_answer(gid, cell.source, context) if POLICY_ON else []
             if found and refusals:
                 refused[gid] = policy.explain(refusals)
             steps.append(Step(gid, "answer", cell.source, limit))
@@ -125,7 +125,7 @@ def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: st
 
 # The grading policy can be switched off only by the grader's own environment, to test the layers
 # beneath it one at a time (tests/test_tamper.py); learner code never sees this process.
-_POLICY_ON = os.environ.get("NNCOURSE_POLICY", "on") != "off"
+POLICY_ON = os.environ.get("NNCOURSE_POLICY", "on") != "off"
 
 
 @functools.cache

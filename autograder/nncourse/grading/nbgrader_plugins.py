@@ -25,11 +25,11 @@ NOTES_KEY = "nncourse"
 @functools.cache  # read once per grading run, not once per student
 def _release_answer_metadata(chapter: str) -> dict[str, dict]:
     """Answer-cell metadata of the learner notebook (nbgrader's checksums for 'No response.')."""
-    path = course.RELEASE_DIR / chapter / f"{chapter}.ipynb"
+    path = course.release_notebook(chapter)
     if not path.exists():
         return {}
     nb = nbformat.read(path, as_version=4)
-    return {course.grade_id(c): c.metadata for c in nb.cells if course.is_answer(c)}
+    return {gid: c.metadata for c in nb.cells if course.is_answer(c) and (gid := course.grade_id(c))}
 
 
 class RebuildFromSource(Preprocessor):
@@ -43,8 +43,9 @@ class RebuildFromSource(Preprocessor):
         job = build_job(chapter, None if problem else nb, problem)
         release = _release_answer_metadata(chapter)
         for cell in job.notebook.cells:
-            if course.is_answer(cell) and course.grade_id(cell) in release:
-                cell.metadata = copy.deepcopy(release[course.grade_id(cell)])
+            gid = course.grade_id(cell)
+            if course.is_answer(cell) and gid in release:
+                cell.metadata = copy.deepcopy(release[gid])
         job.notebook.metadata[NOTES_KEY] = {"notes": job.notes}
         return job.notebook, resources
 

@@ -45,6 +45,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,7 @@ class IsolationUnavailable(RuntimeError):
 @dataclass
 class Cage:
     argv: list[str]
-    preexec_fn: object
+    preexec_fn: Callable[[], None]
 
 
 class Mode(str):
@@ -96,12 +97,12 @@ def limits() -> dict[int, int]:
     }
 
 
-def _limiter():
+def _limiter() -> Callable[[], None]:
     """The child's preexec_fn. The values are read here, in the parent: after fork, before exec,
     the child may only make system calls."""
     values = list(limits().items())
 
-    def apply():
+    def apply() -> None:
         for which, value in values:
             resource.setrlimit(which, (value, value))
 
@@ -160,12 +161,13 @@ def allowlist() -> list[tuple[str, str]]:
         elif os.path.isdir(path):
             entries.append(("ro", path))
     entries += [("ro", p) for p in _SYSTEM_FILES if os.path.isfile(p)]
-    if _as_root() and _setpriv():
-        entries.append(("ro", _setpriv()))  # root's cage drops to nobody with it
+    if _as_root() and (setpriv := _setpriv()):
+        entries.append(("ro", setpriv))  # root's cage drops to nobody with it
     for path in _interpreter_paths() + [str(Path(__file__).resolve().parents[1])]:  # + nncourse
         if path and os.path.exists(path):
             entries.append(("ro", path))
-    seen, unique = set(), []
+    seen: set[tuple[str, str]] = set()
+    unique: list[tuple[str, str]] = []
     for kind, path in entries:
         if (kind, path) not in seen and not _covered(path, [p for k, p in unique if k == "ro"]):
             seen.add((kind, path))
@@ -296,8 +298,10 @@ def _bwrap_argv(
     argv += ["--remount-ro", "/"]  # the skeleton bwrap built (a tmpfs) takes no writes: only /tmp and the job do
     argv += ["--chdir", str(Path(job_dir).absolute()), "--"]
     if root:
+        setpriv = _setpriv()
+        assert setpriv is not None  # _probe_bwrap refuses the cage to root without setpriv
         argv += [
-            _setpriv(),
+            setpriv,
             f"--reuid={NOBODY}",
             f"--regid={NOBODY}",
             "--clear-groups",
@@ -443,9 +447,9 @@ def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Pa
     if chosen.name != "bubblewrap":
         return Cage(list(child_argv), _limiter())
     _, _, disable_userns = _probe_bwrap()
-    return Cage(
-        _wrap(_bwrap_argv(bwrap_binary(), child_argv, Path(job_dir), Path(stage_dir), disable_userns)), _limiter()
-    )
+    binary = bwrap_binary()
+    assert binary is not None  # the bubblewrap mode is chosen only when _probe_bwrap found a working bwrap
+    return Cage(_wrap(_bwrap_argv(binary, child_argv, Path(job_dir), Path(stage_dir), disable_userns)), _limiter())
 
 
 def prepare_job_dir(job_dir: Path, data: bool = True, owner: int | None = -1) -> None:
