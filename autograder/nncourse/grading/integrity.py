@@ -69,36 +69,43 @@ _PLAIN = (int, float, bool, str, bytes, type(None))
 _CACHES = {"__slotnames__"}  # copyreg caches this on a class the first time one of its objects is saved
 
 
-def _ids(mapping) -> dict[str, int]:
-    """Object identity per name; plain values (counters such as RemovableHandle.next_id) are skipped."""
+_GONE = object()
+
+
+def _objects(mapping) -> dict[str, object]:
+    """The objects by name (held, so that identity comparisons stay valid); plain values (counters
+    such as RemovableHandle.next_id) are skipped."""
     return {
-        key: id(value) for key, value in list(mapping.items()) if isinstance(key, str) and not isinstance(value, _PLAIN)
+        key: value for key, value in list(mapping.items()) if isinstance(key, str) and not isinstance(value, _PLAIN)
     }
 
 
-def _warm_up_torch() -> None:
-    """Let torch make the changes it makes to itself on first use (it wraps each optimizer class's
-    ``step`` on first construction and ``torch.manual_seed`` on first optimizer use), so that they
-    are part of the fingerprint and not mistaken for tampering."""
-    import torch
+def _noop(*args, **kwargs):
+    return None
 
-    model = torch.nn.Linear(2, 1)
-    handle = model.register_forward_hook(lambda *args: None)
-    for name in dir(torch.optim):
-        cls = getattr(torch.optim, name)
-        if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer:
-            try:
-                # torch's optimizers take lr, but the stub types cls as Optimizer, whose __init__ takes defaults
-                optimizer = cls(model.parameters(), lr=0.01)  # type: ignore[call-arg]
-                model(torch.ones(1, 2)).sum().backward()
-                optimizer.step(lambda: model(torch.ones(1, 2)).sum()) if name == "LBFGS" else optimizer.step()
-                optimizer.zero_grad()
-            except Exception:  # an optimizer that needs other arguments: its wrapping happens anyway
-                pass
-    handle.remove()
-    state = torch.random.get_rng_state()
-    torch.manual_seed(0)
-    torch.random.set_rng_state(state)
+
+def _torch_wrapper_codes() -> tuple:
+    """The code of the two wrappers torch puts on itself on first use: ``torch._disable_dynamo``'s
+    (importing ``torch._dynamo``, which the first optimizer does, wraps ``torch.manual_seed``) and
+    ``Optimizer.profile_hook_step``'s (each optimizer class's ``step``, at its first construction)."""
+    import torch
+    from torch.optim import Optimizer
+
+    return (torch._disable_dynamo(_noop).__code__, Optimizer.profile_hook_step(_noop).__code__)
+
+
+def _is_torch_own_wrapper(new, old, codes: tuple) -> bool:
+    """Is ``new`` one of torch's own wrappers around exactly ``old``?
+
+    Such a wrapper only calls the function held in its closure (with dynamo disabled, or between the
+    optimizer's step hooks), so it behaves as ``old``. The closure is what is checked, not
+    ``__wrapped__``, which anyone can set: the wrapper calls its closure's function, whatever
+    ``__wrapped__`` says.
+    """
+    if getattr(new, "__code__", None) not in codes:
+        return False
+    cells = [cell.cell_contents for cell in (getattr(new, "__closure__", None) or ())]
+    return any(c is old for c in cells) and all(c is old or isinstance(c, _PLAIN) for c in cells)
 
 
 def guard_module_methods(names) -> None:
@@ -123,13 +130,27 @@ def guard_module_methods(names) -> None:
 
 
 def snapshot():
-    """Take the fingerprint now; returns ``changes()``, which lists what differs since (empty: nothing)."""
-    _warm_up_torch()
+    """Take the fingerprint now; returns ``changes()``, which lists what differs since (empty: nothing).
+
+    torch changes itself on first use of an optimizer (see ``_torch_wrapper_codes``); those two
+    wrappers, each around exactly what it replaced, are not tampering. Accepting them, instead of
+    constructing every optimizer before the fingerprint, spares each submission that never builds
+    an optimizer the import of ``torch._dynamo`` (about a second).
+    """
+    codes = _torch_wrapper_codes()
     module_table = {name: id(module) for name, module in list(sys.modules.items())}
     modules = _watched_modules()
-    module_dicts = {name: (vars(module), _ids(vars(module))) for name, module in modules.items()}
+    module_dicts = {name: (vars(module), _objects(vars(module))) for name, module in modules.items()}
     classes = _classes_of(modules)
-    class_dicts = {name: (cls, _ids(vars(cls))) for name, cls in classes.items()}
+    class_dicts = {name: (vars(cls), _objects(vars(cls))) for name, cls in classes.items()}
+
+    def replaced(name: str, namespace, before: dict) -> list[str]:
+        found = []
+        for key, old in before.items():
+            new = namespace.get(key, _GONE)
+            if new is not old and not _is_torch_own_wrapper(new, old, codes):
+                found.append(f"{name}.{key} was replaced or removed")
+        return found
 
     def changes() -> list[str]:
         found = []
@@ -138,23 +159,20 @@ def snapshot():
             if now is None or id(now) != ident:
                 found.append(f"the module table entry {name!r} was replaced or removed")
         for name, (namespace, before) in module_dicts.items():
-            nncourse = name.split(".")[0] == "nncourse"
-            ids_now = _ids(namespace)
-            for key, ident in before.items():
-                if ids_now.get(key) != ident:
-                    found.append(f"{name}.{key} was replaced or removed")
-            if nncourse:  # a submodule imported later appears on its package: not a change
+            found.extend(replaced(name, namespace, before))
+            if name.split(".")[0] == "nncourse":  # a submodule imported later appears on its package: not a change
                 found.extend(
                     f"{name}.{key} was added"
-                    for key in ids_now.keys() - before.keys()
+                    for key in _objects(namespace).keys() - before.keys()
                     if not isinstance(namespace.get(key), types.ModuleType)
                 )
-        for name, (cls, before) in class_dicts.items():
-            ids_now = _ids(vars(cls))
-            for key, ident in before.items():
-                if ids_now.get(key) != ident:
-                    found.append(f"{name}.{key} was replaced or removed")
-            found.extend(f"{name}.{key} was added" for key in ids_now.keys() - before.keys() if key not in _CACHES)
+        for name, (class_namespace, before) in class_dicts.items():
+            found.extend(replaced(name, class_namespace, before))
+            found.extend(
+                f"{name}.{key} was added"
+                for key in _objects(class_namespace).keys() - before.keys()
+                if key not in _CACHES
+            )
         return found[:20]
 
     return changes
