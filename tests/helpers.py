@@ -32,9 +32,8 @@ def with_answers(nb, answers: dict[str, str]):
 
 
 def submit(course_dir: Path, chapter: str, student: str, nb=None, raw: str | None = None) -> None:
-    folder = course_dir / "autograder" / "submitted" / student / chapter
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{chapter}.ipynb"
+    path = course.notebook_in(course_dir / "autograder" / "submitted" / student, chapter)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if raw is not None:
         path.write_text(raw)
     elif nb is not None:

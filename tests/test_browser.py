@@ -53,11 +53,11 @@ STUDENTS = [("ada", "Ada", "Lovelace"), ("grace", "Grace", "Hopper"), ("alan", "
 
 
 def learner_notebook(chapter: str) -> Path:
-    return course.RELEASE_DIR / chapter / f"{chapter}.ipynb"
+    return course.release_notebook(chapter)
 
 
 def solution_notebook(chapter: str) -> Path:
-    return course.SOLUTION_DIR / chapter / f"{chapter}.ipynb"
+    return course.solution_notebook(chapter)
 
 
 def snap(page, name: str, **kwargs) -> None:
@@ -110,7 +110,7 @@ def learner_lab(workdir):
         if not (learner_notebook(chapter).exists() and solution_notebook(chapter).exists()):
             continue  # test_learner_runs_chapter says so
         filled = bs.filled_notebook(learner_notebook(chapter), solution_notebook(chapter))
-        bs.write_notebook(filled, root / "notebooks" / chapter / f"{chapter}.ipynb")
+        bs.write_notebook(filled, course.notebook_in(root / "notebooks", chapter))
     lab = bs.JupyterLab(root, workdir / "learner-jupyter")
     yield lab
     lab.stop()
@@ -225,7 +225,7 @@ def _class_submissions(course_dir: Path, chapter: str) -> dict[str, float]:
     def exercise_points(exercise: str) -> float:
         return sum(p for gid, p in points.items() if gid.startswith(exercise + "_test"))
 
-    bs.write_notebook(bs.filled_notebook(learner, solution), submitted / "ada" / chapter / f"{chapter}.ipynb")
+    bs.write_notebook(bs.filled_notebook(learner, solution), course.notebook_in(submitted / "ada", chapter))
     expected["ada"] = maximum
 
     wrong = _wrong_variants(chapter)
@@ -238,12 +238,12 @@ def _class_submissions(course_dir: Path, chapter: str) -> dict[str, float]:
             cell["source"] = variant.code.strip()
             got = sum(variant.expect.get(t, p) for t, p in points.items() if t.startswith(gid + "_test"))
             score -= exercise_points(gid) - got
-    bs.write_notebook(nb, submitted / "grace" / chapter / f"{chapter}.ipynb")
+    bs.write_notebook(nb, course.notebook_in(submitted / "grace", chapter))
     expected["grace"] = score
 
     unanswered = frozenset(answers[(len(answers) + 1) // 2 :])
     bs.write_notebook(
-        bs.filled_notebook(learner, solution, skip=unanswered), submitted / "alan" / chapter / f"{chapter}.ipynb"
+        bs.filled_notebook(learner, solution, skip=unanswered), course.notebook_in(submitted / "alan", chapter)
     )
     expected["alan"] = maximum - sum(exercise_points(e) for e in unanswered)
     return expected

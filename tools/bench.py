@@ -57,9 +57,9 @@ def build_class(course_dir: Path, chapter: str, students: int) -> list[str]:
             if course.is_answer(cell) and course.grade_id(cell) in variants[i % len(variants)]:
                 cell.source = variants[i % len(variants)][course.grade_id(cell)]
         name = f"student{i:02d}"
-        folder = course_dir / "autograder" / "submitted" / name / chapter
-        folder.mkdir(parents=True)
-        nbformat.write(nb, folder / f"{chapter}.ipynb")
+        path = course.notebook_in(course_dir / "autograder" / "submitted" / name, chapter)
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
         names.append(name)
     return names
 
@@ -86,7 +86,7 @@ def plain_execution(course_dir: Path, chapter: str, students: list[str]) -> floa
         "    nb = nbformat.read(path, as_version=4)\n"
         "    NotebookClient(nb, timeout=600, kernel_name='python3', allow_errors=True).execute()\n"
     )
-    files = [str(course_dir / "autograder/submitted" / s / chapter / f"{chapter}.ipynb") for s in students]
+    files = [str(course.notebook_in(course_dir / "autograder/submitted" / s, chapter)) for s in students]
     return run([sys.executable, "-c", code, *files], course_dir)
 
 

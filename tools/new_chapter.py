@@ -204,7 +204,7 @@ def notebook(chapter: str, title: str, exercise_id: str) -> nbformat.NotebookNod
 def paths_for(chapter: str, root: Path) -> dict[str, Path]:
     n = chapter[:2]
     return {
-        "notebook": root / "autograder" / "source" / chapter / f"{chapter}.ipynb",
+        "notebook": course.notebook_in(root / "autograder" / "source", chapter),
         "checks": root / "autograder" / "nncourse" / "exercises" / f"ch{n}_{chapter[3:]}.py",
         "cases": root / "tests" / "grader_cases" / f"ch{n}.py",
     }

@@ -48,16 +48,22 @@ def chapters(source_dir: Path | None = None) -> list[str]:
     return sorted(p.name for p in root.iterdir() if CHAPTER_NAME.match(p.name) and (p / f"{p.name}.ipynb").is_file())
 
 
+def notebook_in(folder: Path, chapter: str) -> Path:
+    """``folder/<chapter>/<chapter>.ipynb``: where a chapter's notebook sits in each of nbgrader's folders
+    (source, release, solutions, and per student in submitted/, autograded/ and feedback/)."""
+    return folder / chapter / f"{chapter}.ipynb"
+
+
 def source_notebook(chapter: str) -> Path:
-    return SOURCE_DIR / chapter / f"{chapter}.ipynb"
+    return notebook_in(SOURCE_DIR, chapter)
 
 
 def release_notebook(chapter: str) -> Path:
-    return RELEASE_DIR / chapter / f"{chapter}.ipynb"
+    return notebook_in(RELEASE_DIR, chapter)
 
 
 def solution_notebook(chapter: str) -> Path:
-    return SOLUTION_DIR / chapter / f"{chapter}.ipynb"
+    return notebook_in(SOLUTION_DIR, chapter)
 
 
 def read_source(chapter: str):

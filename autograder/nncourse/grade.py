@@ -1,16 +1,19 @@
 """Grade every submission of a chapter.
 
     python -m nncourse.grade 01_module_basics [--workers N] [--db URL] [--refresh] [--no-feedback]
-                                              [--isolation auto|required|rlimits]
+                                              [--isolation auto|required|rlimits] [--Grading.<setting>=V]
+    python -m nncourse.grade --help-settings      # every setting, its value now and its default
 
 Reads nbgrader's layout ``autograder/submitted/<student>/<chapter>/<chapter>.ipynb``, grades each
 submission in the sandbox with N workers in parallel (default: the number of cores), records the
-points per test cell in nbgrader's gradebook through ``nbgrader autograde``, writes feedback HTML
+points per test cell in nbgrader's gradebook through nbgrader's autograde converter (run in this
+process), writes feedback HTML
 (``autograder/feedback/<student>/<chapter>/``) and a CSV of points per exercise per student
 (``autograder/grades/<chapter>.csv``, with the reason for every zero, what was refused as
 tampering, and the isolation mode). A broken submission is recorded with a reason; it never stops
 the others. Exit status: 0 complete; 1 something could not be recorded or fed back (printed; run
-again to finish); 2 the gradebook cannot be reached or isolation is required but unavailable.
+again to finish); 2 the gradebook cannot be reached, isolation is required but unavailable, or a
+setting is wrong. Settings (limits, workers, isolation, folders, database): ``nncourse.settings``.
 """
 
 from __future__ import annotations
@@ -60,16 +63,16 @@ def _grade_one(chapter: str, student: str, path: str, refresh: bool):
 
 def stage(chapter: str, student: str, staged_root: Path) -> None:
     """What nbgrader autograde reads: the submission, or a placeholder saying why it cannot be."""
-    src_dir = settings.current().submitted_dir / student / chapter
-    dst_dir = staged_root / student / chapter
-    dst_dir.mkdir(parents=True, exist_ok=True)
-    if (src_dir / "timestamp.txt").is_file():  # nbgrader's late-submission bookkeeping
-        shutil.copy(src_dir / "timestamp.txt", dst_dir / "timestamp.txt")
-    nb, problem = read_submission(src_dir / f"{chapter}.ipynb")
+    source = course.notebook_in(settings.current().submitted_dir / student, chapter)
+    staged = course.notebook_in(staged_root / student, chapter)
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    if (source.parent / "timestamp.txt").is_file():  # nbgrader's late-submission bookkeeping
+        shutil.copy(source.parent / "timestamp.txt", staged.parent / "timestamp.txt")
+    nb, problem = read_submission(source)
     if nb is None:
         nb = nbformat.read(course.release_notebook(chapter), as_version=4)
         nb.metadata[NOTES_KEY] = {"problem": problem}
-    nbformat.write(nb, dst_dir / f"{chapter}.ipynb")
+    nbformat.write(nb, staged)
 
 
 def ensure_assignment(chapter: str, db: str | None) -> None:
@@ -201,7 +204,7 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
                 submitted = settings.current().submitted_dir
                 futures = {
                     pool.submit(
-                        _grade_one_guarded, chapter, s, str(submitted / s / chapter / f"{chapter}.ipynb"), refresh
+                        _grade_one_guarded, chapter, s, str(course.notebook_in(submitted / s, chapter)), refresh
                     ): s
                     for s in pending
                 }

@@ -14,9 +14,9 @@ its tests with ``@ex.test(name)`` (the probe) and ``@test.judge`` (the judge)::
     def judge(got, ref):                    # runs in the trusted grader; raises Mistake
         expect_close(got["y"], ref["y"], "Net()(x)")
 
-:func:`load_exercises` imports every such module and returns the register. This module imports
-nothing else of the course, so chapters, the checking library and the reference
-solutions all depend on it and not on each other.
+:func:`load_exercises` imports every such module and returns the register. This module imports no
+other module of the course (it finds the checks modules by name, at run time), so the chapters'
+checks, the checking library and the reference solutions all depend on it and not on each other.
 """
 
 from __future__ import annotations
