@@ -18,6 +18,8 @@ CONTEXT = policy.Context.from_setup(
 )
 
 REFUSED = {
+    "base_init_taken_as_a_value": "init = nn.Module.__init__",
+    "base_init_on_another_object": "nn.Module.__init__(model)",
     "import_sys": "import sys\nsys.modules.clear()",
     "import_os_as": "import os as o",
     "from_os_import": "from os import walk",
@@ -97,6 +99,7 @@ HONEST = {
     "        self.fc1 = nn.Linear(a, b)\n        self.fc2 = nn.Linear(b, c)\n\n"
     "    def forward(self, x):\n        return self.fc2(F.relu(self.fc1(x)))",
     "old_super": "class A(nn.Module):\n    def __init__(self):\n        super(A, self).__init__()",
+    "explicit_base_init": "class A(nn.Module):\n    def __init__(self):\n        nn.Module.__init__(self)",
     "imports": "import copy, math, collections, functools, itertools, typing, dataclasses\nimport numpy as np\n"
     "import matplotlib.pyplot as plt\nfrom torch.nn import init\nfrom torch.func import functional_call\n"
     "from torch.nn.utils import parameters_to_vector\nfrom collections import defaultdict, OrderedDict",

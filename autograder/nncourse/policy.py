@@ -432,6 +432,7 @@ class _Reviewer(ast.NodeVisitor):
         self.allow = allow
         self.refusals: list[Refusal] = []
         self.called: set[int] = set()  # ids of the Name nodes that are called directly
+        self.parent_inits: set[int] = set()  # ids of `Base.__init__` nodes called as Base.__init__(self, ...)
         self.parameters: set[str] = set()  # names of function parameters, and plain copies of them
         self.class_depth: list[ast.ClassDef] = []
 
@@ -550,6 +551,8 @@ class _Reviewer(ast.NodeVisitor):
                 and isinstance(node.value.func, ast.Name)
                 and node.value.func.id == "super"
             )
+            # the older spelling of super().__init__(): nn.Module.__init__(self), on the answer's own object
+            ok = ok or (attr == "__init__" and id(node) in self.parent_inits)
             if not ok:
                 self.refuse(node, f"the special attribute `{attr}` is not allowed in answers.")
         elif attr in _FRAME_ATTRIBUTES:
@@ -628,6 +631,9 @@ class _Reviewer(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         self.called.add(id(func))
+        first = node.args[0] if node.args else None
+        if isinstance(func, ast.Attribute) and isinstance(first, ast.Name) and first.id == "self":
+            self.parent_inits.add(id(func))
         if isinstance(func, ast.Name) and func.id in ("getattr", "setattr", "hasattr", "delattr"):
             self.check_reflection(node, func.id)
         if isinstance(func, ast.Name) and func.id == "type" and len(node.args) == 3:

@@ -104,6 +104,68 @@ class SimpleNN(nn.Module):
         return self.fc2(self.fc1(x).clamp(min=0))
 """,
     ),
+    Variant(
+        "ex1_1_simple_nn",
+        "ReLU on the input, before fc1",
+        """
+class SimpleNN(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.fc1 = nn.Linear(input_size, hidden_size)
+        self.fc2 = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(F.relu(x)))
+""",
+        {S: 1, F_: 0, H: 0},
+    ),
+    Variant(
+        "ex1_1_simple_nn",
+        "dropout between the layers",
+        """
+class SimpleNN(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.fc1 = nn.Linear(input_size, hidden_size)
+        self.drop = nn.Dropout(0.5)
+        self.fc2 = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        return self.fc2(self.drop(F.relu(self.fc1(x))))
+""",
+        {S: 1, F_: 0, H: 0},
+    ),
+    Variant(
+        "ex1_1_simple_nn",
+        "keyword Linear arguments, in-place ReLU module, step by step",
+        """
+class SimpleNN(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features=input_size, out_features=hidden_size)
+        self.fc2 = nn.Linear(in_features=hidden_size, out_features=output_size, bias=True)
+        self.activation = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        hidden = self.fc1(x)
+        hidden = self.activation(hidden)
+        out = self.fc2(hidden)
+        return out
+""",
+    ),
+    Variant(
+        "ex1_1_simple_nn",
+        "tensor method relu, keyword call of the layer",
+        """
+class SimpleNN(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(input_size, hidden_size), nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        return self.fc2(input=self.fc1(input=x).relu())
+""",
+    ),
     # ---------------------------------------------------------------- ex1_2
     Variant(
         "ex1_2_simple_net",
@@ -169,6 +231,61 @@ class SimpleNet(nn.Module):
         for layer in (self.layer1, self.layer2):
             x = self.act(layer(x))
         return self.output(x)
+""",
+    ),
+    Variant(
+        "ex1_2_simple_net",
+        "ReLU after layer1 only",
+        """
+class SimpleNet(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.layer1 = nn.Linear(input_size, hidden_size)
+        self.layer2 = nn.Linear(hidden_size, hidden_size)
+        self.output = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        return self.output(self.layer2(F.relu(self.layer1(x))))
+""",
+        {N1: 1, N2: 0, N3: 0},
+    ),
+    Variant(
+        "ex1_2_simple_net",
+        "tensor-method relu, helper method, keyword Linear arguments",
+        """
+class SimpleNet(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.layer1 = nn.Linear(in_features=input_size, out_features=hidden_size)
+        self.layer2 = nn.Linear(in_features=hidden_size, out_features=hidden_size)
+        self.output = nn.Linear(in_features=hidden_size, out_features=output_size)
+
+    def hidden_step(self, layer, x):
+        return layer(x).relu()
+
+    def forward(self, x):
+        x = self.hidden_step(self.layer1, x)
+        x = self.hidden_step(self.layer2, x)
+        return self.output(x)
+""",
+    ),
+    Variant(
+        "ex1_2_simple_net",
+        "two ReLU modules, torch.relu-free, other variable names",
+        """
+class SimpleNet(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super(SimpleNet, self).__init__()
+        self.layer1 = nn.Linear(input_size, hidden_size)
+        self.relu1 = nn.ReLU()
+        self.layer2 = nn.Linear(hidden_size, hidden_size)
+        self.relu2 = nn.ReLU()
+        self.output = nn.Linear(hidden_size, output_size)
+
+    def forward(self, inputs):
+        h1 = self.relu1(self.layer1(inputs))
+        h2 = self.relu2(self.layer2(h1))
+        return self.output(h2)
 """,
     ),
     # ---------------------------------------------------------------- ex1_3
@@ -280,6 +397,137 @@ class MLP(nn.Module):
         return x
 """,
     ),
+    Variant(
+        "ex1_3_mlp",
+        "activation made inside forward",
+        """
+class MLP(nn.Module):
+    def __init__(self, sizes, activation=nn.ReLU):
+        super().__init__()
+        self.activation = activation
+        self.layers = nn.ModuleList([nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+
+    def forward(self, x):
+        for layer in self.layers[:-1]:
+            x = self.activation()(layer(x))
+        return self.layers[-1](x)
+""",
+        {M1: 2, M2: 0},
+    ),
+    Variant(
+        "ex1_3_mlp",
+        "off by one: the last pair of sizes forgotten",
+        """
+class MLP(nn.Module):
+    def __init__(self, sizes, activation=nn.ReLU):
+        super().__init__()
+        layers = []
+        for i in range(len(sizes) - 2):
+            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+            layers.append(activation())
+        self.net = nn.Sequential(*layers[:-1])
+
+    def forward(self, x):
+        return self.net(x)
+""",
+        {M1: 0, M2: 0},
+    ),
+    Variant(
+        "ex1_3_mlp",
+        "Sequential from a comprehension (itertools), activation by keyword call",
+        """
+import itertools
+
+class MLP(nn.Module):
+    def __init__(self, sizes, activation=nn.ReLU):
+        super().__init__()
+        linears = [nn.Linear(n_in, n_out) for n_in, n_out in zip(sizes, sizes[1:])]
+        acts = [activation() for _ in linears[:-1]]
+        pieces = [m for pair in itertools.zip_longest(linears, acts) for m in pair if m is not None]
+        self.model = nn.Sequential(*pieces)
+
+    def forward(self, x):
+        return self.model(input=x)
+""",
+    ),
+    Variant(
+        "ex1_3_mlp",
+        "two ModuleLists and a helper, activations called with input=",
+        """
+def make_layers(sizes):
+    return nn.ModuleList(nn.Linear(sizes[k], sizes[k + 1]) for k in range(len(sizes) - 1))
+
+class MLP(nn.Module):
+    def __init__(self, sizes, activation=nn.ReLU):
+        super().__init__()
+        self.linears = make_layers(sizes)
+        self.activations = nn.ModuleList([activation() for k in range(len(sizes) - 2)])
+
+    def forward(self, x):
+        for k, linear in enumerate(self.linears):
+            x = linear(x)
+            if k < len(self.activations):
+                x = self.activations[k](input=x)
+        return x
+""",
+    ),
+    Variant(
+        "ex1_3_mlp",
+        "ModuleDict of named layers",
+        """
+class MLP(nn.Module):
+    def __init__(self, sizes, activation=nn.ReLU):
+        super().__init__()
+        self.parts = nn.ModuleDict()
+        depth = len(sizes) - 1
+        for i in range(depth):
+            self.parts[f"linear_{i}"] = nn.Linear(sizes[i], sizes[i + 1])
+            if i != depth - 1:
+                self.parts[f"act_{i}"] = activation()
+
+    def forward(self, x):
+        for part in self.parts.values():
+            x = part(x)
+        return x
+""",
+    ),
+    Variant(
+        "ex1_3_mlp",
+        "an activation after every Linear, the last one dropped",
+        """
+class MLP(nn.Module):
+    def __init__(self, sizes, activation=nn.ReLU):
+        super().__init__()
+        layers = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(n_in, n_out), activation()]
+        self.net = nn.Sequential(*layers[:-1])
+
+    def forward(self, x):
+        return self.net(x)
+""",
+    ),
+    Variant(
+        "ex1_3_mlp",
+        "deep copies of one activation template",
+        """
+import copy
+
+class MLP(nn.Module):
+    def __init__(self, sizes, activation=nn.ReLU):
+        super().__init__()
+        template = activation()
+        modules = []
+        for i in range(len(sizes) - 1):
+            if i > 0:
+                modules.append(copy.deepcopy(template))
+            modules.append(nn.Linear(sizes[i], sizes[i + 1]))
+        self.body = nn.Sequential(*modules)
+
+    def forward(self, x):
+        return self.body(x)
+""",
+    ),
     # ---------------------------------------------------------------- ex1_4
     Variant(
         "ex1_4_custom_activation",
@@ -337,6 +585,65 @@ class CustomActivationModule(nn.Module):
         return self.fn(tensor)
 """,
     ),
+    Variant(
+        "ex1_4_custom_activation",
+        "calls activation_func in __init__, as if it were a class",
+        """
+class CustomActivationModule(nn.Module):
+    def __init__(self, activation_func):
+        super().__init__()
+        self.activation = activation_func()
+
+    def forward(self, x):
+        return self.activation(x)
+""",
+        {A1: 0, A2: 0},
+    ),
+    Variant(
+        "ex1_4_custom_activation",
+        "relu applied after the function",
+        """
+class CustomActivationModule(nn.Module):
+    def __init__(self, activation_func):
+        super().__init__()
+        self.activation_func = activation_func
+
+    def forward(self, x):
+        return F.relu(self.activation_func(x))
+""",
+        {A1: 0, A2: 0},
+    ),
+    Variant(
+        "ex1_4_custom_activation",
+        "varargs passthrough, other names",
+        """
+class CustomActivationModule(nn.Module):
+    def __init__(self, activation_func):
+        super().__init__()
+        self.func = activation_func
+
+    def forward(self, *inputs):
+        return self.func(*inputs)
+""",
+    ),
+    Variant(
+        "ex1_4_custom_activation",
+        "wrapped in a lambda, extra_repr",
+        """
+class CustomActivationModule(nn.Module):
+    def __init__(self, activation_func):
+        super().__init__()
+        self.apply_activation = lambda tensor: activation_func(tensor)
+        self.description = repr(activation_func)
+
+    def forward(self, x):
+        out = self.apply_activation(x)
+        return out
+
+    def extra_repr(self):
+        return self.description
+""",
+    ),
     # ---------------------------------------------------------------- ex1_5
     Variant(
         "ex1_5_count_parameters",
@@ -392,6 +699,62 @@ def count_parameters(model, trainable_only=True):
     return int(total)
 """,
     ),
+    Variant(
+        "ex1_5_count_parameters",
+        "requires_grad == trainable_only",
+        """
+def count_parameters(model, trainable_only=True):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad == trainable_only)
+""",
+        {C1: 0, C2: 0},
+    ),
+    Variant(
+        "ex1_5_count_parameters",
+        "buffers counted with the parameters",
+        """
+import itertools
+
+def count_parameters(model, trainable_only=True):
+    tensors = itertools.chain(model.parameters(), model.buffers())
+    return sum(t.numel() for t in tensors if t.requires_grad or not trainable_only)
+""",
+        {C1: 1, C2: 0},
+    ),
+    Variant(
+        "ex1_5_count_parameters",
+        "explicit loop with continue, math.prod of the shape",
+        """
+def count_parameters(model, trainable_only=True):
+    total = 0
+    for param in model.parameters():
+        if trainable_only and not param.requires_grad:
+            continue
+        total += math.prod(param.shape)
+    return total
+""",
+    ),
+    Variant(
+        "ex1_5_count_parameters",
+        "filter with a helper, dedup through a dict of ids",
+        """
+def count_parameters(model, trainable_only=True):
+    def wanted(p):
+        return p.requires_grad if trainable_only else True
+
+    unique = {id(p): p for _, p in model.named_parameters()}
+    return int(sum(p.nelement() for p in filter(wanted, unique.values())))
+""",
+    ),
+    Variant(
+        "ex1_5_count_parameters",
+        "returns a tensor (torch.sum)",
+        """
+def count_parameters(model, trainable_only=True):
+    sizes = [p.numel() for p in model.parameters() if p.requires_grad or not trainable_only]
+    return torch.tensor(sizes).sum()
+""",
+        {C1: 0, C2: 0},
+    ),
     # ---------------------------------------------------------------- ex1_6
     Variant(
         "ex1_6_layer_names",
@@ -439,6 +802,50 @@ def layer_names(model, layer_type=nn.Linear):
 
     visit(model, "")
     return found
+""",
+    ),
+    Variant(
+        "ex1_6_layer_names",
+        "names sorted",
+        """
+def layer_names(model, layer_type=nn.Linear):
+    return sorted(name for name, m in model.named_modules() if name and isinstance(m, layer_type))
+""",
+        {L1: 0, L2: 0},
+    ),
+    Variant(
+        "ex1_6_layer_names",
+        "recursive walk with unqualified names",
+        """
+def layer_names(model, layer_type=nn.Linear):
+    names = []
+    for name, child in model.named_children():
+        if isinstance(child, layer_type):
+            names.append(name)
+        names.extend(layer_names(child, layer_type))
+    return names
+""",
+        {L1: 0, L2: 0},
+    ),
+    Variant(
+        "ex1_6_layer_names",
+        "explicit loop, root skipped by slicing",
+        """
+def layer_names(model, layer_type=nn.Linear):
+    result = []
+    for qualified_name, submodule in list(model.named_modules())[1:]:
+        if isinstance(submodule, layer_type):
+            result.append(qualified_name)
+    return result
+""",
+    ),
+    Variant(
+        "ex1_6_layer_names",
+        "filter over named_modules, root compared by identity",
+        """
+def layer_names(model, layer_type=nn.Linear):
+    pairs = filter(lambda item: item[1] is not model and isinstance(item[1], layer_type), model.named_modules())
+    return [name for name, _ in pairs]
 """,
     ),
 ]

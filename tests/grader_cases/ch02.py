@@ -131,6 +131,53 @@ class CustomLayer(nn.Module):
         return torch.matmul(x, self.weight) + (self.bias + self.custom_param)
 """,
     ),
+    Variant(
+        "ex2_1_custom_layer",
+        "weight scaled down (randn * 0.01)",
+        """
+class CustomLayer(nn.Module):
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(in_features, out_features) * 0.01)
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        self.register_parameter("custom_param", nn.Parameter(torch.ones(out_features)))
+
+    def forward(self, x):
+        return x @ self.weight + self.bias + self.custom_param
+""",
+        {C1: 0, C2: 1, C3: 0},
+    ),
+    Variant(
+        "ex2_1_custom_layer",
+        "bias and custom_param of shape (1,)",
+        """
+class CustomLayer(nn.Module):
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(in_features, out_features))
+        self.bias = nn.Parameter(torch.zeros(1))
+        self.register_parameter("custom_param", nn.Parameter(torch.ones(1)))
+
+    def forward(self, x):
+        return x @ self.weight + self.bias + self.custom_param
+""",
+        {C1: 0, C2: 0, C3: 0},
+    ),
+    Variant(
+        "ex2_1_custom_layer",
+        "keyword arguments everywhere, torch.addmm",
+        """
+class CustomLayer(nn.Module):
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.weight = nn.Parameter(data=torch.randn(size=(in_features, out_features)), requires_grad=True)
+        self.bias = nn.Parameter(torch.zeros(size=(out_features,)))
+        self.register_parameter(name="custom_param", param=nn.Parameter(torch.ones(out_features)))
+
+    def forward(self, x):
+        return torch.addmm(self.bias + self.custom_param, x, self.weight)
+""",
+    ),
     # ---------------------------------------------------------------- ex2_2
     Variant(
         "ex2_2_standardize",
@@ -365,6 +412,98 @@ class Standardize(nn.Module):
         return (x - self.running_mean) / (self.running_var + self.eps).sqrt()
 """,
     ),
+    Variant(
+        "ex2_2_standardize",
+        "unbiased variance in the normalisation",
+        """
+class Standardize(nn.Module):
+    def __init__(self, num_features, momentum=0.1, eps=1e-5):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x):
+        if self.training:
+            mean, var = x.mean(0), x.var(0)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(var, self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (x - mean) / torch.sqrt(var + self.eps)
+""",
+        {B1: 1, B2: 0, B3: 1, B4: 0},
+    ),
+    Variant(
+        "ex2_2_standardize",
+        "momentum and eps hard-coded",
+        """
+class Standardize(nn.Module):
+    def __init__(self, num_features, momentum=0.1, eps=1e-5):
+        super().__init__()
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x):
+        if self.training:
+            mean, var = x.mean(0), x.var(0, unbiased=False)
+            with torch.no_grad():
+                self.running_mean.mul_(0.9).add_(0.1 * mean)
+                self.running_var.mul_(0.9).add_(0.1 * x.var(0))
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (x - mean) / torch.sqrt(var + 1e-5)
+""",
+        {B1: 1, B2: 1, B3: 1, B4: 0},
+    ),
+    Variant(
+        "ex2_2_standardize",
+        "F.batch_norm does the work (the contract forbids BatchNorm)",
+        """
+class Standardize(nn.Module):
+    def __init__(self, num_features, momentum=0.1, eps=1e-5):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x):
+        return F.batch_norm(x, self.running_mean, self.running_var, training=self.training,
+                            momentum=self.momentum, eps=self.eps)
+""",
+        {B1: 0, B2: 0, B3: 0, B4: 0},
+    ),
+    Variant(
+        "ex2_2_standardize",
+        "helper function, keepdim statistics, Bessel factor by hand",
+        """
+def batch_stats(x):
+    mean = x.mean(dim=0, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=0, keepdim=True)
+    return mean, var
+
+class Standardize(nn.Module):
+    def __init__(self, num_features, momentum=0.1, eps=1e-5):
+        super().__init__()
+        self.momentum = momentum
+        self.eps = eps
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x):
+        if self.training:
+            mean, var = batch_stats(x)
+            n = x.size(0)
+            with torch.no_grad():
+                self.running_mean.copy_((1 - self.momentum) * self.running_mean + self.momentum * mean.squeeze(0))
+                unbiased = var.squeeze(0) * n / (n - 1)
+                self.running_var.copy_((1 - self.momentum) * self.running_var + self.momentum * unbiased)
+        else:
+            mean, var = self.running_mean.unsqueeze(0), self.running_var.unsqueeze(0)
+        return (x - mean) * (var + self.eps).rsqrt()
+""",
+    ),
     # ---------------------------------------------------------------- ex2_3
     Variant(
         "ex2_3_init_weights",
@@ -468,6 +607,33 @@ def initialize_weights(m):
     return None
 """,
     ),
+    Variant(
+        "ex2_3_init_weights",
+        "only the children of m visited",
+        """
+def initialize_weights(m):
+    for child in m.children():
+        if isinstance(child, nn.Linear):
+            nn.init.xavier_uniform_(child.weight)
+            if child.bias is not None:
+                nn.init.constant_(child.bias, 0.01)
+""",
+        {I1: 1, I2: 1, I3: 0},
+    ),
+    Variant(
+        "ex2_3_init_weights",
+        "keyword arguments, early return, torch.no_grad fill_",
+        """
+def initialize_weights(module):
+    if not isinstance(module, (nn.Linear,)):
+        return None
+    torch.nn.init.xavier_uniform_(tensor=module.weight, gain=1.0)
+    if module.bias is None:
+        return None
+    with torch.no_grad():
+        module.bias.fill_(value=0.01)
+""",
+    ),
     # ---------------------------------------------------------------- ex2_4
     Variant(
         "ex2_4_param_groups",
@@ -567,6 +733,32 @@ def make_optimizer(model, base_lr=1e-3):
     return torch.optim.SGD([{"params": slow}, {"params": fast, "lr": base_lr * 10}],
                            momentum=0.9, lr=base_lr)
 """,
+    ),
+    Variant(
+        "ex2_4_param_groups",
+        "itertools.chain for the rest, keyword SGD(params=...)",
+        """
+import itertools
+
+def make_optimizer(model, base_lr=1e-3):
+    slow = itertools.chain(model.layer2.parameters(), model.output.parameters())
+    return torch.optim.SGD(
+        params=[dict(params=list(model.layer1.parameters()), lr=base_lr * 10), dict(params=list(slow))],
+        lr=base_lr,
+        momentum=0.9,
+    )
+""",
+    ),
+    Variant(
+        "ex2_4_param_groups",
+        "only layer1.weight in the fast group",
+        """
+def make_optimizer(model, base_lr=1e-3):
+    fast = [model.layer1.weight]
+    rest = [p for p in model.parameters() if p is not model.layer1.weight]
+    return torch.optim.SGD([{"params": fast, "lr": 10 * base_lr}, {"params": rest}], lr=base_lr, momentum=0.9)
+""",
+        {G1: 0, G2: 0},
     ),
     # ---------------------------------------------------------------- ex2_5
     Variant(
@@ -678,6 +870,76 @@ def freeze(model, prefixes):
     return len(matched)
 """,
     ),
+    Variant(
+        "ex2_5_freeze",
+        "first dotted component compared",
+        """
+def freeze(model, prefixes):
+    if isinstance(prefixes, str):
+        prefixes = [prefixes]
+    prefixes = set(prefixes)
+    count = 0
+    for name, p in model.named_parameters():
+        if name.split(".")[0] in prefixes:
+            p.requires_grad = False
+            count += 1
+    return count
+""",
+        {F1: 1, F2: 0},
+    ),
+    Variant(
+        "ex2_5_freeze",
+        "a dot required after the prefix",
+        """
+def freeze(model, prefixes):
+    if isinstance(prefixes, str):
+        prefixes = [prefixes]
+    prefixes = [p.rstrip(".") + "." for p in prefixes]
+    count = 0
+    for name, param in model.named_parameters():
+        if any(name.startswith(p) for p in prefixes):
+            param.requires_grad_(False)
+            count += 1
+    return count
+""",
+        {F1: 1, F2: 0},
+    ),
+    Variant(
+        "ex2_5_freeze",
+        "helper predicate, explicit loop with break",
+        """
+def starts_with_any(name, prefixes):
+    for prefix in prefixes:
+        if name.startswith(prefix):
+            return True
+    return False
+
+def freeze(model, prefixes):
+    prefix_list = [prefixes] if isinstance(prefixes, str) else [p for p in prefixes]
+    frozen = 0
+    for param_name, param in model.named_parameters():
+        if starts_with_any(param_name, prefix_list):
+            param.requires_grad = False
+            frozen = frozen + 1
+    return frozen
+""",
+    ),
+    Variant(
+        "ex2_5_freeze",
+        "re.match on escaped prefixes",
+        """
+import re
+
+def freeze(model, prefixes):
+    if isinstance(prefixes, str):
+        prefixes = (prefixes,)
+    patterns = [re.compile(re.escape(prefix)) for prefix in prefixes]
+    hits = [p for n, p in model.named_parameters() if any(pat.match(n) for pat in patterns)]
+    for p in hits:
+        p.requires_grad_(requires_grad=False)
+    return len(hits)
+""",
+    ),
     # ---------------------------------------------------------------- ex2_6
     Variant(
         "ex2_6_copy_matching",
@@ -782,5 +1044,63 @@ def copy_matching_weights(src, dst):
     dst.load_state_dict(new_state)
     return sorted(copied)
 """,
+    ),
+    Variant(
+        "ex2_6_copy_matching",
+        "copied in the wrong direction (dst into src)",
+        """
+def copy_matching_weights(src, dst):
+    src_state, dst_state = src.state_dict(), dst.state_dict()
+    matching = {k: v for k, v in dst_state.items() if k in src_state and v.shape == src_state[k].shape}
+    src.load_state_dict(matching, strict=False)
+    return sorted(matching)
+""",
+        {K1: 0, K2: 0},
+    ),
+    Variant(
+        "ex2_6_copy_matching",
+        "shapes compared by number of elements",
+        """
+def copy_matching_weights(src, dst):
+    dst_state = dst.state_dict()
+    copied = []
+    with torch.no_grad():
+        for key, value in src.state_dict().items():
+            if key in dst_state and dst_state[key].numel() == value.numel():
+                dst_state[key].copy_(value.reshape(dst_state[key].shape))
+                copied.append(key)
+    return sorted(copied)
+""",
+        {K1: 1, K2: 0},
+    ),
+    Variant(
+        "ex2_6_copy_matching",
+        "set intersection of keys, update and strict load, torch.Size comparison",
+        """
+def copy_matching_weights(src, dst):
+    source = src.state_dict()
+    target = dst.state_dict()
+    common = set(source) & set(target)
+    keys = sorted(k for k in common if source[k].size() == target[k].size())
+    target.update({k: source[k] for k in keys})
+    dst.load_state_dict(target, strict=True)
+    return keys
+""",
+    ),
+    Variant(
+        "ex2_6_copy_matching",
+        "named_parameters and named_buffers instead of state_dict",
+        """
+def copy_matching_weights(src, dst):
+    targets = {**dict(dst.named_parameters()), **dict(dst.named_buffers())}
+    copied = []
+    with torch.no_grad():
+        for key, value in [*src.named_parameters(), *src.named_buffers()]:
+            if key in targets and targets[key].shape == value.shape:
+                targets[key].copy_(value)
+                copied.append(key)
+    return sorted(copied)
+""",
+        {K1: 1, K2: 0},
     ),
 ]

@@ -54,6 +54,12 @@ def _judge_forward(got, ref, hint):
 
 
 # --------------------------------------------------------------------- ex1_1
+# Misreadings: ReLU after fc2 as well / no ReLU / ReLU on the input before fc1 (inputs drawn with
+# scale 2, so about half the values are negative: each placement changes the output); other layer
+# names (state_dict keys "fc1.weight"...); hidden and output sizes swapped (probe sizes all differ:
+# 5/7/3 and 2/16/4); super().__init__() forgotten (construction raises); Dropout or another
+# train-only behaviour (the output is compared in train() and in eval() mode); batch-size
+# assumptions (batches of 1, 4 and 10).
 ex1_1 = exercise("ex1_1_simple_nn", CHAPTER)
 _HINT_1_1 = "fc1 = nn.Linear(input_size, hidden_size), fc2 = nn.Linear(hidden_size, output_size)."
 _FWD_1_1 = "forward should be fc2(relu(fc1(x))): ReLU between the layers, nothing after fc2."
@@ -89,6 +95,9 @@ simple_nn_hidden.judge(simple_nn_forward.judge_fn)
 
 
 # --------------------------------------------------------------------- ex1_2
+# Misreadings: ReLU after the output layer too / after layer1 only / layer2 skipped or applied twice
+# (outputs and gradients with seeded weights); layer2 mapping hidden -> output (the state_dict shapes,
+# sizes 6/8/2 and 3/5/4 all differ); other layer names (state_dict keys).
 ex1_2 = exercise("ex1_2_simple_net", CHAPTER)
 _HINT_1_2 = (
     "layer1 = nn.Linear(input_size, hidden_size), layer2 = nn.Linear(hidden_size, hidden_size), "
@@ -127,37 +136,56 @@ simple_net_hidden.judge(simple_net_forward.judge_fn)
 
 
 # --------------------------------------------------------------------- ex1_3
+# Misreadings: layers in a plain list (parameters() counts too few scalars); an activation after
+# the last layer as well (the output: inputs of scale 2 make negatives that ReLU/tanh change);
+# activation ignored, always ReLU (the hidden probe passes a counting tanh class); one activation
+# instance shared by every gap (forward runs 1 counting-class instance, not 2); activations made
+# inside forward, so the model does not hold them (the instances forward runs were all made during
+# the forward pass); off-by-one in the pairs, one Linear too few or too many (the list of weight
+# shapes, and sizes = [3, 2], a single Linear with no activation at all). Not misreadings: an extra
+# activation made and dropped (layers[:-1]), copies of one template (copy.deepcopy): only the
+# distinct instances forward runs count.
 ex1_3 = exercise("ex1_3_mlp", CHAPTER)
 
 
 def _counting_tanh():
-    """An activation class that counts its instances, and the count. The count lives in a closure,
-    out of reach of the code under test (a class attribute could be overwritten by it)."""
-    created = []
+    """An activation class, the instances it made and the instances whose forward ran. The records
+    live in a closure, out of reach of the code under test (a class attribute could be overwritten
+    by it)."""
+    created, called = [], []
 
     class CountingTanh(nn.Module):
         def __init__(self):
             super().__init__()
-            created.append(1)
+            created.append(self)
 
-        def forward(self, x):
-            return torch.tanh(x)
+        def forward(self, input):  # the name nn.Tanh uses: act(input=x) works on both
+            called.append(self)
+            return torch.tanh(input)
 
-    return CountingTanh, created
+    return CountingTanh, (created, called)
 
 
-def _mlp_probe(MLP, sizes, seed, **kwargs):
+def _mlp_probe(MLP, sizes, seed, records=None, **kwargs):
     model = MLP(sizes, **kwargs)
     layers = linears(model)
     data = {
         "linear_shapes": [list(layer.weight.shape) for layer in layers],
         "n_parameters": sum(p.numel() for p in model.parameters()),
     }
+    made_before_forward = len(records[0]) if records is not None else 0
     load_seeded_linears(model, seed)
     x = randn(5, sizes[0], seed=seed + 1, scale=2.0)
     result = output_and_grads(model, x)
     data["output"] = result["output"]
     data["linear_weight_grads"] = [layer.weight.grad for layer in layers]
+    if records is not None:
+        # distinct activation modules whose forward ran, not counting those made during the forward
+        # pass: one per gap. An extra one made and dropped (layers[:-1]) or copies of a template
+        # (copy.deepcopy skips __init__) do not matter; one reused, or ones made inside forward, do.
+        # (The records keep every instance alive, so their ids cannot be reused.)
+        made_in_forward = {id(a) for a in records[0][made_before_forward:]}
+        data["activations_used"] = len({id(a) for a in records[1]} - made_in_forward)
     return data
 
 
@@ -191,9 +219,8 @@ mlp_structure.judge(_judge_mlp)
 @ex1_3.test("hidden")
 def mlp_hidden(MLP):
     data = {"two_sizes": _mlp_probe(MLP, [3, 2], seed=32), "deep": _mlp_probe(MLP, [2, 9, 9, 9, 1], seed=33)}
-    counting_tanh, created = _counting_tanh()
-    data["tanh"] = _mlp_probe(MLP, [3, 8, 8, 2], seed=34, activation=counting_tanh)
-    data["activations_created"] = len(created)
+    counting_tanh, records = _counting_tanh()
+    data["tanh"] = _mlp_probe(MLP, [3, 8, 8, 2], seed=34, records=records, activation=counting_tanh)
     return data
 
 
@@ -203,14 +230,23 @@ def _(got, ref):
     _judge_mlp(got["deep"], ref["deep"])
     _judge_mlp(got["tanh"], ref["tanh"])
     expect_equal(
-        got["activations_created"],
-        ref["activations_created"],
-        "MLP([3, 8, 8, 2], activation=A) should create one fresh A() per gap between Linears",
-        hint="call activation() once per hidden layer instead of reusing one instance.",
+        got["tanh"].get("activations_used"),
+        ref["tanh"]["activations_used"],
+        "MLP([3, 8, 8, 2], activation=A): forward should run one distinct A() per gap between "
+        "Linears, each made when the model is built (the number of such A() modules below)",
+        hint="call activation() once per gap in __init__ and keep the modules in the model (in the "
+        "nn.Sequential or nn.ModuleList beside the Linears): one instance reused for every gap does "
+        "not count twice, and one made inside forward is a new, untrained module at every call.",
     )
 
 
 # --------------------------------------------------------------------- ex1_4
+# Misreadings: a fixed activation instead of the one given (two functions, sigmoid and tanh, and a
+# lambda); the function called in __init__ as if it were a class like nn.ReLU (construction raises);
+# applied twice, or with a learned scale (outputs, and no parameters nor state allowed); only
+# torch functions supported (the hidden probe passes a lambda, inside nn.Sequential, with gradients);
+# a ReLU (or any other clamp) added after the function (the lambda, 2 * t.clamp(min=-0.5), and tanh
+# return negative values).
 ex1_4 = exercise("ex1_4_custom_activation", CHAPTER)
 
 
@@ -242,7 +278,7 @@ def _(got, ref):
 @ex1_4.test("hidden")
 def custom_activation_hidden(CustomActivationModule):
     reseed(0)
-    net = nn.Sequential(nn.Linear(3, 4), CustomActivationModule(lambda t: 2 * t.clamp(min=0)), nn.Linear(4, 2))
+    net = nn.Sequential(nn.Linear(3, 4), CustomActivationModule(lambda t: 2 * t.clamp(min=-0.5)), nn.Linear(4, 2))
     load_seeded(net, 42)
     data = output_and_grads(net, randn(6, 3, seed=43, scale=2.0))
     data["state_keys"] = sorted(net[1].state_dict())
@@ -261,6 +297,13 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex1_5
+# Misreadings: trainable_only ignored (a net with a frozen layer: counts differ); trainable_only
+# read as "requires_grad == trainable_only" (trainable_only=False must count frozen and trainable);
+# tensors counted instead of scalars (nn.Linear(10, 7): 2 vs 77); buffers counted, through
+# state_dict() or buffers() (BatchNorm running stats, an extra buffer, BatchNorm(affine=False) with
+# buffers only); shared modules and tied weights counted twice (named_parameters(remove_duplicate=
+# False), a loop over modules()); a float or a tensor returned (must be a Python int, in the basic
+# and the hidden check); the flag passed positionally or by keyword.
 ex1_5 = exercise("ex1_5_count_parameters", CHAPTER)
 
 
@@ -304,12 +347,17 @@ def _(got, ref):
         ("all", "with trainable_only=False every parameter counts, frozen ones too."),
         ("all_positional", "trainable_only is the second positional parameter."),
     ]:
-        expect_true(
-            isinstance(got[key], int) and not isinstance(got[key], bool),
-            "count_parameters should return a Python int",
-            got=got[key],
-        )
-        expect_equal(got[key], ref[key], f"count_parameters gives the wrong number ({key})", hint)
+        _judge_count(got, ref, key, hint)
+
+
+def _judge_count(got, ref, key, hint):
+    expect_true(
+        isinstance(got[key], int) and not isinstance(got[key], bool),
+        "count_parameters should return a Python int",
+        hint="sum(...) of p.numel() values is an int; a tensor (torch.sum, .sum()) needs .item() or int(...).",
+        got=got[key],
+    )
+    expect_equal(got[key], ref[key], f"count_parameters gives the wrong number ({key})", hint)
 
 
 @ex1_5.test("hidden")
@@ -330,10 +378,15 @@ def _(got, ref):
         "buffers such as BatchNorm's running_mean are not parameters."
     )
     for key in ("buffers_only", "all", "trainable"):
-        expect_equal(got[key], ref[key], f"count_parameters gives the wrong number ({key})", hint)
+        _judge_count(got, ref, key, hint)
 
 
 # --------------------------------------------------------------------- ex1_6
+# Misreadings: one level only, named_children (the nested Linears of _Tree); unqualified names from a
+# hand-written walk ("proj" vs "blocks.0.proj"); exact type instead of isinstance (a subclass of
+# nn.Linear); the root included (a Linear subclass as the root); a shared module listed twice
+# (Sequential(shared, ReLU, shared)); names sorted instead of named_modules' order ("10" sorts before
+# "2" in a Sequential of 12 modules); layer_type a tuple, or passed by keyword.
 ex1_6 = exercise("ex1_6_layer_names", CHAPTER)
 
 
@@ -383,6 +436,8 @@ def layer_names_hidden(layer_names):
         "root_excluded": layer_names(root_linear),
         "shared_once": layer_names(nn.Sequential(shared, nn.ReLU(), shared)),
         "none": layer_names(nn.Sequential(nn.ReLU()), nn.Conv2d),
+        "order": layer_names(nn.Sequential(*[nn.Linear(2, 2) if i % 3 else nn.ReLU() for i in range(12)])),
+        "keyword": layer_names(_Tree(), layer_type=nn.Bilinear),
     }
 
 
@@ -394,6 +449,8 @@ def _(got, ref):
         ("root_excluded", "the root module itself (name '') is not one of its layers."),
         ("shared_once", "named_modules lists a module used twice once, under its first name."),
         ("none", "no match gives an empty list."),
+        ("order", "keep the order named_modules yields (do not sort: '10' sorts before '2')."),
+        ("keyword", "the second parameter is called layer_type: layer_names(model, layer_type=nn.Bilinear)."),
     ]:
         expect_true(isinstance(got[key], list), "layer_names should return a list", got=got[key])
         expect_equal(got[key], ref[key], f"layer_names gives the wrong names ({key})", hint)

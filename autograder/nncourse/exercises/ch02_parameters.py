@@ -17,6 +17,13 @@ def _is_int(value) -> bool:
 
 
 # --------------------------------------------------------------------- ex2_1
+# Misreadings: custom_param as a plain tensor (named_parameters, and .to(float64) leaves it behind);
+# weight in nn.Linear's (out, in) layout (in_features != out_features in every probe: the
+# state_dict shapes); custom_param left out of forward (outputs with seeded
+# custom_param); bias not zeros, custom_param not ones (initial values); weight not standard normal:
+# torch.rand, a small scale such as randn * 0.01 (mean and std of at least 500 values);
+# requires_grad=False (requires_grad of every parameter); bias or custom_param of shape (1,), which
+# still broadcasts (state_dict shapes).
 ex2_1 = exercise("ex2_1_custom_layer", CHAPTER)
 _SHAPES_2_1 = (
     "weight is an nn.Parameter of shape (in_features, out_features) — the transpose of "
@@ -160,7 +167,30 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex2_2
-ex2_2 = exercise("ex2_2_standardize", CHAPTER)
+# Misreadings: statistics as plain tensors or as non-persistent buffers (named_buffers, state_dict,
+# a fresh module after load_state_dict); biased variance in running_var, or unbiased variance in the
+# normalisation (batches of 2 and 8: n / (n - 1) is large); batch statistics in eval mode, or running
+# stats updated in eval mode (seeded running stats, two eval calls); batch statistics detached (the
+# gradient with respect to the input); stats updated with autograd tracking (requires_grad of the
+# buffers); momentum the wrong way round, or hard-coded 0.1 / eps hard-coded 1e-5 (momentum=0.3 and
+# eps=0.5 by keyword, 0.05 and 1e-3 positionally); eps outside the square root (eps=0.5);
+# nn.BatchNorm1d or F.batch_norm used instead of the computation asked for (refused by the policy:
+# deny=...).
+ex2_2 = exercise(
+    "ex2_2_standardize",
+    CHAPTER,
+    deny=(
+        "batch_norm",
+        "native_batch_norm",
+        "BatchNorm1d",
+        "BatchNorm2d",
+        "BatchNorm3d",
+        "LazyBatchNorm1d",
+        "LazyBatchNorm2d",
+        "LazyBatchNorm3d",
+        "SyncBatchNorm",
+    ),
+)
 _STATS = ("running_mean", "running_var")
 
 
@@ -400,6 +430,13 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex2_3
+# Misreadings: type(m) == nn.Linear (a subclass of nn.Linear, at the root and inside a model);
+# bias filled without checking for None (Linear layers with bias=False); new Parameter objects
+# instead of in-place filling (Parameter identity, and an optimizer built before); xavier_normal_,
+# kaiming or a gain (max |w| / bound and std over 128 x 8 weights); bias zeroed or another constant
+# (bias values); every module with a weight (Embedding, Conv1d, LayerNorm, BatchNorm1d, Bilinear, a
+# buffer and a bare Parameter must stay as they were); only the children of m visited, so a Linear
+# given directly is skipped (initialize_weights called on single layers).
 ex2_3 = exercise("ex2_3_init_weights", CHAPTER)
 
 
@@ -578,6 +615,11 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex2_4
+# Misreadings: the output layer left out (every parameter must be in exactly one group); learning
+# rates the wrong way round, or layer1's lr hard-coded to 0.01 (base_lr=0.05 and 0.02 in the hidden
+# probe); momentum forgotten; weight decay, nesterov or dampening added (parameters after three
+# steps with fixed gradients); Adam or another optimizer (the type); base_lr only by position or
+# only by keyword (both calls); only layer1.weight in the fast group (lr of layer1.bias).
 ex2_4 = exercise("ex2_4_param_groups", CHAPTER)
 
 
@@ -701,6 +743,15 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex2_5
+# Misreadings: "contains" instead of "starts with" (prefix "weight": every name contains it, none
+# starts with it); a single string iterated letter by letter ('layer1' as l, a, y, ...: everything
+# starting with those letters freezes); only the first dotted component compared
+# (name.split(".")[0]: prefix "blocks.1" never matches); a module boundary required
+# (startswith(prefix + "."): prefix "stem.weight" is a whole name); non-matching parameters unfrozen
+# (pre-frozen parameters that must stay frozen); only newly frozen parameters counted (the count with
+# pre-frozen matches); a generator consumed by the first parameter (a generator of prefixes); flags
+# set on state_dict() tensors (detached copies: requires_grad of the real parameters); a set, a
+# tuple, an empty list, no match.
 ex2_5 = exercise("ex2_5_freeze", CHAPTER)
 
 
@@ -803,6 +854,15 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex2_6
+# Misreadings: no shape check (head.weight (3, 8) vs (5, 8): load_state_dict raises); shapes compared
+# by number of elements or first dimension (a (3, 2) weight against a (2, 3) one: same numel);
+# keys unsorted (the order of state_dict is not sorted in _Pretrained); parameters only, buffers
+# forgotten (BatchNorm's running stats and num_batches_tracked); dst's state_dict changed but never
+# loaded, or new Parameter objects assigned (dst's values and Parameter identity); every src key
+# returned (keys only in src); dst aliasing src's tensors (src changed afterwards); the copy made in
+# the wrong direction (src must not change); requires_grad of dst's frozen parameters changed;
+# named_parameters() + named_buffers() instead of state_dict(), which also copies non-persistent
+# buffers (_Cached: a 'cache' buffer of the same shape, persistent=False, in src and dst).
 ex2_6 = exercise("ex2_6_copy_matching", CHAPTER)
 
 
@@ -824,6 +884,15 @@ class _FineTuned(nn.Module):
         self.adapter = nn.Linear(5, 5)  # only here
         self.register_buffer("scale", torch.ones(5))  # a buffer only here
         self.register_buffer("cache", torch.ones(2), persistent=False)
+
+
+class _Cached(nn.Module):
+    """A Linear beside a non-persistent buffer: not a state_dict entry, so never copied."""
+
+    def __init__(self, fill):
+        super().__init__()
+        self.proj = nn.Linear(3, 3)
+        self.register_buffer("cache", torch.full((3,), float(fill)), persistent=False)
 
 
 def _seed_state(module, seed):
@@ -874,6 +943,14 @@ def _judge_copy(got, ref, label):
     if got["returned"] != ref["returned"]:
         if sorted(got["returned"]) == ref["returned"]:
             hint = "return the copied keys sorted: sorted(copied)."
+        elif any(
+            k in ref["dst_buffers"] and k not in ref["dst_state"] for k in set(got["returned"]) - set(ref["returned"])
+        ):
+            hint = (
+                "only state_dict() entries are copied: a non-persistent buffer (register_buffer(..., "
+                "persistent=False)) is not one. Iterate src.state_dict(), not named_parameters() and "
+                "named_buffers()."
+            )
         elif set(got["returned"]) > set(ref["returned"]):
             hint = (
                 "return only the keys actually copied: keys missing from dst, or whose shape differs "
@@ -946,6 +1023,16 @@ def copy_matching_hidden(copy_matching_weights):
         "nothing": _copy_probe(
             copy_matching_weights, _seed_state(nn.Linear(2, 3), 269), _seed_state(nn.Sequential(nn.Linear(2, 3)), 270)
         ),
+        # '0.weight' is (3, 2) in src and (2, 3) in dst: the same number of elements, another shape
+        "transposed": _copy_probe(
+            copy_matching_weights,
+            _seed_state(nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 3)), 271),
+            _seed_state(nn.Sequential(nn.Linear(3, 2), nn.Linear(3, 3)), 272),
+        ),
+        # 'cache' is a non-persistent buffer of the same shape in both: not in state_dict, not copied
+        "non_persistent": _copy_probe(
+            copy_matching_weights, _seed_state(_Cached(2), 273), _seed_state(_Cached(5), 274)
+        ),
     }
 
 
@@ -955,3 +1042,14 @@ def _(got, ref):
     _judge_copy(got["partly"], ref["partly"], "dst with a wider first layer and an extra BatchNorm")
     _judge_copy(got["reverse"], ref["reverse"], "copy_matching_weights(finetuned, pretrained)")
     _judge_copy(got["nothing"], ref["nothing"], "Linear into Sequential(Linear) (no key in common)")
+    _judge_copy(
+        got["transposed"],
+        ref["transposed"],
+        "Sequential(Linear(2, 3), Linear(3, 3)) into Sequential(Linear(3, 2), Linear(3, 3)) "
+        "('0.weight' has as many elements, in another shape)",
+    )
+    _judge_copy(
+        got["non_persistent"],
+        ref["non_persistent"],
+        "two models with a non-persistent buffer 'cache' (not a state_dict entry)",
+    )
