@@ -107,6 +107,59 @@ def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
     return float(torch.stack(losses).sum() / sum(sizes))
 """,
     ),
+    Variant(
+        "ex3_1_train_one_epoch",
+        "keyword calls of the model and the loss, enumerate, a helper for one step",
+        """
+def _one_step(model, loss_fn, optimizer, inputs, targets):
+    optimizer.zero_grad()
+    loss = loss_fn(input=model(input=inputs), target=targets)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
+    model.train(mode=True)
+    weighted, seen = 0.0, 0
+    for step, (inputs, targets) in enumerate(loader):
+        inputs = inputs.to(device=device)
+        targets = targets.to(device=device)
+        n = inputs.size(0)
+        weighted += _one_step(model, loss_fn, optimizer, inputs, targets) * n
+        seen += n
+    return weighted / seen
+""",
+    ),
+    Variant(
+        "ex3_1_train_one_epoch",
+        "a comprehension moves the batch, per-batch sizes in a list, zip and sum",
+        """
+def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
+    model.train()
+    batch_losses, batch_sizes = [], []
+    for batch in loader:
+        xb, yb = [t.to(device) for t in batch]
+        for p in model.parameters():
+            p.grad = None
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+        batch_losses.append(loss.item())
+        batch_sizes.append(len(yb))
+    return sum(l * n for l, n in zip(batch_losses, batch_sizes)) / sum(batch_sizes)
+""",
+    ),
+    Variant(
+        "ex3_1_train_one_epoch",
+        "F.cross_entropy instead of the given loss_fn",
+        _train().replace("loss_fn(model(inputs), targets)", "F.cross_entropy(model(inputs), targets)"),
+        pts(T1, 0, 0),
+    ),
+    Variant("ex3_1_train_one_epoch", "model.train without parentheses", _train(train="model.train"), pts(T1, 0, 0)),
+    Variant(
+        "ex3_1_train_one_epoch", "targets not moved to device", _train(move="inputs.to(device), targets"), pts(T1, 0, 0)
+    ),
     # ----------------------------------------------------------------- ex3_2 evaluate
     Variant(
         "ex3_2_evaluate",
@@ -230,6 +283,64 @@ def evaluate(model, loader, loss_fn, device="cpu"):
         loss = loss_fn(outputs, targets).item()
     return [loss, (outputs.argmax(1) == targets).float().mean().item()]
 """,
+    ),
+    Variant(
+        "ex3_2_evaluate",
+        "inference_mode block, train(False), keyword loss call, eq().sum()",
+        """
+def evaluate(model, loader, loss_fn, device="cpu"):
+    model.train(False)
+    loss_total = 0.0
+    n_correct = 0
+    n_seen = 0
+    with torch.inference_mode():
+        for features, labels in loader:
+            features, labels = features.to(device), labels.to(device)
+            logits = model(features)
+            batch = labels.shape[0]
+            loss_total += loss_fn(input=logits, target=labels).item() * batch
+            n_correct += logits.argmax(dim=1).eq(labels).sum().item()
+            n_seen += batch
+    mean_loss = loss_total / n_seen
+    accuracy = n_correct / n_seen
+    return mean_loss, accuracy
+""",
+    ),
+    Variant(
+        "ex3_2_evaluate",
+        "F.cross_entropy instead of the given loss_fn",
+        """
+def evaluate(model, loader, loss_fn, device="cpu"):
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    with torch.no_grad():
+        for inputs, targets in loader:
+            inputs, targets = inputs.to(device), targets.to(device)
+            outputs = model(inputs)
+            total += F.cross_entropy(outputs, targets).item() * len(targets)
+            correct += (outputs.argmax(dim=1) == targets).sum().item()
+            count += len(targets)
+    return total / count, correct / count
+""",
+        pts(T2, 0, 0),
+    ),
+    Variant(
+        "ex3_2_evaluate",
+        "counts len(loader) * batch_size samples (the last batch is smaller)",
+        """
+def evaluate(model, loader, loss_fn, device="cpu"):
+    model.eval()
+    total, correct = 0.0, 0
+    with torch.no_grad():
+        for inputs, targets in loader:
+            inputs, targets = inputs.to(device), targets.to(device)
+            outputs = model(inputs)
+            total += loss_fn(outputs, targets).item() * len(targets)
+            correct += (outputs.argmax(dim=1) == targets).sum().item()
+    count = len(loader) * loader.batch_size
+    return total / count, correct / count
+""",
+        pts(T2, 0, 0),
     ),
 ]
 
@@ -359,6 +470,78 @@ def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu
         model.load_state_dict(best_weights)
     return history
 """,
+    ),
+    Variant(
+        "ex3_3_fit",
+        "mixed keyword calls, an early-stopping helper class, best epoch's weights cloned",
+        """
+class _EarlyStop:
+    def __init__(self, patience):
+        self.patience, self.best, self.bad, self.weights = patience, None, 0, None
+
+    def update(self, value, model):
+        if self.best is None or value < self.best:
+            self.best, self.bad = value, 0
+            self.weights = {name: t.clone() for name, t in model.state_dict().items()}
+        else:
+            self.bad += 1
+        return self.patience is not None and self.bad >= self.patience
+
+
+def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu", patience=None):
+    stopper = _EarlyStop(patience)
+    history = {name: [] for name in ("train_loss", "val_loss", "val_acc")}
+    for _ in range(epochs):
+        history["train_loss"].append(
+            train_one_epoch(model, train_loader, loss_fn=loss_fn, optimizer=optimizer, device=device)
+        )
+        val_loss, val_acc = evaluate(model, loader=val_loader, loss_fn=loss_fn, device=device)
+        history["val_loss"].append(val_loss)
+        history["val_acc"].append(val_acc)
+        if stopper.update(val_loss, model):
+            break
+    if patience is not None:
+        model.load_state_dict(stopper.weights)
+    return history
+""",
+    ),
+    Variant(
+        "ex3_3_fit",
+        "evaluate called before train_one_epoch",
+        _fit()
+        .replace("        train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer, device)\n", "")
+        .replace(
+            "        val_loss, val_acc = evaluate(model, val_loader, loss_fn, device)\n",
+            "        val_loss, val_acc = evaluate(model, val_loader, loss_fn, device)\n"
+            "        train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer, device)\n",
+        ),
+        pts(T3, 0, 0, 0),
+    ),
+    Variant(
+        "ex3_3_fit",
+        "the bad-epoch counter is never reset after an improvement",
+        """
+import copy
+
+def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, device="cpu", patience=None):
+    history = {"train_loss": [], "val_loss": [], "val_acc": []}
+    best_loss, best_state, bad_epochs = math.inf, None, 0
+    for epoch in range(epochs):
+        history["train_loss"].append(train_one_epoch(model, train_loader, loss_fn, optimizer, device))
+        val_loss, val_acc = evaluate(model, val_loader, loss_fn, device)
+        history["val_loss"].append(val_loss)
+        history["val_acc"].append(val_acc)
+        if val_loss < best_loss:
+            best_loss, best_state = val_loss, copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+        if patience is not None and bad_epochs >= patience:
+            break
+    if best_state is not None and patience is not None:
+        model.load_state_dict(best_state)
+    return history
+""",
+        pts(T3, 1, 2, 0),
     ),
 ]
 
@@ -648,5 +831,38 @@ def load_checkpoint(path, model, optimizer):
     optimizer.load_state_dict(state["o"])
     return state["e"]
 """,
+    ),
+    Variant(
+        "ex3_6_checkpoint",
+        "keyword arguments everywhere: torch.save(obj=, f=), torch.load(f=, map_location=)",
+        """
+def save_checkpoint(path, model, optimizer, epoch):
+    checkpoint = {"epoch": epoch, "model_state_dict": model.state_dict(),
+                  "optimizer_state_dict": optimizer.state_dict()}
+    torch.save(obj=checkpoint, f=path)
+
+
+def load_checkpoint(path, model, optimizer):
+    checkpoint = torch.load(f=path, map_location=torch.device("cpu"), weights_only=True)
+    model.load_state_dict(state_dict=checkpoint["model_state_dict"])
+    optimizer.load_state_dict(state_dict=checkpoint["optimizer_state_dict"])
+    return checkpoint["epoch"]
+""",
+    ),
+    Variant(
+        "ex3_6_checkpoint",
+        "pickles the whole model and optimizer (torch.load refuses them)",
+        """
+def save_checkpoint(path, model, optimizer, epoch):
+    torch.save({"epoch": epoch, "model": model, "optimizer": optimizer}, path)
+
+
+def load_checkpoint(path, model, optimizer):
+    state = torch.load(path, map_location=device)
+    model.load_state_dict(state["model"].state_dict())
+    optimizer.load_state_dict(state["optimizer"].state_dict())
+    return state["epoch"]
+""",
+        pts(T6, 0, 0),
     ),
 ]

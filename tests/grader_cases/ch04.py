@@ -706,4 +706,220 @@ def scale_output(module, factor):
     return module.register_forward_hook(lambda m, i, o: factor * o)
 """,
     ),
+    # ------------------------------------------------------------------ added for issue 16
+    Variant(
+        "ex4_1_shape_logger",
+        "correct: keyword registration, children() listed, a hook factory",
+        """
+def _make_hook(log, name):
+    def hook(module, args, output):
+        log.append((name, tuple(int(d) for d in output.shape)))
+    return hook
+
+
+def register_shape_logger(model, log):
+    leaves = [(name, m) for name, m in model.named_modules() if len(list(m.children())) == 0]
+    return [m.register_forward_hook(hook=_make_hook(log, name)) for name, m in leaves]
+""",
+    ),
+    Variant(
+        "ex4_1_shape_logger",
+        "correct: reads module._modules (chapter 1) and a with_kwargs hook",
+        """
+def register_shape_logger(model, log):
+    handles = []
+    for qualified, sub in model.named_modules():
+        if not sub._modules:
+            def record(mod, args, kwargs, out, qualified=qualified):
+                log.append((qualified, tuple(out.shape)))
+            handles.append(sub.register_forward_hook(record, with_kwargs=True))
+    return handles
+""",
+    ),
+    Variant(
+        "ex4_1_shape_logger",
+        "logs the input's shape instead of the output's",
+        """
+def register_shape_logger(model, log):
+    handles = []
+    for name, module in model.named_modules():
+        if next(module.children(), None) is None:
+            def hook(module, args, output, name=name):
+                log.append((name, tuple(args[0].shape)))
+            handles.append(module.register_forward_hook(hook))
+    return handles
+""",
+        {_L: 0, _R: 1, _H: 0},
+    ),
+    Variant(
+        "ex4_2_activation_recorder",
+        "correct: functools.partial hooks, keyword registration, __exit__(*exc)",
+        """
+import functools
+
+class ActivationRecorder:
+    def __init__(self, model, layer_types=(nn.ReLU,)):
+        self.model, self.layer_types = model, layer_types
+        self.activations = {}
+        self.handles = []
+
+    def _store(self, name, module, args, output):
+        self.activations[name] = output.detach()
+
+    def __enter__(self):
+        self.handles = [
+            module.register_forward_hook(hook=functools.partial(self._store, name))
+            for name, module in self.model.named_modules()
+            if isinstance(module, self.layer_types)
+        ]
+        return self
+
+    def __exit__(self, *exc):
+        while self.handles:
+            self.handles.pop().remove()
+""",
+    ),
+    Variant(
+        "ex4_2_activation_recorder",
+        "clears the activations on exit",
+        """
+class ActivationRecorder:
+    def __init__(self, model, layer_types=(nn.ReLU,)):
+        self.model = model
+        self.layer_types = layer_types
+        self.activations = {}
+        self._handles = []
+
+    def __enter__(self):
+        for name, module in self.model.named_modules():
+            if isinstance(module, self.layer_types):
+                def hook(module, args, output, name=name):
+                    self.activations[name] = output.detach()
+                self._handles.append(module.register_forward_hook(hook))
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self.activations.clear()
+        return False
+""",
+        {_AR: 1, _AC: 0, _AH: 0},
+    ),
+    Variant(
+        "ex4_2_activation_recorder",
+        "records the module's input instead of its output",
+        """
+class ActivationRecorder:
+    def __init__(self, model, layer_types=(nn.ReLU,)):
+        self.model = model
+        self.layer_types = layer_types
+        self.activations = {}
+        self._handles = []
+
+    def __enter__(self):
+        for name, module in self.model.named_modules():
+            if isinstance(module, self.layer_types):
+                def hook(module, args, output, name=name):
+                    self.activations[name] = args[0].detach()
+                self._handles.append(module.register_forward_hook(hook))
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        return False
+""",
+        {_AR: 0, _AC: 0, _AH: 0},
+    ),
+    Variant(
+        "ex4_3_clamp_inputs",
+        "correct: clone().clamp_() on a copy, keyword registration, list splice",
+        """
+def clamp_inputs(module, min_val, max_val):
+    def pre_hook(mod, inputs):
+        new_inputs = list(inputs)
+        new_inputs[0] = inputs[0].clone().clamp_(min=min_val, max=max_val)
+        return tuple(new_inputs)
+    return module.register_forward_pre_hook(hook=pre_hook)
+""",
+    ),
+    Variant(
+        "ex4_3_clamp_inputs",
+        "clamps into a local variable and returns nothing",
+        """
+def clamp_inputs(module, min_val, max_val):
+    def pre_hook(module, args):
+        x = args[0].clamp(min_val, max_val)
+    return module.register_forward_pre_hook(pre_hook)
+""",
+        {_CC: 0, _CT: 0, _CH: 0},
+    ),
+    Variant(
+        "ex4_4_grad_norm_monitor",
+        "correct: keyword register_hook, setdefault, grad.norm(p=2), a lambda per parameter",
+        """
+class GradNormMonitor:
+    def __init__(self, model):
+        self.norms = {}
+        self.handles = [
+            p.register_hook(hook=lambda g, n=n: self.norms.setdefault(n, []).append(float(g.norm(p=2))))
+            for n, p in model.named_parameters()
+            if p.requires_grad
+        ]
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+""",
+    ),
+    Variant(
+        "ex4_4_grad_norm_monitor",
+        "L1 norm (sum of absolute values) instead of L2",
+        """
+class GradNormMonitor:
+    def __init__(self, model):
+        self.norms = {}
+        self._handles = []
+        for name, param in model.named_parameters():
+            if param.requires_grad:
+                self.norms[name] = []
+                def hook(grad, name=name):
+                    self.norms[name].append(grad.abs().sum().item())
+                self._handles.append(param.register_hook(hook))
+
+    def remove(self):
+        for handle in self._handles:
+            handle.remove()
+""",
+        {_GN: 0, _GR: 1, _GH: 0},
+    ),
+    Variant(
+        "ex4_5_scale_output",
+        "correct: functools.partial with a keyword factor, with_kwargs hook",
+        """
+import functools
+
+def _scaled(module, args, kwargs, output, factor):
+    return output * factor
+
+def scale_output(module, factor):
+    return module.register_forward_hook(functools.partial(_scaled, factor=factor), with_kwargs=True)
+""",
+    ),
+    Variant(
+        "ex4_5_scale_output",
+        "`if factor:` guard: a factor of 0 leaves the output unchanged",
+        """
+def scale_output(module, factor):
+    def hook(module, args, output):
+        if factor:
+            return output * factor
+    return module.register_forward_hook(hook)
+""",
+        {_SS: 1, _SH: 0},
+    ),
 ]

@@ -547,4 +547,136 @@ def cross_entropy(logits, targets):
     return -(one_hot * log_probs).sum(dim=1).mean()
 """,
     ),
+    # ------------------------------------------------------------------ added for issue 16
+    Variant(
+        "ex5_1_functional_nn",
+        "setattr in a loop, F.linear with keyword arguments",
+        """
+class FunctionalNN(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        shapes = {"w1": (hidden_size, input_size), "b1": (hidden_size,),
+                  "w2": (output_size, hidden_size), "b2": (output_size,)}
+        for name, shape in shapes.items():
+            init = torch.randn(shape) * 0.1 if name.startswith("w") else torch.zeros(shape)
+            setattr(self, name, nn.Parameter(init))
+
+    def forward(self, x):
+        hidden = F.relu(F.linear(input=x, weight=self.w1, bias=self.b1))
+        return F.linear(input=hidden, weight=self.w2, bias=self.b2)
+""",
+    ),
+    Variant(
+        "ex5_1_functional_nn",
+        "einsum for the products, torch.relu, a helper method per layer",
+        """
+class FunctionalNN(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.empty(hidden_size, input_size).uniform_(-0.5, 0.5))
+        self.b1 = nn.Parameter(torch.zeros(hidden_size))
+        self.w2 = nn.Parameter(torch.empty(output_size, hidden_size).uniform_(-0.5, 0.5))
+        self.b2 = nn.Parameter(torch.zeros(output_size))
+
+    def _layer(self, x, w, b):
+        return torch.einsum("ni,oi->no", x, w) + b
+
+    def forward(self, x):
+        return self._layer(torch.relu(self._layer(x, self.w1, self.b1)), self.w2, self.b2)
+""",
+    ),
+    Variant(
+        "ex5_1_functional_nn",
+        "biases shaped (size, 1)",
+        """
+class FunctionalNN(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(hidden_size, input_size) * 0.1)
+        self.b1 = nn.Parameter(torch.zeros(hidden_size, 1))
+        self.w2 = nn.Parameter(torch.randn(output_size, hidden_size) * 0.1)
+        self.b2 = nn.Parameter(torch.zeros(output_size, 1))
+
+    def forward(self, x):
+        h = F.relu((self.w1 @ x.T + self.b1).T)
+        return (self.w2 @ h.T + self.b2).T
+""",
+        {FS: 0, FF: 0, FH: 0},
+    ),
+    Variant(
+        "ex5_2_dropout_mlp",
+        "F.dropout with keyword arguments, other layer names",
+        """
+class DropoutMLP(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size, p=0.5):
+        super().__init__()
+        self.hidden = nn.Linear(in_features=input_size, out_features=hidden_size)
+        self.output = nn.Linear(in_features=hidden_size, out_features=output_size)
+        self.drop_prob = float(p)
+
+    def forward(self, x):
+        h = F.dropout(input=F.relu(self.hidden(x)), p=self.drop_prob, training=self.training)
+        return self.output(h)
+""",
+    ),
+    Variant(
+        "ex5_2_dropout_mlp",
+        "dropout in place on the ReLU output: backward fails in training",
+        """
+class DropoutMLP(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size, p=0.5):
+        super().__init__()
+        self.fc1 = nn.Linear(input_size, hidden_size)
+        self.fc2 = nn.Linear(hidden_size, output_size)
+        self.p = p
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x))
+        h = F.dropout(h, self.p, training=self.training, inplace=True)
+        return self.fc2(h)
+""",
+        {DS: 1, DE: 1, DT: 1, DH: 0},
+    ),
+    Variant(
+        "ex5_3_functional_call",
+        "the model's own parameters merged with params, x passed as a bare tensor",
+        """
+def forward_with(model, params, x):
+    merged = dict(model.named_parameters())
+    merged.update(params)
+    return functional_call(model, merged, x)
+""",
+    ),
+    Variant(
+        "ex5_3_functional_call",
+        "switches the model to train() mode first",
+        """
+def forward_with(model, params, x):
+    model.train()  # "we want gradients"
+    return functional_call(model, params, (x,))
+""",
+        {CO: 0, CU: 0, CH: 0},
+    ),
+    Variant(
+        "ex5_4_cross_entropy",
+        "logsumexp with keepdim, arange indexing, keyword dims",
+        """
+def cross_entropy(logits, targets):
+    n = logits.shape[0]
+    log_norm = torch.logsumexp(logits, dim=-1, keepdim=True)
+    log_probs = logits - log_norm
+    picked = log_probs[torch.arange(n, device=logits.device), targets]
+    return -picked.mean()
+""",
+    ),
+    Variant(
+        "ex5_4_cross_entropy",
+        "logsumexp over dim 0 (the batch) instead of the classes",
+        """
+def cross_entropy(logits, targets):
+    log_z = torch.logsumexp(logits, dim=0)
+    return (log_z - logits.gather(1, targets.unsqueeze(1)).squeeze(1)).mean()
+""",
+        {EV: 0, ES: 0, EH: 0},
+    ),
 ]

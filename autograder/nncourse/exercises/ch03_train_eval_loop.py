@@ -62,16 +62,17 @@ class _Recorder(nn.Module):
         self.net = net
         self.log = []
 
-    def forward(self, x):
+    # ``input``, as nn.Sequential names it: model(inputs) and model(input=inputs) both work
+    def forward(self, input):
         self.log.append(
             {
                 "training": self.training,
                 "grad_enabled": torch.is_grad_enabled(),
-                "moved": not isinstance(x, _Unmoved),
-                "n": int(x.shape[0]),
+                "moved": not isinstance(input, _Unmoved),
+                "n": int(input.shape[0]),
             }
         )
-        return self.net(_plain(x))
+        return self.net(_plain(input))
 
 
 class _RecordingLoss(nn.Module):
@@ -82,8 +83,10 @@ class _RecordingLoss(nn.Module):
         self.base = base
         self.log = []
 
-    def forward(self, output, target):
-        loss = self.base(_plain(output), _plain(target))
+    # the parameter names of torch's loss modules: loss_fn(outputs, targets) and
+    # loss_fn(input=outputs, target=targets) both work, as they do with nn.CrossEntropyLoss
+    def forward(self, input, target):
+        loss = self.base(_plain(input), _plain(target))
         self.log.append(
             {"moved": not isinstance(target, _Unmoved), "n": int(target.shape[0]), "loss": float(loss.detach())}
         )
@@ -121,6 +124,15 @@ def _state(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
+def _judge_loss_fn_used(got, what):
+    expect_true(
+        len(got["losses"]) > 0,
+        f"{what} never called the loss_fn it was given.",
+        hint="compute each batch's loss with the loss_fn argument, loss = loss_fn(outputs, targets), "
+        "not with a loss of your own choosing such as F.cross_entropy: the caller decides the loss.",
+    )
+
+
 def _judge_moved(got, what):
     expect_true(
         all(f["moved"] for f in got["forwards"]),
@@ -150,6 +162,22 @@ def _judge_float(kind_value, what):
 
 
 # --------------------------------------------------------------------- ex3_1 train_one_epoch
+# Misreadings considered, and the probe input that separates each from the contract:
+# * model.train() never called (or `model.train` without parentheses): the model starts in eval
+#   mode and _Recorder logs `training` at every forward;
+# * batch (inputs or targets) not moved to `device`: the loader yields _Unmoved tensors, seen by
+#   _Recorder (inputs) and _RecordingLoss (targets);
+# * no zero_grad (gradients accumulate) / zero_grad between backward and step: the step pre-hook
+#   records the gradient every step uses, compared with the reference batch by batch;
+# * a loss of one's own (F.cross_entropy) instead of `loss_fn`: _RecordingLoss logs every call, and
+#   the hidden case uses MSELoss;
+# * plain mean of batch means / last batch's loss / sum: 10 samples in batches 4, 4, 2 (and 7 in
+#   3, 3, 1) make each differ from the per-sample mean, with a hint for each;
+# * a tensor returned instead of a float: _number reports the type;
+# * `device` without its default: the hidden case calls train_one_epoch(model, loader, loss_fn,
+#   optimizer) on a CPU model; keyword calls (model=, loader=, ...) are used there too.
+# The stand-ins take the names torch gives them (model(input), loss_fn(input, target)), so a learner
+# may call them by keyword.
 ex3_1 = exercise("ex3_1_train_one_epoch", CHAPTER)
 
 
@@ -198,6 +226,7 @@ def _judge_train_case(got, ref, label):
         f"{what} never called the model.",
         hint="for inputs, targets in loader: outputs = model(inputs) ...",
     )
+    _judge_loss_fn_used(got, what)
     expect_true(
         all(f["training"] for f in got["forwards"]),
         f"{what} ran the model in eval mode.",
@@ -295,6 +324,16 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex3_2 evaluate
+# Misreadings considered, and the probe input that separates each:
+# * no model.eval(): the model starts in train mode, has dropout and batch norm, and _Recorder logs
+#   the mode (batch norm refusing a batch of one in training mode is judged the same way);
+# * no torch.no_grad()/inference_mode(): _Recorder logs torch.is_grad_enabled();
+# * the state changes (a step, running statistics updated): state_dict compared before and after;
+# * a loss of one's own instead of `loss_fn`: _RecordingLoss logs every call;
+# * plain mean of batch losses or batch accuracies: batches 4, 4, 2 / 6, 6, 1 / 2, 2, 2, 1, with
+#   hints computed from the unweighted means; accuracy in percent: a hint for the factor 100;
+# * batches not moved: _Unmoved tensors; `device` without default: a call without it;
+#   a keyword-only style: the hidden case calls evaluate(model=, loader=, loss_fn=, device=).
 ex3_2 = exercise("ex3_2_evaluate", CHAPTER)
 
 
@@ -363,6 +402,7 @@ def _judge_eval_case(got, ref, label):
     if got["check_moved"]:
         _judge_moved(got, what)
     expect_true(len(got["forwards"]) > 0, f"{what} never called the model.")
+    _judge_loss_fn_used(got, what)
     expect_true(
         not any(f["training"] for f in got["forwards"]),
         f"{what} ran the model in training mode.",
@@ -440,6 +480,17 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex3_3 fit
+# Misreadings considered, and the probe input that separates each:
+# * `device` not passed on: fit runs with device "cpu:0", not the stand-ins' default "cpu";
+# * helpers called in another order or with other loaders: the stand-ins log every call;
+# * "improved" = lower than the previous epoch: "best_not_previous" and _FIT_STOP (0.8 after 0.9);
+# * a tie counts as an improvement: 0.8, 0.8 in _FIT_STOP and "plateau_then_better";
+# * patience off by one (> instead of >=), counter never reset: "patience_1", "plateau_then_better";
+# * best = model.state_dict() without a copy / never restored / restored only on an early stop:
+#   the stand-ins write the epoch number into the weights, so the final weights name their epoch
+#   ("runs_out" ends without stopping early);
+# * the stand-ins take the contract's parameter names and defaults (device="cpu"), so fit may call
+#   them positionally, by keyword or mixed.
 ex3_3 = exercise("ex3_3_fit", CHAPTER)
 
 # fit's device in these checks: a valid device that differs from the default "cpu", so a fit
@@ -657,6 +708,13 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex3_4 adder
+# Misreadings considered, and the probe input that separates each:
+# * a target of shape (N,) against outputs (N, 1) (MSELoss broadcasts, the model learns the mean):
+#   the error on 1,000 fresh pairs, computed here from the exported predictions;
+# * an output of shape (N,): fresh AdderNet() outputs for (1, 2) and (7, 2) inputs, and (1000, 1);
+# * not seeded from `seed`: train_adder(seed=7) and train_adder(7) must give equal predictions
+#   (positional and keyword calls of the learner's function, as the contract allows);
+# * too little training: the same error bound.
 ex3_4 = exercise("ex3_4_adder", CHAPTER, time_limit=60)
 _ADDER_MSE = 0.01
 
@@ -761,6 +819,10 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex3_5 digits
+# Misreadings considered, and the probe input that separates each:
+# * an untrained or weak model: accuracy on the held-out test split (full marks at 95 %, half at 90 %);
+# * class indices instead of scores, or something that is no module: the (N, 10) shape check;
+# * a model left in training mode: the grader switches it to eval() itself (the contract says so).
 ex3_5 = exercise("ex3_5_digits_classifier", CHAPTER, time_limit=120)
 _DIGITS_FULL, _DIGITS_HALF = 0.95, 0.90
 
@@ -856,6 +918,14 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex3_6 checkpoint
+# Misreadings considered, and the probe input that separates each:
+# * optimizer state not saved/restored: SGD momentum and Adam, then 4 more steps compared with an
+#   uninterrupted run;
+# * no map_location: a checkpoint whose storages say 'cuda:9' (_ForeignGPU);
+# * `path` assumed to be a str: a pathlib.Path in the hidden case;
+# * the epoch returned +1 or as a tensor: compared as a Python int;
+# * a new local model loaded instead of the one passed in: the caller's model is compared;
+# * the whole model pickled (torch.save(model)): torch.load's weights_only default refuses it.
 # the contract is about files: this answer may save, load and open them (inside the sandbox)
 ex3_6 = exercise("ex3_6_checkpoint", CHAPTER, allow=("torch.save", "torch.load", "open", "pathlib", "io"))
 

@@ -58,6 +58,18 @@ def _expect_no_error(error, what, hint):
 
 
 # --------------------------------------------------------------------- ex4_1
+# Misreadings considered, and the probe input that separates each:
+# * containers (Sequential, own modules with children, the root) hooked too: _Tree nests a _Block
+#   with its own forward and a Sequential;
+# * "leaf" taken as a list of known types (Linear, ReLU ...): _Scale, a hand-written leaf;
+# * the root skipped even when it is a leaf: a bare nn.Linear, whose entry is named '';
+# * late-binding closure (every entry named after the last module): many leaves, names compared;
+# * class names instead of qualified names, the input's shape instead of the output's: stem is
+#   Linear(3, 4), the root Linear(3, 2);
+# * a module-level or new list instead of `log`: two loggers with separate lists, one pre-filled;
+# * handles not returned or not all of them: hook_count before and after removing every handle,
+#   and the second logger must go on after the first one's handles are removed;
+# * a module used twice: Sequential(shared, ReLU(), shared): one hook, one entry per call.
 ex4_1 = exercise("ex4_1_shape_logger", CHAPTER)
 
 
@@ -305,6 +317,16 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex4_2
+# Misreadings considered, and the probe input that separates each:
+# * output stored without detach(), or a list of every call: two calls in one block, values and
+#   grad_fn compared;
+# * the input stored instead of the output: ReLU/Tanh/Sigmoid change their input;
+# * type(m) in layer_types: a ReLU subclass (_MyReLU) and layer_types=nn.Tanh (a single class);
+# * __enter__ not returning self: `with ... as rec`, rec is recorder;
+# * hooks not removed, removed only without an exception, or removed by clearing _forward_hooks:
+#   hook_count after the block, an exception raised inside it, and a hook registered by other code;
+# * __exit__ returning True (swallowing the exception): _ProbeError must reach the probe;
+# * activations cleared on exit: read after the block; keyword layer_types=...: a hidden case.
 ex4_2 = exercise("ex4_2_activation_recorder", CHAPTER)
 
 
@@ -551,6 +573,13 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex4_3
+# Misreadings considered, and the probe input that separates each:
+# * clamp_ in place: the caller's tensor is compared with a copy;
+# * a single tensor returned (the other inputs dropped) or every input clamped: _Pair(a, b) and
+#   _Triple(a, b, k) with a plain int k;
+# * a forward hook clamping the output, or a hook that returns nothing: outputs compared;
+# * the handle not returned: removed and the unclamped output compared; two stacked clamps;
+# * a detached clamp (no_grad, .detach(), .data): the gradient reaching the caller's input.
 ex4_3 = exercise("ex4_3_clamp_inputs", CHAPTER)
 
 
@@ -742,6 +771,14 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex4_4
+# Misreadings considered, and the probe input that separates each:
+# * param.grad read inside the tensor hook (not filled yet): fails on the first backward;
+# * tensors instead of floats: the type of every entry; squared or L1 norm: values compared;
+# * frozen parameters hooked (register_hook raises) or recorded: _TwoBranch's frozen stem;
+# * .grad read after accumulation (post-accumulate hook): two backward passes without zeroing;
+# * a branch that gets no gradient, a weight used twice: _TwoBranch (one entry, of the summed grad);
+# * remove() that only sets a flag: hook_count after remove();
+# * a hook that changes the gradient: the gradients after backward are compared.
 ex4_4 = exercise("ex4_4_grad_norm_monitor", CHAPTER)
 
 
@@ -959,6 +996,14 @@ def _(got, ref):
 
 
 # --------------------------------------------------------------------- ex4_5
+# Misreadings considered, and the probe input that separates each:
+# * scaling in place (output.mul_): nn.Tanh saves its output for backward, nn.Identity returns the
+#   caller's tensor;
+# * the scaled output computed but not returned: outputs compared;
+# * a pre-hook scaling the input: a Linear with a bias separates input and output scaling;
+# * output.detach() * factor: gradients of the input and of the parameters;
+# * `if factor:` (0 treated as "no scaling") and a sign slip: factors 0.0 and -1.5;
+# * the handle not returned, hooks that do not stack: two hooks on one Linear inside a Sequential.
 ex4_5 = exercise("ex4_5_scale_output", CHAPTER)
 
 

@@ -27,6 +27,13 @@ def _param_info(model: nn.Module) -> dict:
 
 
 # ===================================================================== ex5_1
+# Misreadings considered, and the probe input that separates each:
+# * plain tensors (requires_grad) instead of nn.Parameter: _param_info lists plain tensor attributes;
+# * nn.Linear / nn.ReLU submodules: named_children must be empty (structure test);
+# * w1 shaped (input, hidden) and used as x @ w1, or biases shaped (hidden, 1): the shape checks;
+# * no ReLU, a ReLU after the output too, a missing bias: a SimpleNN's seeded weights (non-zero
+#   biases) copied in and outputs/gradients compared, on sizes where hidden ≠ input ≠ output;
+# * dropout or another mode-dependent step: the output is also compared in eval() mode.
 ex5_1 = exercise("ex5_1_functional_nn", CHAPTER)
 _NAMES_5_1 = ["b1", "b2", "w1", "w2"]
 _HINT_5_1 = (
@@ -149,6 +156,17 @@ def _(got, ref):
 
 
 # ===================================================================== ex5_2
+# Misreadings considered, and the probe input that separates each:
+# * F.dropout without training=self.training, or the flag read once in __init__: eval() after train()
+#   must be deterministic and equal to the network without dropout;
+# * an nn.Dropout submodule: named_modules is searched for dropout modules;
+# * a hand-made mask without 1/(1-p), p used as the keep probability, p ignored: the second Linear is
+#   made "identity + 0.5", so the hidden units it receives show the fraction dropped and the scale
+#   of the survivors, for p = 0.5, 0.2, 0.7 (positional) and 0.0;
+# * dropout on the input or after the last Linear: ReLU's zeros must arrive as zeros, and the
+#   outputs (bias 0.5) must not be zeroed;
+# * dropout in place on F.relu's output (inplace=True, h *= mask): a training-mode backward()
+#   in the hidden case (relu saves its output for backward).
 ex5_2 = exercise("ex5_2_dropout_mlp", CHAPTER)
 _DROPOUT_TYPES = (nn.modules.dropout._DropoutNd,)
 _BIAS_2 = 0.5  # the second Linear becomes "identity + 0.5" so its output shows the dropped hidden units
@@ -230,6 +248,13 @@ def _dropout_train_probe(DropoutMLP, p=None, positional=False, seed=520, toggle=
         data["eval_after_train"] = _dropout_stats(model, first, x, 1.0)
         model.train()
         data["train_again"] = _dropout_stats(model, first, x, 1.0 / (1.0 - p))
+        # a training step: backward() through the dropped hidden layer (an in-place dropout on
+        # F.relu's output, which relu saves for backward, fails here and only here)
+        data["train_backward_error"] = None
+        try:
+            model(randn(16, 8, seed=seed + 2)).sum().backward()
+        except RuntimeError as e:
+            data["train_backward_error"] = str(e).splitlines()[0][:200]
     return data
 
 
@@ -414,9 +439,28 @@ def _(got, ref):
     _judge_train_stats(got["p07_positional"]["train"], 0.7, "DropoutMLP(8, 16, 16, 0.7) in train() mode")
     _judge_train_stats(got["p0"]["train"], 0.0, "DropoutMLP(..., p=0.0) in train() mode")
     _judge_dropout_eval(got["eval_p02"], ref["eval_p02"], "with p=0.2 in eval() mode")
+    error = got["p02"]["train_backward_error"]
+    if error:
+        raise Mistake(
+            "in train() mode, backward() through the model failed",
+            got=error,
+            hint="do not drop units in place (F.dropout(..., inplace=True), h *= mask): F.relu saves its "
+            "output for backward, and changing it in place breaks the gradient. Write "
+            "h = F.dropout(h, self.p, training=self.training).",
+        )
 
 
 # ===================================================================== ex5_3
+# Misreadings considered, and the probe input that separates each:
+# * load_state_dict(params, strict=False) / copying values in: the model's state_dict and parameter
+#   objects are compared before and after, and gradients must reach the given tensors;
+# * swapping tensors in without restoring them: parameter identities are compared afterwards;
+# * detached tensors: no gradient reaches params;
+# * only top-level names handled (setattr(model, "lin.weight", t)): nested names in every case
+#   (the grading policy refuses setattr with a computed name anyway);
+# * the mode switched (model.train()) or buffers forgotten: a batch-norm net in eval() mode with
+#   non-trivial running statistics, compared after the call;
+# * an empty dict, every parameter and a second call with other tensors: hidden cases.
 ex5_3 = exercise("ex5_3_functional_call", CHAPTER)
 _HINT_CALL = "torch.func.functional_call(model, params, (x,)) does exactly this."
 
@@ -566,6 +610,14 @@ def _(got, ref):
 
 
 # ===================================================================== ex5_4
+# Misreadings considered, and the probe input that separates each:
+# * naive log(softmax): logits of magnitude 1000 (rows and columns shuffled per run);
+# * sum instead of mean: batches of more than one sample, with a hint for the factor N;
+# * logits[:, targets] instead of one target per row, logsumexp over the wrong dim: non-square
+#   logits (6, 4), (3, 7), (5, 8) transposed;
+# * .item() returned: the type is checked and backward() must reach the logits;
+# * in-place changes of the logits: compared with a copy;
+# * the built-in losses: refused by the policy and patched to fail during the call.
 # The contract's banned functions, refused by the grading policy wherever they appear in the answer
 # (so a reference taken before the probe's ban cannot escape it) and made to fail during the call.
 ex5_4 = exercise(
