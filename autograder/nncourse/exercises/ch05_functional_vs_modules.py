@@ -620,21 +620,22 @@ def _(got, ref):
 # * the built-in losses: refused by the policy and patched to fail during the call.
 # The contract's banned functions, refused by the grading policy wherever they appear in the answer
 # (so a reference taken before the probe's ban cannot escape it) and made to fail during the call.
+# the banned operations under every name they are reached by (a name imported before the check,
+# torch._C, torch.ops): refused by the policy in the answer's text, and failed during the call
+_BANNED_NAMES = {
+    "cross_entropy",
+    "cross_entropy_loss",
+    "nll_loss",
+    "nll_loss_nd",
+    "nll_loss2d",
+    "log_softmax",
+    "_log_softmax",
+    "special_log_softmax",
+}
 ex5_4 = exercise(
     "ex5_4_cross_entropy",
     CHAPTER,
-    deny=(
-        "cross_entropy",
-        "cross_entropy_loss",
-        "nll_loss",
-        "nll_loss_nd",
-        "nll_loss2d",
-        "log_softmax",
-        "special_log_softmax",
-        "CrossEntropyLoss",
-        "NLLLoss",
-        "LogSoftmax",
-    ),
+    deny=(*sorted(n for n in _BANNED_NAMES if not n.startswith("_")), "CrossEntropyLoss", "NLLLoss", "LogSoftmax"),
 )
 
 
@@ -656,17 +657,6 @@ _PATCHED: list[tuple[Any, str]] = [  # (a module or a class, the name patched on
     (nn.NLLLoss, "forward"),
     (nn.LogSoftmax, "forward"),
 ]
-# the same operations reached under other names (a name imported before the check, torch._C, torch.ops)
-_BANNED_NAMES = {
-    "cross_entropy",
-    "cross_entropy_loss",
-    "nll_loss",
-    "nll_loss_nd",
-    "nll_loss2d",
-    "log_softmax",
-    "_log_softmax",
-    "special_log_softmax",
-}
 
 
 def _forbidden(label):
