@@ -9,7 +9,7 @@ DEV    := $(VENV)/.installed-dev
 # jupyter refuses to start as root without this flag
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup dev lab test test-fast lint generate grade bench timing screenshots gpu-check
+.PHONY: setup dev lab test test-fast lint generate grade bench timing screenshots gpu-check mutation
 
 setup: $(STAMP)
 
@@ -65,3 +65,8 @@ screenshots: $(DEV)
 # GPU, and the grader tests (browser tests excluded)
 gpu-check: $(DEV)
 	$(PY) -m pytest autograder/source tests/test_gpu.py tests/test_grader.py -m "not browser"
+
+# mutation testing of the checks: every one-change mutant of the reference answers must fail a check
+# (python -m tools.mutation --sample 3 for a quick look; tests/mutation_equivalents.txt lists the reviewed equivalents)
+mutation: $(DEV)
+	$(PY) -m tools.mutation

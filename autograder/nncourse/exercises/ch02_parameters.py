@@ -171,7 +171,8 @@ def _(got, ref):
 # stats updated in eval mode (seeded running stats, two eval calls); batch statistics detached (the
 # gradient with respect to the input); stats updated with autograd tracking (requires_grad of the
 # buffers); momentum the wrong way round, or hard-coded 0.1 / eps hard-coded 1e-5 (momentum=0.3 and
-# eps=0.5 by keyword, 0.05 and 1e-3 positionally); eps outside the square root (eps=0.5);
+# eps=0.5 by keyword, 0.05 and 1e-3 positionally); another default eps (running variances of 1e-5
+# and 4e-5 with the defaults); eps outside the square root (eps=0.5);
 # nn.BatchNorm1d or F.batch_norm used instead of the computation asked for (refused by the policy:
 # deny=...).
 ex2_2 = exercise(
@@ -407,6 +408,15 @@ def standardize_hidden(Standardize):
     data["positional_train"] = _standardize_train(m, 1, 6, seed=233, steps=2)
     data["positional_eval"] = _standardize_eval(m, 1, 3, seed=234, set_stats=False)
     data["n_parameters"] = sum(p.numel() for p in m.parameters())
+    # the default eps (1e-5) matters when a running variance is of its order
+    m = _standardize_make(Standardize, 2, (), {})
+    with torch.no_grad():
+        for name, value in zip(_STATS, (torch.tensor([0.5, -1.0]), torch.tensor([1e-5, 4e-5]))):
+            target = getattr(m, name, None)
+            if isinstance(target, torch.Tensor) and target.shape == value.shape:
+                target.copy_(value)
+    m.eval()
+    data["default_eps"] = m(torch.tensor([[0.51, -0.99], [0.49, -1.02], [0.5, -1.0]]).to(device)).detach()
     return data
 
 
@@ -425,6 +435,12 @@ def _(got, ref):
         raise
     _judge_train(got["positional_train"], ref["positional_train"], "Standardize(1, 0.05, 1e-3)")
     _judge_eval(got["positional_eval"], ref["positional_eval"], "Standardize(1, 0.05, 1e-3) after training")
+    expect_close(
+        got["default_eps"],
+        ref["default_eps"],
+        "Standardize(2) in eval mode, with running variances 1e-5 and 4e-5",
+        hint="keep the default eps=1e-5 and add it to the variance under the square root.",
+    )
 
 
 # --------------------------------------------------------------------- ex2_3
