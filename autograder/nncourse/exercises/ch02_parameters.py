@@ -846,6 +846,10 @@ def freeze_hidden(freeze):
         "already_frozen": _freeze_case(
             freeze, _Stack(n), f"{n['blocks']}.0", pre_frozen=(f"{n['blocks']}.0.bias", f"{n['head']}.weight")
         ),
+        # a second already-frozen case, so that an answer special-casing one of them gains nothing
+        "already_frozen_head": _freeze_case(
+            freeze, _Stack(n), [n["head"], f"{n['stem']}.bias"], pre_frozen=(f"{n['head']}.weight",)
+        ),
         "empty": _freeze_case(freeze, _Stack(n), [], pre_frozen=(f"{n['stem']}.bias",)),
         "no_match": _freeze_case(freeze, _Stack(n), "decoder"),
         # a name that contains the prefix without starting with it: "starts with", not "contains"
@@ -860,6 +864,7 @@ def _(got, ref):
         ("tuple", "freeze(net, ('stem.weight', 'norm'))"),
         ("set", "freeze(net, {'blocks'})"),
         ("already_frozen", "freeze(net, 'blocks.0') with blocks.0.bias and head.weight already frozen"),
+        ("already_frozen_head", "freeze(net, ['head', 'stem.bias']) with head.weight already frozen"),
         ("empty", "freeze(net, []) with stem.bias already frozen"),
         ("no_match", "freeze(net, 'decoder') (no name matches)"),
         ("inner_match", "freeze(net, 'weight') (names contain it, none starts with it)"),
