@@ -149,22 +149,18 @@ def checks_in(source: str) -> list[tuple[str, str, tuple[str, ...]]]:
 def nbgrader_env() -> dict:
     """nbgrader calls the ``alembic`` script: make this interpreter's scripts findable."""
     env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    scripts, path = os.path.dirname(sys.executable), env.get("PATH", "")
+    if path.split(os.pathsep)[0] != scripts:  # once: the grade command calls this for every phase
+        env["PATH"] = scripts + os.pathsep + path
     return env
 
 
-def nbgrader(
-    *args: str, cwd: Path | None = None, db: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess:
-    """Run one nbgrader command in the course folder (where ``nbgrader_config.py`` is).
-
-    ``check`` raises ``RuntimeError`` with nbgrader's output when the command fails.
-    """
+def nbgrader(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run one nbgrader command in the course folder (where ``nbgrader_config.py`` is); raises
+    ``RuntimeError`` with nbgrader's output when the command fails."""
     argv = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
-    if db:
-        argv.append(f"--db={db}")
     result = subprocess.run(argv, cwd=cwd or REPO_ROOT, env=nbgrader_env(), capture_output=True, text=True)
-    if check and result.returncode != 0:
+    if result.returncode != 0:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
 
