@@ -6,7 +6,7 @@ Notebooks start with ``from nncourse import *``-free imports such as::
 """
 
 from .checking import CheckFailed, check
-from .runtime import device, seed_everything, show
+from .runtime import device, reveal, seed_everything, show
 
 __version__ = "0.2.0"  # part of every stored result's cache key
-__all__ = ["check", "CheckFailed", "device", "seed_everything", "show"]
+__all__ = ["check", "CheckFailed", "device", "reveal", "seed_everything", "show"]
