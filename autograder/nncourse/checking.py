@@ -128,27 +128,54 @@ def export_to(sink: Callable[[str, int, bytes], None] | None, cell_id: str | Non
     _export.update(sink=sink, cell=cell_id, count=0)
 
 
-def _policy_refusals(exercise_id: str, objects: dict) -> str:
-    """In a notebook: the grading policy's verdict on the cell that defined the checked names.
-
-    Grading reviews the answer cell before running it (``nncourse.policy``); the visible check does
-    the same on the latest cell that defines one of the names it checks, so a learner hears of a
-    refusal here, at the line, and not first in the feedback.
-    """
+def _answer_cell(objects: dict) -> str | None:
+    """In a notebook: the source of the latest cell that defined one of the checked names."""
     try:
         from IPython import get_ipython
     except ImportError:
-        return ""
+        return None
     shell = get_ipython()
     if shell is None or not objects:
-        return ""
+        return None
     from . import policy
 
     history = list(getattr(shell.history_manager, "input_hist_raw", None) or [])
     for source in reversed(history[:-1] if history else []):  # [-1] is the check cell itself
         if policy.defines(source, set(objects)):
-            refusals = policy.review_answer(exercise_id, source, policy.Context.from_namespace(shell.user_ns))
-            return "\n".join("  " + r.describe() for r in refusals)
+            return source
+    return None
+
+
+def _grading_would_fail(exercise_id: str, source: str) -> str:
+    """What grading would do differently from this notebook with this answer cell, if anything.
+
+    Grading reviews the answer cell before running it (``nncourse.policy``), and runs the set-up,
+    given and answer cells but never the demos. The visible check says both here, at the line,
+    so a learner does not hear of them first in the feedback.
+    """
+    from IPython import get_ipython
+
+    from . import course, policy
+
+    shell = get_ipython()
+    refusals = policy.review_answer(exercise_id, source, policy.Context.from_namespace(shell.user_ns))
+    if refusals:
+        return "grading refuses your answer cell (this exercise would score zero):\n" + "\n".join(
+            "  " + r.describe() for r in refusals
+        )
+    chapter = load_exercises()[exercise_id].chapter
+    try:
+        demo_names = course.demo_only_names(chapter)
+    except OSError:  # the instructor notebook is not beside this install: nothing to compare with
+        return ""
+    used = sorted(course.free_names(source) & demo_names)
+    if used:
+        names = ", ".join(f"`{n}`" for n in used)
+        return (
+            f"your answer cell uses {names}, which only a demo cell of this notebook defines. Grading "
+            "runs the set-up, given and answer cells but not the demos, so there it would fail with "
+            "NameError: define what you need in your answer cell (or take it as a parameter)."
+        )
     return ""
 
 
@@ -180,17 +207,10 @@ def check(exercise_id: str, test_name: str, **objects) -> None:
         got["__check__"] = [exercise_id, test_name]
         _export["sink"](_export["cell"], index, plaindata.dumps(got))
         return
-    refusals = _policy_refusals(exercise_id, objects)
-    if refusals:
-        raise CheckFailed(
-            Verdict(
-                exercise_id,
-                test_name,
-                0.0,
-                f"✘ {exercise_id} · {test_name}: grading refuses "
-                "your answer cell (this exercise would score zero):\n" + refusals,
-            )
-        )
+    source = _answer_cell(objects)
+    problem = _grading_would_fail(exercise_id, source) if source is not None else ""
+    if problem:
+        raise CheckFailed(Verdict(exercise_id, test_name, 0.0, f"✘ {exercise_id} · {test_name}: {problem}"))
     verdict = judge(test, got, reference_data(test, objects))
     for w in got.get(WARNINGS_KEY) or []:
         print(f"  (note: your code warned — {w})")

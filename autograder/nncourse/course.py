@@ -17,9 +17,12 @@ test cell belongs to, or how nbgrader is run goes through this module:
 from __future__ import annotations
 
 import ast
+import builtins
+import functools
 import os
 import re
 import subprocess
+import symtable
 import sys
 from pathlib import Path
 from typing import Any
@@ -121,6 +124,44 @@ def answer_ids(notebook) -> list[str]:
 def strip_magics(source: str) -> str:
     """Drop IPython-only lines (%magic, !shell) so the text is plain Python."""
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def bound_names(source: str) -> set[str]:
+    """Names a cell binds at its top level (assignment, def, class, import, for, with ...)."""
+    try:
+        table = symtable.symtable(strip_magics(source), "<cell>", "exec")
+    except SyntaxError:
+        return set()
+    return {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
+
+
+def free_names(source: str) -> set[str]:
+    """Global names a cell reads without binding them itself, in its own code or in the functions
+    and classes it defines (their locals and parameters excluded). Builtins included."""
+    try:
+        table = symtable.symtable(strip_magics(source), "<cell>", "exec")
+    except SyntaxError:
+        return set()
+    used = {s.get_name() for s in table.get_symbols() if s.is_referenced()}
+    scopes = list(table.get_children())
+    while scopes:
+        scope = scopes.pop()
+        scopes.extend(scope.get_children())
+        used |= {s.get_name() for s in scope.get_symbols() if s.is_global() and s.is_referenced()}
+    return used - bound_names(source)
+
+
+@functools.cache
+def demo_only_names(chapter: str) -> frozenset[str]:
+    """Names that only demo cells of a chapter define. Grading runs the set-up, given and answer
+    cells, never the demos, so an answer that reads one of these fails there with NameError."""
+    graded: set[str] = set()
+    demo: set[str] = set()
+    for cell in read_source(chapter).cells:
+        if cell.get("cell_type") != "code" or is_test(cell):
+            continue
+        (graded if is_read_only(cell) or is_answer(cell) else demo).update(bound_names(cell.source))
+    return frozenset(demo - graded - set(dir(builtins)))
 
 
 def checks_in(source: str) -> list[tuple[str, str, tuple[str, ...]]]:
