@@ -1,0 +1,106 @@
+"""Property-based tests: inputs drawn with Hypothesis for each grading run, judged one by one.
+
+An exercise with a numeric contract (any batch size, any layer sizes, logits of any magnitude)
+is best tested on many inputs nobody chose by hand. A probe calls :func:`probe_cases` with a
+Hypothesis strategy of *plain* inputs (sizes, scales, seeds for tensor values) and a function that
+runs the learner's code on one input. Hypothesis draws ``count`` inputs, always starting with the
+strategy's simplest one (a batch of 1, the shortest list), from a seed mixed with the run's salt:
+in a notebook the inputs are fixed, at grading time they change from run to run, and the seed is
+recorded in the verdict so a run can be replayed with :func:`draw`.
+
+The trust model is the one of every probe: the probe runs in the grading sandbox and returns plain
+data, the same probe runs on the reference solution in the trusted grader with the same salt (so it
+draws the same inputs), and :func:`judge_cases` compares them case by case there. Shrinking as
+Hypothesis does it would need the learner's code and the verdict in one process, so instead the
+judge reports the *smallest* failing input that was drawn (by the exercise's ``size``), with how
+many failed: "fails for logits of shape (2, 3) ...".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .probing import mixed
+from .registry import Mistake
+
+ERROR_KEY = "__case_error__"
+
+
+def draw(strategy, count: int, seed: int) -> list:
+    """``count`` inputs (or fewer, when the strategy has fewer) from a Hypothesis ``strategy``.
+
+    Deterministic for a given seed and Hypothesis version; the first is the simplest input.
+    """
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as seeded
+
+    drawn: list = []
+
+    @seeded(seed)
+    @settings(
+        max_examples=count,
+        database=None,  # nothing read from or written to disk: the sandbox may have no writable home
+        phases=[Phase.generate],
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(example):
+        if example not in drawn:
+            drawn.append(example)
+
+    collect()
+    return drawn[:count]
+
+
+def probe_cases(strategy, run_one: Callable[[Any], dict], *, count: int, seed: int) -> dict:
+    """Run ``run_one(input)`` on each drawn input. An exception on one input is recorded for that
+    input (as the learner's code would fail there) and the others still run."""
+    used_seed = mixed(seed)
+    inputs = draw(strategy, count, used_seed)
+    cases = []
+    for example in inputs:
+        try:
+            cases.append(dict(run_one(example)))
+        except Exception as e:  # the learner's code failed on this input
+            cases.append({ERROR_KEY: f"{type(e).__name__}: {e}"})
+    return {"seed": used_seed, "inputs": inputs, "cases": cases}
+
+
+def judge_cases(
+    got: dict,
+    ref: dict,
+    judge_one: Callable[[dict, dict, str], None],
+    describe: Callable[[Any], str],
+    size: Callable[[Any], Any],
+) -> str:
+    """Judge every drawn case with ``judge_one(got_case, ref_case, label)`` (raises Mistake).
+
+    Passes with a note naming the number of inputs and the seed; fails with the mistake found on the
+    smallest failing input (smallest ``size(input)``), labelled with ``describe(input)``.
+    """
+    inputs, seed = ref["inputs"], ref["seed"]
+    if got.get("inputs") != inputs or len(got.get("cases", [])) != len(inputs):
+        raise ValueError("the drawn inputs differ from the grader's")  # not drawn by this probe: tampering
+    failures: list[tuple[Any, Mistake]] = []
+    for example, got_case, ref_case in zip(inputs, got["cases"], ref["cases"]):
+        label = describe(example)
+        if ERROR_KEY in ref_case:
+            raise ValueError(f"the reference fails for {label}: {ref_case[ERROR_KEY]}")  # a bad strategy
+        if ERROR_KEY in got_case:
+            failures.append((example, Mistake(f"{label}: your code raised {got_case[ERROR_KEY]}")))
+            continue
+        try:
+            judge_one(got_case, ref_case, label)
+        except Mistake as m:
+            failures.append((example, m))
+    if not failures:
+        return f"{len(inputs)} inputs drawn with Hypothesis (seed {seed}) pass"
+    example, first = min(failures, key=lambda f: size(f[0]))
+    first.what = (
+        f"fails for {first.what}\n  ({len(failures)} of the {len(inputs)} inputs drawn with Hypothesis "
+        f"(seed {seed}) fail; this is the smallest)"
+    )
+    first.credit = 0.0
+    raise first
