@@ -9,7 +9,7 @@ DEV    := $(VENV)/.installed-dev
 # jupyter refuses to start as root without this flag
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup dev lab test test-fast lint generate grade bench timing screenshots gpu-check mutation
+.PHONY: setup dev lab test test-fast lint generate grade bench timing screenshots gpu-check mutation book
 
 setup: $(STAMP)
 
@@ -70,3 +70,7 @@ gpu-check: $(DEV)
 # (python -m tools.mutation --sample 3 for a quick look; tests/mutation_equivalents.txt lists the reviewed equivalents)
 mutation: $(DEV)
 	$(PY) -m tools.mutation
+
+# the browsable site: every chapter as a learner receives it, with the stored outputs, in _build/html/
+book: $(DEV)
+	$(PY) -m tools.book
