@@ -1,19 +1,24 @@
 """For chapter authors: run every check of a chapter on answer variants, in this process.
 
-    python -m tools.verify 01_module_basics
+    python -m tools.verify 01_module_basics [--salts N]
 
 runs the solution (all checks must pass) and every variant of ``tests/grader_cases`` for that
 chapter, printing the credit of each test cell beside the expected points. It is a quick
 loop for writing checks; the grader tests prove the same through ``nbgrader autograde``.
+
+At grading time every test cell draws its probe inputs from a fresh salt. ``--salts N`` grades
+everything again under N fixed salts, so a check whose verdict depends on the inputs drawn (a
+wrong answer that passes on some inputs, a right one that fails on some) shows up here, with the
+salt to replay it.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
-import sys
 
-from nncourse import course, policy
+from nncourse import course, policy, probing
 from nncourse.checking import CheckFailed
 from nncourse.grading.job import POLICY_ON
 from tests.grader_cases import chapter_cases
@@ -59,13 +64,14 @@ def run_variant(chapter: str, replacements: dict[str, str]) -> dict[str, float]:
     return scores
 
 
-def main(chapter: str) -> int:
+def verify(chapter: str, label: str = "") -> int:
+    """Grade the solution and every variant once; print one line per variant. 0 when all as expected."""
     ok = True
     solution = run_variant(chapter, {})
     for gid, pts in solution.items():
         if gid.endswith(":why"):
             ok = False
-            print(f"SOLUTION FAILS {gid[:-4]}: {pts}")
+            print(f"{label}SOLUTION FAILS {gid[:-4]}: {pts}")
     full = {g: p for g, p in solution.items() if not g.endswith(":why")}
     for v in chapter_cases().get(chapter, []):
         scores = run_variant(chapter, {v.exercise: v.code})
@@ -75,11 +81,33 @@ def main(chapter: str) -> int:
         bad = {g: (scores.get(g), expected[g]) for g in expected if scores.get(g) != expected[g]}
         status = "ok " if not bad else "BAD"
         ok &= not bad
-        print(f"{status} {v.exercise:28s} {v.label}")
+        print(f"{label}{status} {v.exercise:28s} {v.label}")
         for g, (got, exp) in bad.items():
             print(f"      {g}: got {got}, expected {exp}   {scores.get(g + ':why', '')}")
     return 0 if ok else 1
 
 
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("chapter", choices=course.chapters())
+    parser.add_argument(
+        "--salts",
+        type=int,
+        default=0,
+        help="also grade under N grading salts (the probe inputs of N grading runs), to find checks "
+        "whose verdict depends on the inputs drawn",
+    )
+    args = parser.parse_args(argv)
+    failed = verify(args.chapter)
+    for n in range(args.salts):
+        salt = 1_000 + 7_919 * n  # fixed, so a failure can be replayed
+        probing.set_salt(salt)
+        try:
+            failed |= verify(args.chapter, label=f"[salt {salt}] ")
+        finally:
+            probing.set_salt(None)
+    return failed
+
+
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1]))
+    raise SystemExit(main())
