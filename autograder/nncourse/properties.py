@@ -71,11 +71,11 @@ def probe_cases(strategy, run_one: Callable[[Any], dict], *, count: int, seed: i
 def judge_cases(
     got: dict,
     ref: dict,
-    judge_one: Callable[[dict, dict, str], None],
+    judge_one: Callable[[dict, dict], None],
     describe: Callable[[Any], str],
     size: Callable[[Any], Any],
 ) -> str:
-    """Judge every drawn case with ``judge_one(got_case, ref_case, label)`` (raises Mistake).
+    """Judge every drawn case with ``judge_one(got_case, ref_case)`` (raises Mistake).
 
     Passes with a note naming the number of inputs and the seed; fails with the mistake found on the
     smallest failing input (smallest ``size(input)``), labelled with ``describe(input)``.
@@ -85,22 +85,19 @@ def judge_cases(
         raise ValueError("the drawn inputs differ from the grader's")  # not drawn by this probe: tampering
     failures: list[tuple[Any, Mistake]] = []
     for example, got_case, ref_case in zip(inputs, got["cases"], ref["cases"]):
-        label = describe(example)
-        if ERROR_KEY in ref_case:
-            raise ValueError(f"the reference fails for {label}: {ref_case[ERROR_KEY]}")  # a bad strategy
+        if ERROR_KEY in ref_case:  # a strategy that draws inputs outside the contract
+            raise ValueError(f"the reference fails for {describe(example)}: {ref_case[ERROR_KEY]}")
         if ERROR_KEY in got_case:
-            failures.append((example, Mistake(f"{label}: your code raised {got_case[ERROR_KEY]}")))
+            failures.append((example, Mistake(f"your code raised {got_case[ERROR_KEY]}")))
             continue
         try:
-            judge_one(got_case, ref_case, label)
+            judge_one(got_case, ref_case)
         except Mistake as m:
             failures.append((example, m))
     if not failures:
         return f"{len(inputs)} inputs drawn with Hypothesis (seed {seed}) pass"
     example, first = min(failures, key=lambda f: size(f[0]))
-    first.what = (
-        f"fails for {first.what}\n  ({len(failures)} of the {len(inputs)} inputs drawn with Hypothesis "
-        f"(seed {seed}) fail; this is the smallest)"
-    )
+    tally = f"{len(failures)} of the {len(inputs)} inputs drawn with Hypothesis (seed {seed}) fail"
+    first.what = f"fails for {describe(example)}: {first.what}\n  ({tally}; this is the smallest)"
     first.credit = 0.0
     raise first
