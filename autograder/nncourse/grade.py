@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import glob
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -52,13 +54,17 @@ def students_of(chapter: str, submitted: Path | None = None) -> list[str]:
 
 
 def _grade_one(chapter: str, student: str, path: str, refresh: bool):
-    """Runs in a worker process. Never raises: a grader failure is a recorded reason too."""
+    """Runs in a worker process. Never raises: a grader failure is a recorded reason too.
+
+    Returns (student, result, failure, key): ``key`` names everything the result depends on
+    (``engine.cache_key``), so the run can tell what is already recorded as it is.
+    """
     try:
         nb, problem = read_submission(path)
         job = build_job(chapter, nb, problem)
-        return student, engine.grade_job(job, refresh), None
+        return student, engine.grade_job(job, refresh), None, engine.cache_key(job)
     except Exception as e:  # a bug or a resource problem here must not stop the class
-        return student, None, f"grading failed: {type(e).__name__}: {e}"
+        return student, None, f"grading failed: {type(e).__name__}: {e}", None
 
 
 def stage(chapter: str, student: str, staged_root: Path) -> None:
@@ -192,6 +198,7 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
     retried once in a fresh pool, then recorded as failures with the reason."""
     results: dict[str, engine.SubmissionResult] = {}
     failures: dict[str, str] = {}
+    keys: dict[str, str] = {}
     attempts = {s: 0 for s in students}
     pending = list(students)
     with tqdm(total=len(students), desc=f"grading {chapter}", unit="submission", disable=quiet) as bar:
@@ -211,12 +218,12 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
                 for future in as_completed(futures):
                     student = futures[future]
                     try:
-                        _, result, failure = future.result()
+                        _, result, failure, key = future.result()
                     except BrokenProcessPool:
                         broken.append(student)
                         continue
                     if result is not None:
-                        results[student] = result
+                        results[student], keys[student] = result, key
                     else:
                         failures[student] = failure
                     bar.update()
@@ -233,7 +240,36 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
                     bar.update()
             if pending and not quiet:
                 print(f"a grading worker died: retrying {len(pending)} submission(s) in a fresh pool", file=sys.stderr)
-    return results, failures
+    return results, failures, keys
+
+
+# ----------------------------------------------------------------------------- nothing redone
+# What this gradebook holds for each student, as the key of the result recorded and whether its
+# feedback was written: a regrade records and feeds back only what changed.
+def _records(chapter: str, db: str | None) -> Path:
+    return course.CACHE_DIR / "recorded" / hashlib.sha256(f"{gradebook_url(db)}|{chapter}".encode()).hexdigest()
+
+
+def _recorded_key(chapter: str, student: str, db: str | None, feedback: bool) -> str | None:
+    try:
+        stamp = json.loads((_records(chapter, db) / f"{student}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if feedback and not (stamp.get("feedback") and (course.FEEDBACK_DIR / student / chapter).is_dir()):
+        return None
+    return stamp.get("key")
+
+
+def _mark_recorded(chapter: str, student: str, db: str | None, key: str, feedback: bool) -> None:
+    folder = _records(chapter, db)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{student}.json").write_text(json.dumps({"key": key, "feedback": feedback}))
+
+
+def unchanged(chapter: str, keys: dict[str, str], db: str | None, feedback: bool) -> set[str]:
+    """Students whose gradebook entry (and feedback, if asked for) already holds this very result."""
+    same = {s for s, key in keys.items() if key and _recorded_key(chapter, s, db, feedback) == key}
+    return same - set(_not_recorded(chapter, sorted(same), db))
 
 
 def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, quiet: bool = False) -> dict:
@@ -252,45 +288,64 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
         return {"problems": [problem], "results": {}, "failures": {}, "fatal": True}
     clock = time.perf_counter()
     ensure_assignment(chapter, db)
-    staged_root = STAGED / chapter
-    shutil.rmtree(staged_root, ignore_errors=True)
-    for student in students:
-        stage(chapter, student, staged_root)
     timings = {"setup": time.perf_counter() - clock}
     clock = time.perf_counter()
-    results, failures = run_pool(chapter, students, workers, refresh, quiet)
+    results, failures, keys = run_pool(chapter, students, workers, refresh, quiet)
     timings["sandbox"] = time.perf_counter() - clock
     clock = time.perf_counter()
+    # record and feed back only what is not in the gradebook as it is (everything with --refresh)
+    skipped = set() if refresh else unchanged(chapter, keys, db, feedback)
+    changed = [s for s in students if s not in skipped]
+    staged_root = STAGED / chapter
+    shutil.rmtree(staged_root, ignore_errors=True)
+    for student in changed:
+        stage(chapter, student, staged_root)
     problems: list[str] = []
-    # nbgrader records the (now stored) results in the gradebook, one submission after another
-    # (in this process: its imports are already paid)
-    failed = course.run_converter(
-        "autograde",
-        chapter,
-        Autograde={"force": True, "create_student": True},
-        CourseDirectory={"submitted_directory": str(staged_root), "db_url": db},
-    )
-    if failed:
-        problems.append("nbgrader autograde failed, so the gradebook may be incomplete:\n" + failed)
-    missing = _not_recorded(chapter, students, db)
-    if missing:
-        problems.append("not recorded in the gradebook: " + ", ".join(missing))
-    else:
-        problem = record_reasons(chapter, results, failures, db)
-        if problem:
-            problems.append(problem)
-    timings["record"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    if feedback:
+    missing: list[str] = []
+    if changed:
+        # nbgrader records the (now stored) results in the gradebook, one submission after another
+        # (in this process: its imports are already paid)
         failed = course.run_converter(
-            "generate_feedback", chapter, GenerateFeedback={"force": True}, CourseDirectory={"db_url": db}
+            "autograde",
+            chapter,
+            Autograde={"force": True, "create_student": True},
+            CourseDirectory={"submitted_directory": str(staged_root), "db_url": db},
         )
         if failed:
-            problems.append("nbgrader generate_feedback failed:\n" + failed)
-        for student in students:
-            if student not in missing and not (course.FEEDBACK_DIR / student / chapter).is_dir():
+            problems.append("nbgrader autograde failed, so the gradebook may be incomplete:\n" + failed)
+        missing = _not_recorded(chapter, changed, db)
+        if missing:
+            problems.append("not recorded in the gradebook: " + ", ".join(missing))
+        else:
+            problem = record_reasons(chapter, {s: r for s, r in results.items() if s in changed}, failures, db)
+            if problem:
+                problems.append(problem)
+    timings["record"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    fed: list[str] = []
+    if feedback and changed:
+        # one nbgrader run for the whole class, or one per student when only some changed
+        for pattern in ["*"] if len(changed) == len(students) else [glob.escape(s) for s in changed]:
+            failed = course.run_converter(
+                "generate_feedback",
+                chapter,
+                GenerateFeedback={"force": True},
+                CourseDirectory={"db_url": db, "student_id": pattern},
+            )
+            if failed:
+                problems.append("nbgrader generate_feedback failed:\n" + failed)
+        for student in changed:
+            if student in missing:
+                continue
+            if (course.FEEDBACK_DIR / student / chapter).is_dir():
+                fed.append(student)
+            else:
                 problems.append(f"no feedback was written for {student}")
     timings["feedback"] = time.perf_counter() - clock
+    if not problems:
+        for student in changed:
+            if student in keys and student not in missing:
+                _mark_recorded(chapter, student, db, keys[student], feedback and student in fed)
     csv_path = write_csv(chapter, results, failures)
     if not quiet:
         for student in students:
@@ -302,9 +357,16 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
         print(
             "seconds: "
             + " ".join(f"{k}={v:.2f}" for k, v in timings.items())
-            + f" ({len(students)} submissions, {workers} workers)"
+            + f" ({len(students)} submissions, {len(skipped)} already recorded as they are, {workers} workers)"
         )
-    return {"results": results, "failures": failures, "csv": csv_path, "timings": timings, "problems": problems}
+    return {
+        "results": results,
+        "failures": failures,
+        "csv": csv_path,
+        "timings": timings,
+        "problems": problems,
+        "recorded": changed,
+    }
 
 
 def _not_recorded(chapter: str, students: list[str], db: str | None) -> list[str]:

@@ -1,0 +1,69 @@
+"""Nothing redone: a regrade records and feeds back only the submissions whose result changed.
+
+A result is keyed by everything it depends on (the submission, the checks and the library, the
+source notebook, torch, the device, the limits, the isolation mode, the data). When the gradebook
+already holds a student's result under the same key, and the feedback written from it is there, the
+grade command leaves both alone; anything else (a changed submission, a gradebook that lost the
+entry, deleted feedback, ``--refresh``) is recorded again.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .grader_cases import chapter_cases
+from .helpers import full_marks, grade, gradebook_scores, make_course, solution_notebook, submit, with_answers
+
+pytestmark = pytest.mark.slow  # four grading runs of two submissions
+
+CHAPTER = "01_module_basics"
+
+
+def recorded_again(run) -> int:
+    """How many submissions the run recorded, from its summary line."""
+    assert run.returncode == 0, run.stdout + run.stderr
+    found = re.search(r"\((\d+) submissions, (\d+) already recorded as they are", run.stdout)
+    assert found, run.stdout
+    return int(found.group(1)) - int(found.group(2))
+
+
+def stamps(course_dir) -> dict[str, float]:
+    """Modification times of what recording and feedback write, per student."""
+    out = {}
+    for folder in ("autograded", "feedback"):
+        for path in (course_dir / "autograder" / folder).rglob(f"{CHAPTER}.*"):
+            out[str(path.relative_to(course_dir))] = path.stat().st_mtime_ns
+    return out
+
+
+def test_regrade_records_only_what_changed(tmp_path):
+    course_dir = make_course(tmp_path, [CHAPTER])
+    solution = solution_notebook(CHAPTER)
+    wrong = next(v for v in chapter_cases()[CHAPTER] if not v.correct)
+    submit(course_dir, CHAPTER, "alice", solution)
+    submit(course_dir, CHAPTER, "bob", with_answers(solution, {wrong.exercise: wrong.code}))
+
+    assert recorded_again(grade(course_dir, CHAPTER)) == 2
+    first_scores, first_files = gradebook_scores(course_dir, CHAPTER), stamps(course_dir)
+    assert first_scores["alice"] == full_marks(CHAPTER) and first_scores["bob"] != full_marks(CHAPTER)
+
+    # nothing changed: nothing recorded, no file rewritten, the same gradebook and CSV
+    csv = (course_dir / "autograder/grades" / f"{CHAPTER}.csv").read_text()
+    assert recorded_again(grade(course_dir, CHAPTER)) == 0
+    assert stamps(course_dir) == first_files
+    assert gradebook_scores(course_dir, CHAPTER) == first_scores
+    assert (course_dir / "autograder/grades" / f"{CHAPTER}.csv").read_text() == csv
+
+    # bob fixes his answer: only bob is recorded and fed back again
+    submit(course_dir, CHAPTER, "bob", solution)
+    assert recorded_again(grade(course_dir, CHAPTER)) == 1
+    files = stamps(course_dir)
+    assert {k for k in files if files[k] != first_files.get(k)} == {k for k in files if "/bob/" in k}
+    assert gradebook_scores(course_dir, CHAPTER)["bob"] == full_marks(CHAPTER)
+
+    # a gradebook that lost its entries is filled again
+    (course_dir / "autograder/gradebook.db").unlink()
+    assert recorded_again(grade(course_dir, CHAPTER)) == 2
+    assert gradebook_scores(course_dir, CHAPTER) == {"alice": full_marks(CHAPTER), "bob": full_marks(CHAPTER)}
