@@ -10,8 +10,8 @@ from nncourse import course, reveal
 
 def test_reveal_hides_the_answer_until_every_question_is_answered(capsys):
     actual = {"dropout active": False, "graph recorded": True}
-    assert reveal(..., actual) is False
-    assert reveal({"dropout active": True, "graph recorded": ...}, actual) is False
+    reveal(..., actual)
+    reveal({"dropout active": True, "graph recorded": ...}, actual)
     out = capsys.readouterr().out
     assert "Make your prediction first" in out
     assert "'graph recorded'" in out and "True" not in out.replace("'graph recorded'", "")
@@ -19,16 +19,17 @@ def test_reveal_hides_the_answer_until_every_question_is_answered(capsys):
 
 def test_reveal_marks_each_prediction(capsys):
     actual = {"dropout active": False, "graph recorded": True}
-    assert reveal({"dropout active": True, "graph recorded": True}, actual) is False
+    reveal({"dropout active": True, "graph recorded": True}, actual)
     out = capsys.readouterr().out
     assert "✘ dropout active: you predicted True, it is False" in out
     assert "✔ graph recorded: True" in out
-    assert "1/2 predicted right." in out
-    assert reveal(dict(actual), actual) is True
+    assert "1/2 predicted right.\n" in out
+    reveal(dict(actual), actual)
+    assert "2/2 predicted right. All of them!" in capsys.readouterr().out
 
 
 def test_reveal_names_a_misspelt_question(capsys):
-    assert reveal({"dropout": True}, {"dropout active": False}) is False
+    reveal({"dropout": True}, {"dropout active": False})
     assert "Unknown question(s) ['dropout']" in capsys.readouterr().out
 
 

@@ -31,24 +31,24 @@ def show(label: str, value, digits: int = 4) -> None:
         print(f"{label}: {value}")
 
 
-def reveal(prediction, actual: dict) -> bool:
+def reveal(prediction, actual: dict) -> None:
     """Compare a learner's prediction with what the code just did, one line per question.
 
     ``prediction`` is a dict with the same keys as ``actual`` (``...`` for a question not answered
     yet). Nothing is revealed until every question has an answer: predicting first is the point.
-    Returns True when every prediction was right.
+    Prints, and returns nothing (a value would add an ``Out[...]`` line under the cell).
     """
     if prediction is ... or not isinstance(prediction, dict):
         print("Make your prediction first: fill in the dict in the cell above, run it, then run this cell.")
-        return False
+        return
     missing = [key for key in actual if prediction.get(key, ...) is ...]
     unknown = [key for key in prediction if key not in actual]
     if unknown:
         print(f"Unknown question(s) {unknown}; the questions are {list(actual)}.")
-        return False
+        return
     if missing:
         print(f"Answer every question before you look: {missing} still say `...`.")
-        return False
+        return
     right = 0
     for key, value in actual.items():
         if prediction[key] == value:
@@ -56,5 +56,4 @@ def reveal(prediction, actual: dict) -> bool:
             print(f"✔ {key}: {value!r}")
         else:
             print(f"✘ {key}: you predicted {prediction[key]!r}, it is {value!r}")
-    print(f"{right}/{len(actual)} predicted right.")
-    return right == len(actual)
+    print(f"{right}/{len(actual)} predicted right." + (" All of them!" if right == len(actual) else ""))
