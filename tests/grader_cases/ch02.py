@@ -15,6 +15,11 @@ I1, I2, I3 = "ex2_3_init_weights_test_xavier", "ex2_3_init_weights_test_in_place
 G1, G2 = "ex2_4_param_groups_test_groups", "ex2_4_param_groups_test_hidden"
 F1, F2 = "ex2_5_freeze_test_basic", "ex2_5_freeze_test_hidden"
 K1, K2 = "ex2_6_copy_matching_test_copy", "ex2_6_copy_matching_test_hidden"
+R1, R2, R3 = (
+    "ex2_7_rename_on_load_test_top_level",
+    "ex2_7_rename_on_load_test_submodule",
+    "ex2_7_rename_on_load_test_hidden",
+)
 
 VARIANTS = [
     # ---------------------------------------------------------------- ex2_1
@@ -1102,5 +1107,179 @@ def copy_matching_weights(src, dst):
     return sorted(copied)
 """,
         {K1: 1, K2: 0},
+    ),
+    # ---------------------------------------------------------------- ex2_7
+    Variant(
+        "ex2_7_rename_on_load",
+        "prefix ignored (works only when the module is the model itself)",
+        """
+def rename_on_load(module, renames):
+    def hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        for old, new in renames.items():
+            if old in state_dict:
+                state_dict[new] = state_dict.pop(old)
+
+    return module.register_load_state_dict_pre_hook(hook)
+""",
+        {R1: 1, R2: 0, R3: 0},
+    ),
+    Variant(
+        "ex2_7_rename_on_load",
+        "builds and returns a new dict instead of editing the one passed in",
+        """
+def rename_on_load(module, renames):
+    def hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        renamed = {}
+        for key, value in state_dict.items():
+            local = key[len(prefix):]
+            renamed[prefix + renames.get(local, local)] = value
+        state_dict = renamed
+        return state_dict
+
+    return module.register_load_state_dict_pre_hook(hook)
+""",
+        {R1: 0, R2: 0, R3: 0},
+    ),
+    Variant(
+        "ex2_7_rename_on_load",
+        "old key copied, left beside the new one",
+        """
+def rename_on_load(module, renames):
+    def hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        for old, new in renames.items():
+            if prefix + old in state_dict:
+                state_dict[prefix + new] = state_dict[prefix + old]
+
+    return module.register_load_state_dict_pre_hook(hook)
+""",
+        {R1: 0, R2: 0, R3: 0},
+    ),
+    Variant(
+        "ex2_7_rename_on_load",
+        "assumes every old key is present (new-format checkpoints raise KeyError)",
+        """
+def rename_on_load(module, renames):
+    def hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        for old, new in renames.items():
+            state_dict[prefix + new] = state_dict.pop(prefix + old)
+
+    return module.register_load_state_dict_pre_hook(hook)
+""",
+        {R1: 0, R2: 0, R3: 0},
+    ),
+    Variant(
+        "ex2_7_rename_on_load",
+        "load_state_dict monkeypatched instead of a hook",
+        """
+def rename_on_load(module, renames):
+    original = module.load_state_dict
+
+    def load_renamed(state_dict, strict=True, assign=False):
+        upgraded = {renames.get(key, key): value for key, value in state_dict.items()}
+        return original(upgraded, strict=strict, assign=assign)
+
+    module.load_state_dict = load_renamed
+    return load_renamed
+""",
+        {R1: 0, R2: 0, R3: 0},
+    ),
+    Variant(
+        "ex2_7_rename_on_load",
+        "keys matched by their ending (endswith) instead of prefix + old",
+        """
+def rename_on_load(module, renames):
+    def hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        for key in list(state_dict):
+            for old, new in renames.items():
+                if key.endswith(old):
+                    state_dict[key[: len(key) - len(old)] + new] = state_dict.pop(key)
+
+    return module.register_load_state_dict_pre_hook(hook)
+""",
+        {R1: 1, R2: 1, R3: 0},
+    ),
+    Variant(
+        "ex2_7_rename_on_load",
+        "handle not returned",
+        """
+def rename_on_load(module, renames):
+    def hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        for old, new in renames.items():
+            if prefix + old in state_dict:
+                state_dict[prefix + new] = state_dict.pop(prefix + old)
+
+    module.register_load_state_dict_pre_hook(hook)
+""",
+        {R1: 0, R2: 0, R3: 0},
+    ),
+    Variant(
+        "ex2_7_rename_on_load",
+        "registered with register_state_dict_pre_hook (a saving hook)",
+        """
+def rename_on_load(module, renames):
+    def hook(module, state_dict, prefix, *args):
+        for old, new in renames.items():
+            if prefix + old in state_dict:
+                state_dict[prefix + new] = state_dict.pop(prefix + old)
+
+    return module.register_state_dict_pre_hook(hook)
+""",
+        {R1: 0, R2: 0, R3: 0},
+    ),
+    Variant(
+        "ex2_7_rename_on_load",
+        "errors silenced in a load post-hook instead of renaming",
+        """
+def rename_on_load(module, renames):
+    def forgive(module, incompatible_keys):
+        incompatible_keys.missing_keys.clear()
+        incompatible_keys.unexpected_keys.clear()
+
+    return module.register_load_state_dict_post_hook(forgive)
+""",
+        {R1: 0, R2: 0, R3: 0},
+    ),
+    Variant(
+        "ex2_7_rename_on_load",
+        "*args hook, loop over the keys with startswith and a local name",
+        """
+def rename_on_load(module, renames):
+    def upgrade(mod, state_dict, prefix, *rest):
+        for key in list(state_dict.keys()):
+            if not key.startswith(prefix):
+                continue
+            local = key[len(prefix):]
+            if local in renames:
+                value = state_dict[key]
+                del state_dict[key]
+                state_dict[prefix + renames[local]] = value
+
+    handle = module.register_load_state_dict_pre_hook(upgrade)
+    return handle
+""",
+    ),
+    Variant(
+        "ex2_7_rename_on_load",
+        "a callable class, clear() and update() with f-string keys, values cloned",
+        """
+class KeyRenamer:
+    def __init__(self, renames):
+        self.renames = dict(renames)
+
+    def __call__(self, module, state_dict, prefix, local_metadata, strict, missing, unexpected, errors):
+        upgraded = {}
+        for key, value in state_dict.items():
+            for old, new in self.renames.items():
+                if key == f"{prefix}{old}":
+                    key, value = f"{prefix}{new}", value.clone()
+                    break
+            upgraded[key] = value
+        state_dict.clear()
+        state_dict.update(upgraded)
+
+
+def rename_on_load(module, renames):
+    return module.register_load_state_dict_pre_hook(KeyRenamer(renames))
+""",
     ),
 ]

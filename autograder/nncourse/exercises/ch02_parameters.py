@@ -1,11 +1,12 @@
-"""Chapter 2 — Parameters, buffers and state: the checks behind ex2_1 … ex2_6."""
+"""Chapter 2 — Parameters, buffers and state: the checks behind ex2_1 … ex2_7."""
 
 import math
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
-from ..expect import expect_close, expect_equal, expect_true
+from ..expect import expect_close, expect_close_dict, expect_equal, expect_true
 from ..probing import device, generator, load_seeded, output_and_grads, randn, reseed, state_shapes, vary
 from ..registry import Mistake, exercise
 
@@ -1071,4 +1072,327 @@ def _(got, ref):
         got["non_persistent"],
         ref["non_persistent"],
         "two models with a non-persistent buffer 'cache' (not a state_dict entry)",
+    )
+
+
+# --------------------------------------------------------------------- ex2_7
+# Misreadings: the prefix ignored (state_dict[old] instead of state_dict[prefix + old]: works only
+# when the module is the model itself; the submodule checks load through a parent, prefixes "1." and
+# "encoder.1."); a new dict built (or returned) instead of editing the one the hook receives (torch
+# ignores both: no key is renamed anywhere); the old key copied and left in place (strict loading
+# reports it as unexpected); every old key assumed present, so a new-format or half-migrated
+# checkpoint raises KeyError (new-format and mixed checkpoints); keys matched with endswith / str.replace
+# instead of the exact key prefix + old (a child whose own key ends with the old name: "head.linear.weight"
+# beside a renamed "linear.weight"); only the last dotted component compared (dotted renames); the
+# renames hard-coded ({"scale": "weight"}: the hidden check draws other old names per grading run);
+# load_state_dict replaced on the module instead of a hook (refused by the grading policy; a parent's
+# load_state_dict never calls it either, and the probe looks for it); the wrong hook kind:
+# register_state_dict_pre_hook (runs when saving) or a load post-hook that clears missing_keys /
+# unexpected_keys so nothing is reported but nothing is loaded (the count of load pre-hooks and the
+# loaded values); the handle not returned (None, or a list of handles), or not the one that removes
+# this hook (loading an old checkpoint after handle.remove() must fail again; removing one module's
+# handle must leave another module's hook in place); values changed on the way (.clone() is fine,
+# the loaded values are compared).
+ex2_7 = exercise("ex2_7_rename_on_load", CHAPTER)
+
+
+class _Affine(nn.Module):
+    """Version 2 of a layer: version 1 stored its two parameters under other names."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n))
+        self.bias = nn.Parameter(torch.zeros(n))
+
+    def forward(self, x):
+        return x * self.weight + self.bias
+
+
+class _Head(nn.Module):
+    """Holds a child still called ``linear``: its keys end with the old name of _Renamed's layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 2)
+
+
+class _Renamed(nn.Module):
+    """Version 2 renamed the submodule ``linear`` to ``proj``; ``head.linear`` kept its name."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(3, 3)
+        self.head = _Head()
+
+
+class _Deep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(3, 3), _Affine(3))
+        self.head = _Affine(3)
+
+
+def _checkpoint(shapes: dict, seed: int) -> dict:
+    """A checkpoint with seeded values, on the CPU (load_state_dict copies across devices)."""
+    g = generator(seed)
+    return {key: torch.randn(tuple(shape), generator=g) * 0.5 for key, shape in shapes.items()}
+
+
+def _old_format(checkpoint: dict, prefix: str, renames: dict) -> dict:
+    """The same values under the old keys: ``prefix + new`` back to ``prefix + old``."""
+    back = {prefix + new: prefix + old for old, new in renames.items()}
+    return {back.get(key, key): value for key, value in checkpoint.items()}
+
+
+def _load_report(model, checkpoint, strict=True) -> dict:
+    """What loading did: the error it raised, or the incompatible keys and the model's state after it."""
+    try:  # the learner's hooks run inside load_state_dict (and state_dict, if registered there)
+        result = model.load_state_dict(dict(checkpoint), strict=strict)
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    except Exception as err:
+        return {"error": f"{type(err).__name__}: {err}"[:700]}
+    return {
+        "error": None,
+        "missing": sorted(result.missing_keys),
+        "unexpected": sorted(result.unexpected_keys),
+        "state": state,
+    }
+
+
+def _hook_info(module) -> dict:
+    return {
+        "load_pre_hooks": len(module._load_state_dict_pre_hooks),
+        "shadowed": "load_state_dict" in vars(module),
+    }
+
+
+def _handle_info(handle) -> dict:
+    return {
+        "is_handle": isinstance(handle, RemovableHandle),
+        "handle_type": type(handle).__name__,
+    }
+
+
+def _remove(handle) -> bool:
+    if isinstance(handle, RemovableHandle):
+        handle.remove()
+        return True
+    return False
+
+
+_RENAME_2_7 = (
+    "inside the hook, for each (old, new) in renames: if prefix + old is in state_dict, "
+    "state_dict[prefix + new] = state_dict.pop(prefix + old) — edit the dict the hook receives "
+    "(a new dict, or a returned one, is ignored)."
+)
+
+
+def _hint_for_error(error: str, label: str) -> str:
+    if "KeyError" in error:
+        return (
+            "rename only the old keys that are present (if prefix + old in state_dict): a checkpoint "
+            "in the new format, or one migrated halfway, has some old keys missing."
+        )
+    if "Unexpected key" in error and "Missing key" not in error:
+        return (
+            "the old key is still in the dict after the hook ran: move the entry with "
+            "state_dict.pop(prefix + old), do not copy it, or strict loading rejects the leftover key."
+        )
+    if "Unexpected key" in error and "Missing key" in error:
+        if "prefix" in label:
+            return (
+                "the keys the hook receives start with `prefix` (the module's place in the model, "
+                "such as '1.'): look for prefix + old and write prefix + new; match the whole key, "
+                "not its ending. " + _RENAME_2_7
+            )
+        return "the old keys were not renamed in the dict load_state_dict uses: " + _RENAME_2_7
+    return _RENAME_2_7
+
+
+def _judge_load(got, ref, label, hint=None):
+    if ref["error"] is not None:  # the reference refuses this load too: it must fail
+        expect_true(
+            got["error"] is not None,
+            f"{label}: the checkpoint loaded, but it should not",
+            hint="after handle.remove() the hook is gone, so old keys are no longer renamed and strict "
+            "loading fails: return the handle that register_load_state_dict_pre_hook gave you.",
+            got="loaded without error",
+            expected="a RuntimeError (missing and unexpected keys)",
+        )
+        return
+    if got["error"] is not None:
+        raise Mistake(
+            f"{label}: load_state_dict raised",
+            got=got["error"],
+            expected="the checkpoint loads with strict=True",
+            hint=hint or _hint_for_error(got["error"], label),
+        )
+    expect_equal(
+        {"missing": got["missing"], "unexpected": got["unexpected"]},
+        {"missing": ref["missing"], "unexpected": ref["unexpected"]},
+        f"{label}: the keys load_state_dict reports as incompatible",
+        _RENAME_2_7,
+    )
+    expect_close_dict(
+        got["state"],
+        ref["state"],
+        f"{label}: the model's state after loading",
+        "the hook must move each value to its new key unchanged, so that load_state_dict copies it "
+        "into the parameter (clearing missing_keys in a post-hook hides the error but loads nothing).",
+    )
+
+
+def _judge_registration(got, ref, label):
+    expect_true(
+        not got["shadowed"],
+        f"{label}: load_state_dict was replaced on the module instead of registering a hook",
+        hint="a parent model's load_state_dict never calls its submodules' load_state_dict: use "
+        "module.register_load_state_dict_pre_hook(hook).",
+    )
+    expect_equal(
+        got["load_pre_hooks"],
+        ref["load_pre_hooks"],
+        f"{label}: the number of load_state_dict pre-hooks on the module",
+        "register exactly one hook with module.register_load_state_dict_pre_hook(hook) "
+        "(register_state_dict_pre_hook runs when saving, and a load post-hook only after the values "
+        "were copied: too late to rename anything).",
+    )
+
+
+def _judge_handle(got, label):
+    expect_true(
+        got["is_handle"],
+        f"{label} should return the handle of the hook (a torch.utils.hooks.RemovableHandle)",
+        hint="return module.register_load_state_dict_pre_hook(hook).",
+        got=got["handle_type"],
+        expected="RemovableHandle",
+    )
+
+
+_OLD_NAMES = {"scale": "weight", "shift": "bias"}
+
+
+@ex2_7.test("top_level")
+def rename_top_level(rename_on_load):
+    layer = _Affine(3).to(device)
+    handle = rename_on_load(layer, dict(_OLD_NAMES))
+    data = {"handle": _handle_info(handle), "hooks": _hook_info(layer)}
+    new = _checkpoint({"weight": [3], "bias": [3]}, 271)
+    data["old"] = _load_report(layer, _old_format(new, "", _OLD_NAMES))
+    data["new"] = _load_report(layer, _checkpoint({"weight": [3], "bias": [3]}, 272))
+    if _remove(handle):
+        data["after_remove"] = _load_report(layer, _old_format(new, "", _OLD_NAMES))
+    return data
+
+
+@rename_top_level.judge
+def _(got, ref):
+    label = "rename_on_load(layer, {'scale': 'weight', 'shift': 'bias'})"
+    _judge_registration(got["hooks"], ref["hooks"], label)
+    _judge_load(got["old"], ref["old"], "layer.load_state_dict(an old checkpoint with 'scale' and 'shift')")
+    _judge_load(got["new"], ref["new"], "layer.load_state_dict(a new checkpoint with 'weight' and 'bias')")
+    _judge_handle(got["handle"], label)
+    _judge_load(got["after_remove"], ref["after_remove"], "loading the old checkpoint after handle.remove()")
+
+
+@ex2_7.test("submodule")
+def rename_submodule(rename_on_load):
+    model = nn.Sequential(nn.Linear(2, 3), _Affine(3)).to(device)
+    handle = rename_on_load(model[1], dict(_OLD_NAMES))
+    new = _checkpoint({k: list(v.shape) for k, v in model.state_dict().items()}, 273)
+    return {
+        "handle": _handle_info(handle),
+        "hooks": _hook_info(model[1]),
+        "old": _load_report(model, _old_format(new, "1.", _OLD_NAMES)),
+        "new": _load_report(model, _checkpoint({k: list(v.shape) for k, v in new.items()}, 274)),
+    }
+
+
+@rename_submodule.judge
+def _(got, ref):
+    label = "rename_on_load(model[1], {'scale': 'weight', 'shift': 'bias'})"
+    _judge_registration(got["hooks"], ref["hooks"], label)
+    _judge_handle(got["handle"], label)
+    _judge_load(
+        got["old"],
+        ref["old"],
+        "model.load_state_dict(an old checkpoint with '1.scale' and '1.shift'), the layer at prefix '1.'",
+    )
+    _judge_load(got["new"], ref["new"], "model.load_state_dict(a new checkpoint), the layer at prefix '1.'")
+
+
+def _shapes(model) -> dict:
+    return {k: list(v.shape) for k, v in model.state_dict().items()}
+
+
+@ex2_7.test("hidden")
+def rename_hidden(rename_on_load):
+    old_weight = vary("scale", ["scale", "gamma", "gain"], 701)
+    old_bias = vary("shift", ["shift", "beta", "offset"], 702)
+    renames = {old_weight: "weight", old_bias: "bias"}
+    data: dict = {}
+
+    # a hook on the model itself, with dotted keys; head.linear.* end like the old keys but stay
+    model = _Renamed().to(device)
+    dotted = {"linear.weight": "proj.weight", "linear.bias": "proj.bias"}
+    handle = rename_on_load(model, dict(dotted))
+    new = _checkpoint(_shapes(model), 275)
+    data["dotted"] = _load_report(model, _old_format(new, "", dotted))
+    data["dotted_new"] = _load_report(model, _checkpoint(_shapes(model), 276))
+    data["dotted_handle"] = _handle_info(handle)
+    data["dotted_hooks"] = _hook_info(model)
+
+    # two levels down, and a second instance with its own hook
+    deep = _Deep().to(device)
+    inner = rename_on_load(deep.encoder[1], dict(renames))
+    outer = rename_on_load(deep.head, dict(renames))
+    new = _checkpoint(_shapes(deep), 277)
+    both_old = _old_format(_old_format(new, "encoder.1.", renames), "head.", renames)
+    data["deep"] = _load_report(deep, both_old)
+    data["deep_not_strict"] = _load_report(deep, both_old, strict=False)
+    # half migrated: one old key and one new key in the same layer
+    half = _old_format(_checkpoint(_shapes(deep), 278), "head.", {old_weight: "weight"})
+    data["half"] = _load_report(deep, half)
+    # removing one handle leaves the other module's hook in place
+    _remove(inner)
+    only_head_old = _old_format(_checkpoint(_shapes(deep), 279), "head.", renames)
+    data["after_inner_removed"] = _load_report(deep, only_head_old)
+    data["encoder_old_after_remove"] = _load_report(deep, both_old)
+    data["handles"] = [_handle_info(inner), _handle_info(outer)]
+    return data
+
+
+@rename_hidden.judge
+def _(got, ref):
+    label = "rename_on_load(model, {'linear.weight': 'proj.weight', 'linear.bias': 'proj.bias'})"
+    _judge_registration(got["dotted_hooks"], ref["dotted_hooks"], label)
+    _judge_handle(got["dotted_handle"], label)
+    _judge_load(
+        got["dotted"],
+        ref["dotted"],
+        "renames {'linear.weight': 'proj.weight', 'linear.bias': 'proj.bias'} on the model itself, "
+        "whose child head.linear keeps its name",
+        hint="rename exactly the keys prefix + old, nothing else: 'head.linear.weight' ends like "
+        "'linear.weight' but belongs to another module and keeps its name (compare whole keys, not "
+        "endings, and not only the last dotted part). " + _RENAME_2_7,
+    )
+    _judge_load(got["dotted_new"], ref["dotted_new"], "the same model, a new-format checkpoint")
+    for info in got["handles"]:
+        _judge_handle(info, "rename_on_load(deep.encoder[1], ...)")
+    _judge_load(
+        got["deep"],
+        ref["deep"],
+        "old keys in two layers, at prefixes 'encoder.1.' and 'head.' (one rename_on_load each)",
+    )
+    _judge_load(got["deep_not_strict"], ref["deep_not_strict"], "the same old checkpoint with strict=False")
+    _judge_load(got["half"], ref["half"], "a half-migrated checkpoint (one old and one new key in 'head.')")
+    _judge_load(
+        got["after_inner_removed"],
+        ref["after_inner_removed"],
+        "after removing the handle of encoder[1], an old checkpoint for 'head.' only",
+    )
+    _judge_load(
+        got["encoder_old_after_remove"],
+        ref["encoder_old_after_remove"],
+        "after removing the handle of encoder[1], old keys under 'encoder.1.'",
     )
