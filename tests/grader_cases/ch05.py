@@ -21,6 +21,11 @@ CO, CU, CH = (
     "ex5_3_functional_call_test_hidden",
 )
 EV, ES, EH = ("ex5_4_cross_entropy_test_values", "ex5_4_cross_entropy_test_stable", "ex5_4_cross_entropy_test_hidden")
+BV, BS, BH = (
+    "ex5_5_bce_with_logits_test_values",
+    "ex5_5_bce_with_logits_test_stable",
+    "ex5_5_bce_with_logits_test_hidden",
+)
 
 VARIANTS = [
     # ---------------------------------------------------------------- ex5_1
@@ -678,5 +683,183 @@ def cross_entropy(logits, targets):
     return (log_z - logits.gather(1, targets.unsqueeze(1)).squeeze(1)).mean()
 """,
         {EV: 0, ES: 0, EH: 0},
+    ),
+    # ---------------------------------------------------------------- ex5_5
+    Variant(
+        "ex5_5_bce_with_logits",
+        "torch.where on the sign of x, each branch with exp of a non-positive number",
+        """
+def bce_with_logits(logits, targets):
+    e = torch.exp(-logits.abs())
+    positive = logits - logits * targets + torch.log1p(e)
+    negative = -logits * targets + torch.log1p(e)
+    return torch.where(logits > 0, positive, negative).mean()
+""",
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "logsumexp over a stacked zero, relu, divided by numel",
+        """
+def bce_with_logits(logits, targets):
+    zeros = torch.zeros_like(logits)
+    log_one_plus_exp = torch.logsumexp(torch.stack([zeros, logits]), dim=0)
+    loss = log_one_plus_exp - logits * targets
+    return loss.sum() / logits.numel()
+""",
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "both log-sigmoid terms made stable by hand, soft labels weighted",
+        """
+def _log_sigmoid(z):
+    return -(torch.relu(-z) + torch.log(1 + torch.exp(-torch.abs(z))))
+
+def bce_with_logits(logits, targets):
+    y = targets
+    return -(y * _log_sigmoid(logits) + (1 - y) * _log_sigmoid(-logits)).mean()
+""",
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "sigmoid first, then log",
+        """
+def bce_with_logits(logits, targets):
+    p = torch.sigmoid(logits)
+    return -(targets * torch.log(p) + (1 - targets) * torch.log(1 - p)).mean()
+""",
+        {BV: 1, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "sigmoid, probabilities clamped to [1e-7, 1 - 1e-7], then log",
+        """
+def bce_with_logits(logits, targets, eps=1e-7):
+    p = torch.sigmoid(logits).clamp(eps, 1 - eps)
+    return -(targets * torch.log(p) + (1 - targets) * torch.log(1 - p)).mean()
+""",
+        {BV: 1, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "log(1 + exp(x)) - x*y written directly (overflows for large positive x)",
+        """
+def bce_with_logits(logits, targets):
+    return (torch.log(1 + torch.exp(logits)) - logits * targets).mean()
+""",
+        {BV: 1, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "sum over the elements instead of the mean",
+        """
+def bce_with_logits(logits, targets):
+    return (logits.clamp(min=0) - logits * targets + torch.log1p(torch.exp(-logits.abs()))).sum()
+""",
+        {BV: 0, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "mean over the last dimension, summed over the rest",
+        """
+def bce_with_logits(logits, targets):
+    per_element = logits.clamp(min=0) - logits * targets + torch.log1p(torch.exp(-logits.abs()))
+    return per_element.mean(dim=-1).sum()
+""",
+        {BV: 0, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "sign flipped (x*y added)",
+        """
+def bce_with_logits(logits, targets):
+    return (logits.clamp(min=0) + logits * targets + torch.log1p(torch.exp(-logits.abs()))).mean()
+""",
+        {BV: 0, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "stable log-sigmoid terms, leading minus forgotten",
+        """
+def log_sigmoid(z):
+    return -(torch.clamp(-z, min=0) + torch.log1p(torch.exp(-z.abs())))
+
+def bce_with_logits(logits, targets):
+    return (targets * log_sigmoid(logits) + (1 - targets) * log_sigmoid(-logits)).mean()
+""",
+        {BV: 0, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "targets assumed to be 0 or 1: one term picked with torch.where",
+        """
+def bce_with_logits(logits, targets):
+    log1p_exp = logits.clamp(min=0) + torch.log1p(torch.exp(-logits.abs()))
+    per_element = torch.where(targets > 0.5, log1p_exp - logits, log1p_exp)
+    return per_element.mean()
+""",
+        {BV: 0, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "torch.where with both branches computing exp of +-x (nan gradient)",
+        """
+def bce_with_logits(logits, targets):
+    pos = logits - logits * targets + torch.log1p(torch.exp(-logits))
+    neg = -logits * targets + torch.log1p(torch.exp(logits))
+    return torch.where(logits >= 0, pos, neg).mean()
+""",
+        {BV: 1, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "returns .item()",
+        """
+def bce_with_logits(logits, targets):
+    loss = logits.clamp(min=0) - logits * targets + torch.log1p(torch.exp(-logits.abs()))
+    return loss.mean().item()
+""",
+        {BV: 0, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "computed under torch.no_grad() (no gradient)",
+        """
+def bce_with_logits(logits, targets):
+    with torch.no_grad():
+        loss = logits.clamp(min=0) - logits * targets + torch.log1p(torch.exp(-logits.abs()))
+    return loss.mean()
+""",
+        {BV: 0, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "clamps the logits in place",
+        """
+def bce_with_logits(logits, targets):
+    linear = -logits * targets
+    absolute = logits.abs()
+    return (logits.clamp_(min=0) + linear + torch.log1p(torch.exp(-absolute))).mean()
+""",
+        {BV: 0, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "uses F.binary_cross_entropy_with_logits (forbidden)",
+        """
+def bce_with_logits(logits, targets):
+    return F.binary_cross_entropy_with_logits(logits, targets)
+""",
+        {BV: 0, BS: 0, BH: 0},
+    ),
+    Variant(
+        "ex5_5_bce_with_logits",
+        "F.softplus under another name (forbidden during the call)",
+        """
+from torch.nn.functional import softplus as smooth_relu
+
+def bce_with_logits(logits, targets):
+    return (smooth_relu(logits) - logits * targets).mean()
+""",
+        {BV: 0, BS: 0, BH: 0},
     ),
 ]

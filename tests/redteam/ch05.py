@@ -195,4 +195,25 @@ class _Torch:
 torch = _Torch()
 ''',
     ),
+    attack(
+        "torch_ops_aten_softplus",
+        CHAPTER,
+        "ex5_5_bce_with_logits",
+        2,
+        """
+def bce_with_logits(logits, targets):
+    return (F.softplus(logits) - logits * targets).mean()
+""",
+        """
+class _F:
+    \"\"\"F, except that softplus goes straight to the aten operator, past the patched F.softplus.\"\"\"
+
+    @staticmethod
+    def softplus(x):
+        return torch.ops.aten.softplus.default(x, 1.0, 20.0)
+
+F = _F
+""",
+        policy=False,
+    ),
 ]

@@ -1,5 +1,6 @@
 """Chapter 5 — nn.functional vs nn.Xxx: the checks behind ex5_1 … ex5_4."""
 
+import math
 from typing import Any
 
 import torch
@@ -659,42 +660,54 @@ _PATCHED: list[tuple[Any, str]] = [  # (a module or a class, the name patched on
 ]
 
 
-def _forbidden(label):
+_CE_ADVICE = "write the loss yourself with torch.logsumexp (or the max-subtraction trick), gather/indexing and mean"
+_CE_LABELS: dict[Any, str] = {
+    nn.CrossEntropyLoss: "nn.CrossEntropyLoss",
+    nn.NLLLoss: "nn.NLLLoss",
+    nn.LogSoftmax: "nn.LogSoftmax",
+    torch.Tensor: "Tensor.log_softmax",
+}
+
+
+def _forbidden(label, advice=_CE_ADVICE):
     def fail(*args, **kwargs):
-        raise ForbiddenFunctionError(
-            f"{label} is not allowed in this exercise: write the loss yourself with torch.logsumexp "
-            "(or the max-subtraction trick), gather/indexing and mean"
-        )
+        raise ForbiddenFunctionError(f"{label} is not allowed in this exercise: {advice}")
 
     return fail
 
 
 class _ForbidMode(TorchFunctionMode):
-    """Catches the forbidden operations even when reached through another name."""
+    """Catches the forbidden operations even when reached through another name.
+
+    An operator overload (``torch.ops.aten.softplus.default``) is named ``softplus.default``: the
+    part before the first dot is what is compared.
+    """
+
+    def __init__(self, banned=frozenset(_BANNED_NAMES), advice=_CE_ADVICE):
+        super().__init__()
+        self.banned, self.advice = banned, advice
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", "")
-        if name in _BANNED_NAMES:
-            _forbidden(name)()
+        if name.split(".")[0] in self.banned:
+            _forbidden(name, self.advice)()
         return func(*args, **(kwargs or {}))
 
 
-def _call_without_builtin_losses(fn, *args):
+def _label(owner, name, labels):
+    return labels.get(owner) or f"{owner.__name__.replace('torch.nn.functional', 'F')}.{name}"
+
+
+def _call_with_bans(fn, args, patched, banned, advice, labels):
+    """``fn(*args)`` with the ``patched`` (owner, name) pairs failing and ``banned`` operators refused."""
     saved = []
     try:
-        for owner, name in _PATCHED:
+        for owner, name in patched:
             saved.append(
                 (owner, name, owner.__dict__.get(name, _MISSING) if isinstance(owner, type) else getattr(owner, name))
             )
-            label = {
-                nn.CrossEntropyLoss: "nn.CrossEntropyLoss",
-                nn.NLLLoss: "nn.NLLLoss",
-                nn.LogSoftmax: "nn.LogSoftmax",
-                torch.Tensor: "Tensor.log_softmax",
-            }.get(owner)
-            label = label or f"{owner.__name__.replace('torch.nn.functional', 'F')}.{name}"
-            setattr(owner, name, _forbidden(label))
-        with _ForbidMode():
+            setattr(owner, name, _forbidden(_label(owner, name, labels), advice))
+        with _ForbidMode(frozenset(banned), advice):
             return fn(*args)
     finally:
         for owner, name, original in reversed(saved):
@@ -702,6 +715,10 @@ def _call_without_builtin_losses(fn, *args):
                 delattr(owner, name)
             else:
                 setattr(owner, name, original)
+
+
+def _call_without_builtin_losses(fn, *args):
+    return _call_with_bans(fn, args, _PATCHED, _BANNED_NAMES, _CE_ADVICE, _CE_LABELS)
 
 
 def _ce_case(cross_entropy, logits_cpu, targets_cpu):
@@ -846,3 +863,286 @@ def _(got, ref):
         ("transposed", "a non-contiguous (transposed) logits tensor"),
     ]:
         _judge_ce_case(got[key], ref[key], label)
+
+
+# ===================================================================== ex5_5
+# Misreadings considered, and the probe input that separates each:
+# * sigmoid first, then log (with or without a clamp of the probabilities): logits of magnitude 30 to
+#   1000 of both signs give -inf/nan, or (clamped) a loss near 16 where it should be near 1000;
+# * log(1 + exp(x)) or log(1 + exp(-x)) written directly: exp overflows for large logits of one sign
+#   only, so both signs appear in the stable test;
+# * torch.where over two branches that each compute exp of a large number: the value is right but the
+#   gradient is nan (0 * inf in the unused branch), so the gradient is compared at large logits too;
+# * sum instead of mean, or the mean over one dimension only: several elements, 2-D and 3-D shapes;
+# * the sign flipped (loss <= 0): every value is compared with F.binary_cross_entropy_with_logits;
+# * targets assumed to be 0 or 1 (torch.where(y == 1, ...), indexing by the target): soft targets in
+#   every test, beside hard ones;
+# * .item(), detach() or no_grad (no gradient), a wrong gradient: backward() must reach the logits with
+#   F's gradient (sigmoid(x) - y) / numel;
+# * in-place changes of the logits or targets (clamp_, mul_): compared with copies;
+# * the library's own stable pieces (the loss itself, softplus, logsigmoid, logaddexp): refused by the
+#   policy where their names are unambiguous, and made to fail during the call under every name.
+# Not probed: a logit of exactly 0, where max(x, 0) and |x| have a one-sided derivative and the
+# textbook formula's gradient (-y) differs from F's (0.5 - y); no probe input is exactly 0.
+_BCE_BANNED = frozenset(
+    {"binary_cross_entropy_with_logits", "binary_cross_entropy", "softplus", "log_sigmoid", "logaddexp", "logaddexp2"}
+)
+# names refused anywhere in the answer's text; not softplus/logsigmoid, which learners give their own helpers
+_BCE_DENY = (
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy",
+    "BCEWithLogitsLoss",
+    "BCELoss",
+    "Softplus",
+    "LogSigmoid",
+    "logaddexp",
+    "logaddexp2",
+)
+ex5_5 = exercise("ex5_5_bce_with_logits", CHAPTER, deny=_BCE_DENY)
+_BCE_ADVICE = (
+    "write the loss yourself from max(x, 0), x * y, exp, log1p (or log) and mean, or with torch.logsumexp over [0, x]"
+)
+_BCE_PATCHED: list[tuple[Any, str]] = [
+    (F, "binary_cross_entropy_with_logits"),
+    (F, "binary_cross_entropy"),
+    (F, "softplus"),
+    (F, "logsigmoid"),
+    (torch, "binary_cross_entropy_with_logits"),
+    (torch, "logaddexp"),
+    (torch, "logaddexp2"),
+    (torch.Tensor, "logaddexp"),
+    (torch.Tensor, "logaddexp2"),
+    (nn.BCEWithLogitsLoss, "forward"),
+    (nn.BCELoss, "forward"),
+    (nn.Softplus, "forward"),
+    (nn.LogSigmoid, "forward"),
+]
+_BCE_LABELS: dict[Any, str] = {
+    nn.BCEWithLogitsLoss: "nn.BCEWithLogitsLoss",
+    nn.BCELoss: "nn.BCELoss",
+    nn.Softplus: "nn.Softplus",
+    nn.LogSigmoid: "nn.LogSigmoid",
+    torch.Tensor: "Tensor.logaddexp",
+}
+_HINT_BCE = (
+    "loss = mean over every element of max(x, 0) - x * y + log1p(exp(-|x|)): "
+    "log(1 + e^x) = log(e^0 + e^x) is a log-sum-exp of two terms, so pull the larger exponent out."
+)
+
+
+def _bce_case(bce_with_logits, logits_cpu, targets_cpu, soft):
+    logits = logits_cpu.clone().to(device).requires_grad_()  # clone keeps the strides (transposed stays so)
+    targets = targets_cpu.clone().to(device)
+    leaf = logits.detach().clone().requires_grad_()
+    torch_value = F.binary_cross_entropy_with_logits(leaf, targets)
+    torch_value.backward()
+    out = _call_with_bans(bce_with_logits, (logits, targets), _BCE_PATCHED, _BCE_BANNED, _BCE_ADVICE, _BCE_LABELS)
+    data: dict[str, Any] = {
+        "type": type(out).__name__,
+        "is_tensor": isinstance(out, torch.Tensor),
+        "torch_value": torch_value.detach(),
+        "torch_grad": leaf.grad,
+        "shape_in": list(logits.shape),
+        "soft": soft,
+    }
+    if not data["is_tensor"]:
+        data["value"] = float(out) if isinstance(out, (int, float)) else None
+        return data
+    data["shape"] = list(out.shape)
+    data["value"] = out.detach()
+    data["inputs_unchanged"] = torch.equal(logits.detach().cpu(), logits_cpu) and torch.equal(
+        targets.cpu(), targets_cpu
+    )
+    data["grad"] = None
+    if out.requires_grad and out.numel() == 1:
+        out.sum().backward()
+        data["grad"] = logits.grad
+    # two diagnostic calls, for the hint only: targets rounded to 0/1, and all targets 0
+    for key, other in [("rounded", targets.round()), ("zero_targets", torch.zeros_like(targets))]:
+        with torch.no_grad():
+            data[f"torch_{key}"] = F.binary_cross_entropy_with_logits(logits.detach(), other)
+        try:
+            value = _call_with_bans(
+                bce_with_logits, (logits.detach().clone(), other), _BCE_PATCHED, _BCE_BANNED, _BCE_ADVICE, _BCE_LABELS
+            )
+            data[key] = value.detach() if isinstance(value, torch.Tensor) and value.numel() == 1 else None
+        except Exception:
+            data[key] = None
+    return data
+
+
+def _matches(got, key, ref):
+    """Whether a diagnostic value of the learner's equals F's on the same inputs (hints only)."""
+    value, expected = got.get(key), ref[f"torch_{key}"]
+    return value is not None and torch.allclose(value.double().reshape(()), expected.double(), rtol=1e-4, atol=1e-5)
+
+
+def _soft_targets(*shape, seed):
+    """Targets in [0, 1] with exact 0s and 1s among them."""
+    g = generator(seed)
+    y = torch.rand(*shape, generator=g)
+    return torch.where(torch.rand(*shape, generator=g) < 0.3, y.round(), y)
+
+
+def _nonzero(x):
+    """No logit exactly 0 (see the misreadings above)."""
+    return torch.where(x == 0, torch.full_like(x, 0.5), x)
+
+
+def _judge_bce_value(got, ref, label):
+    expected = ref["torch_value"]
+    what = f"{label}: the loss (compared with F.binary_cross_entropy_with_logits)"
+    if not got["is_tensor"]:
+        raise Mistake(
+            f"{label}: bce_with_logits returned a {got['type']}, not a tensor",
+            got=got["value"],
+            expected=expected,
+            hint="return the 0-d tensor itself: .item() (or float()) cuts it out of the autograd graph.",
+        )
+    expect_equal(
+        got["shape"],
+        [],
+        f"{label}: the loss should be a 0-d tensor (one number for the whole batch)",
+        hint="average the per-element losses over every element: (...).mean().",
+    )
+    value = got["value"]
+    if not torch.isfinite(value):
+        raise Mistake(
+            f"{label}: the loss is {value.item()}: exp() overflowed, or log(0) happened",
+            got=value,
+            expected=expected,
+            hint="sigmoid(x) rounds to exactly 0 or 1 for large |x|, and exp(x) overflows above 88: " + _HINT_BCE,
+        )
+    v, e = value.double().item(), expected.double().item()
+    hint = _HINT_BCE
+    sizes = sorted(set(got["shape_in"]) | {math.prod(got["shape_in"])})
+    factors = [k for k in sizes if k > 1 and abs(v - e * k) <= 1e-4 * abs(e * k) + 1e-5]
+    if factors:
+        hint = (
+            f"your loss is {factors[-1]} times too large: F.binary_cross_entropy_with_logits averages over "
+            "EVERY element (.mean() over the whole tensor), it does not sum over any dimension."
+        )
+    elif abs(v + e) <= 1e-4 * abs(e) + 1e-5:
+        hint = "the sign is flipped: the loss is -[y log σ(x) + (1 - y) log(1 - σ(x))], never negative."
+    elif e > 20 and v < e / 2:
+        hint = (
+            "confidently wrong logits should cost about |x| each; clamping sigmoid's output to [eps, 1 - eps] "
+            "caps every term near -log(eps). " + _HINT_BCE
+        )
+    elif got["soft"] and _matches(got, "rounded", ref):
+        hint = (
+            "your loss is right when every target is 0 or 1, but these targets are soft labels (any value in "
+            "[0, 1]): weight both terms, y * (...) + (1 - y) * (...), instead of choosing one by the target. "
+            + _HINT_BCE
+        )
+    elif _matches(got, "zero_targets", ref):
+        hint = (
+            "your loss is right when every target is 0, so the term that depends on the target is wrong: "
+            "it is - x * y (the loss falls by x for each unit of y). " + _HINT_BCE
+        )
+    expect_close(value, expected, what, hint)
+
+
+def _judge_bce_case(got, ref, label):
+    _judge_bce_value(got, ref, label)
+    expect_true(
+        got["inputs_unchanged"],
+        f"{label}: bce_with_logits changed the logits or the targets it was given",
+        hint="avoid in-place operations (clamp_, mul_, -=) on the inputs; write x.clamp(min=0) instead.",
+    )
+    grad = got["grad"]
+    if grad is None:
+        raise Mistake(
+            f"{label}: loss.backward() does not reach the logits",
+            hint="do not detach, call .item() or wrap the computation in torch.no_grad().",
+        )
+    if not torch.isfinite(grad).all():
+        raise Mistake(
+            f"{label}: the gradient with respect to the logits contains inf or nan, although the loss is finite",
+            got=grad,
+            expected=ref["torch_grad"],
+            hint="torch.where evaluates both branches, and an exp() that overflows in the branch not taken "
+            "still poisons the gradient (0 * inf = nan): keep every exponent <= 0, e.g. exp(-|x|).",
+        )
+    expect_close(
+        grad,
+        ref["torch_grad"],
+        f"{label}: the gradient with respect to the logits",
+        hint="the gradient should be (sigmoid(x) - y) / numel. " + _HINT_BCE,
+    )
+
+
+@ex5_5.test("values")
+def bce_values(bce_with_logits):
+    g = generator(670)
+    hard_logits = _nonzero(torch.randn(8, generator=g) * 3.0)
+    hard_targets = (torch.rand(8, generator=g) < 0.5).float()
+    return {
+        "hard": _bce_case(bce_with_logits, hard_logits, hard_targets, soft=False),
+        "soft": _bce_case(
+            bce_with_logits, _nonzero(torch.randn(5, 3, generator=g) * 2.0), _soft_targets(5, 3, seed=671), soft=True
+        ),
+    }
+
+
+@bce_values.judge
+def _(got, ref):
+    _judge_bce_case(got["hard"], ref["hard"], "logits (8,), targets 0 or 1")
+    _judge_bce_case(got["soft"], ref["soft"], "logits (5, 3), soft targets in [0, 1]")
+
+
+_BIG = torch.tensor([1000.0, -1000.0, 200.0, -200.0, 90.0, -90.0, 30.0, -30.0])
+_BIG_TARGETS = torch.tensor([0.0, 1.0, 0.25, 0.5, 1.0, 0.0, 0.75, 0.1])
+
+
+@ex5_5.test("stable")
+def bce_stable(bce_with_logits):
+    g = generator(680)  # which logit meets which target, and where, is shuffled per grading run
+    logits = _BIG[torch.randperm(8, generator=g)].reshape(2, 4)
+    targets = _BIG_TARGETS[torch.randperm(8, generator=g)].reshape(2, 4)
+    return {
+        "fixed": _bce_case(bce_with_logits, logits, targets, soft=True),
+        "random": _bce_case(
+            bce_with_logits, _nonzero(torch.randn(4, 5, generator=g) * 1000.0), _soft_targets(4, 5, seed=681), True
+        ),
+    }
+
+
+@bce_stable.judge
+def _(got, ref):
+    _judge_bce_case(got["fixed"], ref["fixed"], "logits of magnitude 30 to 1000, both signs")
+    _judge_bce_case(got["random"], ref["random"], "random logits of scale 1000")
+
+
+@ex5_5.test("hidden")
+def bce_hidden(bce_with_logits):
+    g = generator(690)
+    sure = torch.tensor([[1000.0, -1000.0], [-1000.0, 1000.0]])
+    return {
+        "one_element": _bce_case(bce_with_logits, torch.tensor([-2.5]), torch.tensor([0.3]), soft=True),
+        "three_d": _bce_case(
+            bce_with_logits, _nonzero(torch.randn(2, 3, 4, generator=g) * 4.0), _soft_targets(2, 3, 4, seed=691), True
+        ),
+        "confident": _bce_case(bce_with_logits, sure, torch.tensor([[1.0, 0.0], [1.0, 0.0]]), soft=False),
+        "transposed": _bce_case(
+            bce_with_logits,
+            _nonzero(torch.randn(6, 3, generator=g) * 50.0).t(),
+            _soft_targets(6, 3, seed=692).t(),
+            soft=True,
+        ),
+        "small": _bce_case(
+            bce_with_logits, _nonzero(torch.randn(7, generator=g) * 1e-3), _soft_targets(7, seed=693), True
+        ),
+    }
+
+
+@bce_hidden.judge
+def _(got, ref):
+    for key, label in [
+        ("one_element", "a single element"),
+        ("three_d", "logits (2, 3, 4)"),
+        ("confident", "logits ±1000, right and wrong by far (loss 500)"),
+        ("transposed", "non-contiguous (transposed) logits and targets"),
+        ("small", "logits close to 0"),
+    ]:
+        _judge_bce_case(got[key], ref[key], label)
