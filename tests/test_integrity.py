@@ -63,3 +63,26 @@ def test_integrity_torch_first_use_is_not_tampering():
 @pytest.mark.parametrize("name", sorted(FORGED))
 def test_integrity_forged_torch_wrappers_are_tampering(name):
     assert _changes(FORGED[name]), name
+
+
+def test_integrity_a_warning_blamed_on_a_probe_is_not_tampering():
+    """Python records a warning in the namespace of the line it is blamed on: when torch blames one
+    on a probe's line, that is bookkeeping; any other name added to the checks is tampering."""
+    script = (
+        "import json, warnings\n"
+        "from nncourse import registry\n"
+        "registry.load_exercises()\n"
+        "from nncourse.exercises import ch04_hooks as checks\n"
+        "from nncourse.grading import integrity\n"
+        "changes = integrity.snapshot()\n"
+        "warnings.simplefilter('default')\n"
+        "exec(\"import warnings; warnings.warn('blamed on a probe')\", vars(checks))\n"
+        "assert '__warningregistry__' in vars(checks)\n"
+        "print('CHANGES', json.dumps(changes()))\n"
+        "checks.smuggled = lambda: None\n"
+        "print('CHANGES', json.dumps(changes()))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    found = [json.loads(row[len("CHANGES") :]) for row in run.stdout.splitlines() if row.startswith("CHANGES")]
+    assert found == [[], ["nncourse.exercises.ch04_hooks.smuggled was added"]]

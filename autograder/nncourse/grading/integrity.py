@@ -67,6 +67,9 @@ def _classes_of(modules: dict[str, types.ModuleType]) -> dict[str, type]:
 
 _PLAIN = (int, float, bool, str, bytes, type(None))
 _CACHES = {"__slotnames__"}  # copyreg caches this on a class the first time one of its objects is saved
+# the warnings module adds this to the namespace of the line a warning is blamed on: torch blames some
+# (a full backward hook on a module whose inputs need no gradient) on the probe that called the module
+_MODULE_BOOKKEEPING = {"__warningregistry__"}
 
 
 _GONE = object()
@@ -163,7 +166,7 @@ def snapshot():
             if name.split(".")[0] == "nncourse":  # a submodule imported later appears on its package: not a change
                 found.extend(
                     f"{name}.{key} was added"
-                    for key in _objects(namespace).keys() - before.keys()
+                    for key in _objects(namespace).keys() - before.keys() - _MODULE_BOOKKEEPING
                     if not isinstance(namespace.get(key), types.ModuleType)
                 )
         for name, (class_namespace, before) in class_dicts.items():
