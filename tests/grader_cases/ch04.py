@@ -21,6 +21,8 @@ _GN, _GR, _GH = (
     "ex4_4_grad_norm_monitor_test_hidden",
 )
 _SS, _SH = "ex4_5_scale_output_test_scales", "ex4_5_scale_output_test_hidden"
+_KS, _KH = "ex4_6_clip_grad_step_test_step", "ex4_6_clip_grad_step_test_hidden"
+_IS, _IH = "ex4_7_scale_input_grad_test_scales", "ex4_7_scale_input_grad_test_hidden"
 
 VARIANTS = [
     # ------------------------------------------------------------------ ex4_1
@@ -921,5 +923,273 @@ def scale_output(module, factor):
     return module.register_forward_hook(hook)
 """,
         {_SS: 1, _SH: 0},
+    ),
+    # ------------------------------------------------------------------ ex4_6
+    Variant(
+        "ex4_6_clip_grad_step",
+        "correct: model.zero_grad, nn.utils with keywords, float()",
+        """
+def train_step_clipped(model, loss_fn, optimizer, x, y, max_norm):
+    model.zero_grad(set_to_none=True)
+    output = model(x)
+    loss_fn(output, y).backward()
+    norm = nn.utils.clip_grad_norm_(parameters=list(model.parameters()), max_norm=max_norm, norm_type=2.0)
+    optimizer.step()
+    return float(norm)
+""",
+    ),
+    Variant(
+        "ex4_6_clip_grad_step",
+        "correct: clipping written by hand from the per-parameter norms",
+        """
+def train_step_clipped(model, loss_fn, optimizer, x, y, max_norm):
+    optimizer.zero_grad()
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    total = math.sqrt(sum(g.norm().item() ** 2 for g in grads))
+    factor = max_norm / (total + 1e-6)
+    if factor < 1:
+        with torch.no_grad():
+            for g in grads:
+                g.mul_(factor)
+    optimizer.step()
+    return total
+""",
+    ),
+    Variant(
+        "ex4_6_clip_grad_step",
+        "correct: clips every parameter the optimizer holds, all groups",
+        """
+def train_step_clipped(model, loss_fn, optimizer, x, y, max_norm):
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    total = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    optimizer.step()
+    return total.item()
+""",
+    ),
+    Variant(
+        "ex4_6_clip_grad_step",
+        "clips after optimizer.step(): the step used the unclipped gradients",
+        """
+def train_step_clipped(model, loss_fn, optimizer, x, y, max_norm):
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    optimizer.step()
+    return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm).item()
+""",
+        {_KS: 0, _KH: 0},
+    ),
+    Variant(
+        "ex4_6_clip_grad_step",
+        "clips each parameter on its own and returns the last one's norm",
+        """
+def train_step_clipped(model, loss_fn, optimizer, x, y, max_norm):
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    norm = 0.0
+    for p in model.parameters():
+        if p.grad is not None:
+            norm = torch.nn.utils.clip_grad_norm_(p, max_norm).item()
+    optimizer.step()
+    return norm
+""",
+        {_KS: 0, _KH: 0},
+    ),
+    Variant(
+        "ex4_6_clip_grad_step",
+        "clip_grad_value_ with max_norm as the clip value",
+        """
+def train_step_clipped(model, loss_fn, optimizer, x, y, max_norm):
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    total = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+    torch.nn.utils.clip_grad_value_(model.parameters(), max_norm)
+    optimizer.step()
+    return total.item()
+""",
+        {_KS: 0, _KH: 0},
+    ),
+    Variant(
+        "ex4_6_clip_grad_step",
+        "returns the norm after clipping",
+        """
+def train_step_clipped(model, loss_fn, optimizer, x, y, max_norm):
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    after = torch.sqrt(sum(p.grad.pow(2).sum() for p in model.parameters() if p.grad is not None))
+    optimizer.step()
+    return after.item()
+""",
+        {_KS: 0, _KH: 0},
+    ),
+    Variant(
+        "ex4_6_clip_grad_step",
+        "forgets to zero the gradients",
+        """
+def train_step_clipped(model, loss_fn, optimizer, x, y, max_norm):
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    total_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    return total_norm.item()
+""",
+        {_KS: 0, _KH: 0},
+    ),
+    Variant(
+        "ex4_6_clip_grad_step",
+        "clips the weights only, not the biases",
+        """
+def train_step_clipped(model, loss_fn, optimizer, x, y, max_norm):
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    total = torch.nn.utils.clip_grad_norm_(weights, max_norm)
+    optimizer.step()
+    return total.item()
+""",
+        {_KS: 0, _KH: 0},
+    ),
+    Variant(
+        "ex4_6_clip_grad_step",
+        "clips the first param group only",
+        """
+def train_step_clipped(model, loss_fn, optimizer, x, y, max_norm):
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    total = torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], max_norm)
+    optimizer.step()
+    return total.item()
+""",
+        {_KH: 0},
+    ),
+    Variant(
+        "ex4_6_clip_grad_step",
+        "hand-written clipping that always rescales to max_norm",
+        """
+def train_step_clipped(model, loss_fn, optimizer, x, y, max_norm):
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    total = torch.sqrt(sum(p.grad.norm() ** 2 for p in model.parameters() if p.grad is not None))
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.grad is not None:
+                p.grad *= max_norm / total
+    optimizer.step()
+    return total.item()
+""",
+        {_KH: 0},
+    ),
+    # ------------------------------------------------------------------ ex4_7
+    Variant(
+        "ex4_7_scale_input_grad",
+        "correct: functools.partial, a loop, keyword registration",
+        """
+import functools
+
+
+def _scale_grads(module, grad_input, grad_output, factor):
+    scaled = []
+    for g in grad_input:
+        scaled.append(g * factor if g is not None else None)
+    return tuple(scaled)
+
+
+def scale_input_grad(module, factor):
+    return module.register_full_backward_hook(hook=functools.partial(_scale_grads, factor=factor))
+""",
+    ),
+    Variant(
+        "ex4_7_scale_input_grad",
+        "correct: a lambda with torch.mul",
+        """
+def scale_input_grad(module, factor):
+    return module.register_full_backward_hook(
+        lambda mod, gin, gout: tuple(g if g is None else torch.mul(g, factor) for g in gin)
+    )
+""",
+    ),
+    Variant(
+        "ex4_7_scale_input_grad",
+        "the deprecated register_backward_hook",
+        """
+def scale_input_grad(module, factor):
+    def hook(module, grad_input, grad_output):
+        return tuple(None if g is None else g * factor for g in grad_input)
+    return module.register_backward_hook(hook)
+""",
+        {_IS: 0, _IH: 0},
+    ),
+    Variant(
+        "ex4_7_scale_input_grad",
+        "scales the received gradients in place",
+        """
+def scale_input_grad(module, factor):
+    def hook(module, grad_input, grad_output):
+        for g in grad_input:
+            if g is not None:
+                g.mul_(factor)
+    return module.register_full_backward_hook(hook)
+""",
+        {_IS: 0, _IH: 0},
+    ),
+    Variant(
+        "ex4_7_scale_input_grad",
+        "returns a 1-tuple whatever the number of inputs",
+        """
+def scale_input_grad(module, factor):
+    def hook(module, grad_input, grad_output):
+        return (grad_input[0] * factor,)
+    return module.register_full_backward_hook(hook)
+""",
+        {_IH: 0},
+    ),
+    Variant(
+        "ex4_7_scale_input_grad",
+        "multiplies None entries too",
+        """
+def scale_input_grad(module, factor):
+    def hook(module, grad_input, grad_output):
+        return tuple(g * factor for g in grad_input)
+    return module.register_full_backward_hook(hook)
+""",
+        {_IH: 0},
+    ),
+    Variant(
+        "ex4_7_scale_input_grad",
+        "scales grad_output instead of grad_input",
+        """
+def scale_input_grad(module, factor):
+    def hook(module, grad_input, grad_output):
+        return tuple(None if g is None else g * factor for g in grad_output)
+    return module.register_full_backward_hook(hook)
+""",
+        {_IS: 0, _IH: 0},
+    ),
+    Variant(
+        "ex4_7_scale_input_grad",
+        "does not return the handle",
+        """
+def scale_input_grad(module, factor):
+    def hook(module, grad_input, grad_output):
+        return tuple(None if g is None else g * factor for g in grad_input)
+    module.register_full_backward_hook(hook)
+""",
+        {_IS: 0, _IH: 0},
+    ),
+    Variant(
+        "ex4_7_scale_input_grad",
+        "`if factor:` guard: a factor of 0 leaves the gradients unscaled",
+        """
+def scale_input_grad(module, factor):
+    def hook(module, grad_input, grad_output):
+        if factor:
+            return tuple(None if g is None else g * factor for g in grad_input)
+    return module.register_full_backward_hook(hook)
+""",
+        {_IH: 0},
     ),
 ]

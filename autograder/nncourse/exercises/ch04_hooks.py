@@ -1,5 +1,7 @@
-"""Chapter 4 — hooks: the checks behind ex4_1 … ex4_5."""
+"""Chapter 4 — hooks: the checks behind ex4_1 … ex4_7."""
 
+import math
+import warnings
 from typing import Any
 
 import torch
@@ -1136,3 +1138,468 @@ def _(got, ref):
         "the same after removing the second hook",
         hint="return the handle of the hook you registered.",
     )
+
+
+# --------------------------------------------------------------------- ex4_6
+# Misreadings considered, and the probe input that separates each:
+# * clipping after optimizer.step() (the step used unclipped gradients): the parameters after the
+#   step, with a total norm far above max_norm;
+# * each parameter clipped on its own (a loop of clip_grad_norm_(p, ...)) or clip_grad_value_: the
+#   layers' gradients are then scaled by different factors (per-layer norms in backward vs after);
+# * only some parameters clipped (model[0], weights only, optimizer.param_groups[0]): an MLP with
+#   several tensors, and in the hidden test an optimizer with two param groups;
+# * the norm after clipping returned (max_norm), a tensor returned, the norm of one tensor returned;
+# * zero_grad forgotten: two steps in a row, and a model that arrives with stale gradients;
+# * always rescaling to max_norm (manual clipping without the min(1, ...)): max_norm above the norm;
+# * a manual total norm that crashes on parameters without a gradient: a frozen first layer;
+# * loss_fn(y, output) (arguments swapped): CrossEntropyLoss with class targets in the hidden test;
+# * model.forward(x) instead of model(x): a forward hook on the model counts the calls.
+ex4_6 = exercise("ex4_6_clip_grad_step", CHAPTER)
+
+_CLIP_SIGNATURE = "train_step_clipped(model, loss_fn, optimizer, x, y, max_norm)"
+
+
+class _ClipMLP(nn.Module):
+    """Three Linear layers, the first one freezable."""
+
+    def __init__(self, d_in=4, hidden=6, d_out=3):
+        super().__init__()
+        self.inp = nn.Linear(d_in, hidden)
+        self.mid = nn.Linear(hidden, hidden)
+        self.out = nn.Linear(hidden, d_out)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.mid(torch.tanh(self.inp(x)))))
+
+
+def _returned_norm(result) -> dict:
+    if isinstance(result, float):
+        return {"type": "float", "value": result}
+    value = None
+    if isinstance(result, torch.Tensor) and result.numel() == 1:
+        value = float(result.detach().cpu())
+    elif isinstance(result, int) and not isinstance(result, bool):
+        value = float(result)
+    return {"type": type(result).__name__, "value": value}
+
+
+def _clip_steps(train_step_clipped, model, loss_fn, optimizer, batches, max_norm, stale=False):
+    """Run one clipped step per (x, y) batch; record what each step did, layer by layer."""
+    calls = [0]
+
+    def count(module, args, output):
+        calls[0] += 1
+
+    model.register_forward_hook(count)
+    backward: dict[str, list[float]] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            p.register_hook(lambda grad, name=name: backward.setdefault(name, []).append(grad.norm().item()))
+    if stale:  # gradients left over from an earlier backward pass
+        for i, p in enumerate(model.parameters()):
+            if p.requires_grad:
+                p.grad = torch.randn(p.shape, generator=generator(4690 + i)).to(p.device)
+    steps = []
+    for x, y in batches:
+        calls[0] = 0
+        backward.clear()
+        result, error = _attempt(lambda x=x, y=y: train_step_clipped(model, loss_fn, optimizer, x, y, max_norm))
+        if error:
+            steps.append({"error": error})
+            break
+        steps.append(
+            {
+                "error": None,
+                "calls": calls[0],
+                "backward": {n: list(v) for n, v in backward.items()},
+                "grad_after": {
+                    n: (p.grad.norm().item() if p.grad is not None else None) for n, p in model.named_parameters()
+                },
+                "params": {n: p.detach().clone() for n, p in model.named_parameters()},
+                "returned": _returned_norm(result),
+            }
+        )
+    return {"max_norm": float(max_norm), "stale": stale, "steps": steps}
+
+
+def _total(norms) -> float:
+    return math.sqrt(sum(v * v for v in norms))
+
+
+def _clip_hint(step: dict, ref_step: dict, max_norm: float, index: int, stale: bool) -> str:
+    """The likeliest cause of parameters that moved differently from the reference."""
+    after, ref_after = step["grad_after"], ref_step["grad_after"]
+    seen = {n: v[-1] for n, v in step["backward"].items() if v}
+    present = {n: g for n, g in after.items() if g is not None and n in seen and seen[n] > 0}
+    if not present or all(g == 0 for g in present.values()):
+        return (
+            "zero the gradients first, then loss.backward(), then clip_grad_norm_(model.parameters(), max_norm), "
+            "then optimizer.step()."
+        )
+    if all(after.get(n) is not None and _close_floats([after[n]], [e]) for n, e in ref_after.items() if e is not None):
+        return (
+            "the gradients end up clipped, but the parameters moved as with unclipped gradients: clip after "
+            "loss.backward() and BEFORE optimizer.step(), which uses whatever .grad holds when it runs."
+        )
+    ratios = {n: present[n] / seen[n] for n in present}
+    total_seen = _total(seen.values())
+    if all(abs(r - 1) < 1e-3 for r in ratios.values()):
+        if total_seen > max_norm:
+            return (
+                f"the gradients were not clipped (total norm {total_seen:.4g} > max_norm {max_norm:g}): "
+                "call torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm); it scales the "
+                ".grad tensors in place."
+            )
+        return "below max_norm the gradients must stay as backward computed them."
+    total_after = _total(present.values())
+    if (index > 0 or stale) and abs(total_after - min(max_norm, total_after)) < 1e-3 * max_norm:
+        return (
+            "the gradients of an earlier backward were still in .grad: zero them at the start of every "
+            "step (optimizer.zero_grad() or model.zero_grad())."
+        )
+    factors = ", ".join(f"{n}: {r:.3g}" for n, r in sorted(ratios.items()))
+    if max(ratios.values()) - min(ratios.values()) <= 1e-3 * max(ratios.values()):
+        if total_seen <= max_norm:
+            return (
+                f"every gradient was scaled by {factors.split(': ')[-1]}, although the total norm "
+                f"{total_seen:.4g} was already below max_norm {max_norm:g}: scale by min(1, max_norm / total_norm)."
+            )
+        return "every gradient was scaled by one factor, but not by max_norm / total_norm."
+    return (
+        f"the gradients were scaled by different factors per parameter ({factors}): clip_grad_norm_"
+        "(model.parameters(), max_norm) scales every gradient by one factor, max_norm / total_norm, which keeps the "
+        "direction of the update. Different factors come from clipping each parameter on its own, clipping by "
+        "value (clip_grad_value_), or clipping only some of the parameters."
+    )
+
+
+def _judge_clip(got, ref, what):
+    max_norm = ref["max_norm"]
+    for index, (step, ref_step) in enumerate(zip(got["steps"], ref["steps"])):
+        where = f"{what}, step {index + 1}"
+        _expect_no_error(
+            step["error"],
+            f"{where}: {_CLIP_SIGNATURE}",
+            hint="zero the gradients, loss = loss_fn(model(x), y), loss.backward(), clip, optimizer.step(); "
+            "clip_grad_norm_ skips parameters whose .grad is None.",
+        )
+        expect_true(
+            step["calls"] > 0,
+            f"{where}: the model's forward hooks did not run",
+            hint="compute the output as model(x): model.forward(x) skips the hooks.",
+        )
+        expect_equal(
+            sorted(step["backward"]),
+            sorted(ref_step["backward"]),
+            f"{where}: the parameters that received a gradient in backward",
+            hint="one backward pass of loss_fn(model(x), y) per step.",
+        )
+        for name, norms in ref_step["backward"].items():
+            if not _close_floats(step["backward"][name], norms):
+                raise Mistake(
+                    f"{where}: the gradient backward computed for '{name}' differs",
+                    got=[round(v, 5) for v in step["backward"][name]],
+                    expected=[round(v, 5) for v in norms],
+                    hint="one backward pass of loss = loss_fn(model(x), y) (output first, then the target).",
+                )
+        for name, param in ref_step["params"].items():
+            expect_close(
+                step["params"][name],
+                param,
+                f"{where}: the parameter '{name}' after the step",
+                hint=_clip_hint(step, ref_step, max_norm, index, got["stale"]),
+            )
+        returned, expected = step["returned"], ref_step["returned"]["value"]
+        expect_true(
+            returned["type"] == "float",
+            f"{where}: train_step_clipped should return a Python float, not {returned['type']}",
+            got=returned["value"],
+            hint="clip_grad_norm_ returns a tensor: return total_norm.item().",
+        )
+        if not _close_floats([returned["value"]], [expected]):
+            value = returned["value"]
+            layer_norms = [v[-1] for v in step["backward"].values() if v]
+            if expected > max_norm and abs(value - max_norm) <= 1e-3 * max_norm:
+                hint = "that is the norm after clipping (max_norm): return the total norm before clipping, as "
+                hint += "clip_grad_norm_ returns it."
+            elif any(abs(value - v) <= 1e-4 * max(v, 1e-12) for v in layer_norms):
+                hint = "that is the norm of one parameter's gradient: return the total norm over all parameters."
+            else:
+                hint = "return what clip_grad_norm_(model.parameters(), max_norm) returns, as a float."
+            raise Mistake(
+                f"{where}: the returned gradient norm (the total norm before clipping) differs",
+                got=value,
+                expected=expected,
+                hint=hint,
+            )
+    expect_equal(len(got["steps"]), len(ref["steps"]), f"{what}: the number of steps that ran")
+
+
+def _clip_setup(seed, **sizes):
+    model = load_seeded(_ClipMLP(**sizes), seed)
+    return model
+
+
+@ex4_6.test("step")
+def clip_step(train_step_clipped):
+    model = _clip_setup(4601)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    batches = [(randn(8, 4, seed=4602 + i), randn(8, 3, seed=4604 + i, scale=10.0)) for i in range(2)]
+    return _clip_steps(train_step_clipped, model, nn.MSELoss(), optimizer, batches, max_norm=0.5)
+
+
+@clip_step.judge
+def _(got, ref):
+    _judge_clip(got, ref, "two steps with max_norm 0.5 (the gradient norm is far larger)")
+
+
+@ex4_6.test("hidden")
+def clip_hidden(train_step_clipped):
+    data = {}
+    # the model arrives with gradients left over from an earlier backward pass
+    model = _clip_setup(4611)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    batches = [(randn(6, 4, seed=4612), randn(6, 3, seed=4613, scale=8.0))]
+    data["stale"] = _clip_steps(train_step_clipped, model, nn.MSELoss(), optimizer, batches, 1.0, stale=True)
+    # max_norm above the gradient norm: nothing is clipped
+    model = _clip_setup(4621)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    batches = [(randn(6, 4, seed=4622 + i), randn(6, 3, seed=4624 + i)) for i in range(2)]
+    data["below"] = _clip_steps(train_step_clipped, model, nn.MSELoss(), optimizer, batches, 1000.0)
+    # a frozen first layer (no .grad), two param groups, class targets with CrossEntropyLoss
+    model = _clip_setup(4631, d_out=5)
+    model.inp.requires_grad_(False)
+    optimizer = torch.optim.SGD(
+        [{"params": model.out.parameters(), "lr": 0.2}, {"params": model.mid.parameters()}], lr=0.05, momentum=0.5
+    )
+    batches = []
+    for i in range(2):
+        y = torch.randint(0, 5, (7,), generator=generator(4634 + i)).to(device)
+        batches.append((randn(7, 4, seed=4632 + i, scale=3.0), y))
+    data["frozen"] = _clip_steps(train_step_clipped, model, nn.CrossEntropyLoss(), optimizer, batches, 0.05)
+    return data
+
+
+@clip_hidden.judge
+def _(got, ref):
+    _judge_clip(got["stale"], ref["stale"], "a model that arrives with stale gradients in .grad")
+    _judge_clip(got["below"], ref["below"], "max_norm 1000, far above the gradient norm (nothing to clip)")
+    _judge_clip(
+        got["frozen"],
+        ref["frozen"],
+        "a frozen first layer, an optimizer with two param groups and CrossEntropyLoss",
+    )
+
+
+# --------------------------------------------------------------------- ex4_7
+# Misreadings considered, and the probe input that separates each:
+# * register_backward_hook (deprecated): on a module of several operations its grad_input belongs
+#   to the last operation, so the module's own parameter gradients get scaled too (_Gate), and on
+#   a Linear it is a 3-tuple with the weight's and the bias's gradients (cases without the probe's
+#   own full backward hook: the two kinds cannot share a module);
+# * grad_output scaled instead of grad_input: a Linear whose output is narrower than its input
+#   (the sizes differ), nn.Tanh (the values differ);
+# * editing the received gradients in place (mul_) instead of returning new ones: a hook the probe
+#   registered first keeps the tensors it received, which must not change; nn.Identity after
+#   .sum() hands an expanded gradient that cannot be written in place;
+# * a tuple of the wrong length (only grad_input[0]), None multiplied: _Gate with two inputs, one
+#   of which needs no gradient; a first layer whose input needs none (grad_input is (None,));
+# * `if factor:` (0 treated as "no scaling"): factor 0.0; a sign slip: negative factors;
+# * the handle not returned or a hook registered twice: hook_count and gradients after remove().
+ex4_7 = exercise("ex4_7_scale_input_grad", CHAPTER)
+
+
+class _Gate(nn.Module):
+    """Two inputs: a Linear of the first, gated by tanh of the second (several autograd operations)."""
+
+    def __init__(self, d=3):
+        super().__init__()
+        self.proj = nn.Linear(d, d)
+
+    def forward(self, a, b):
+        return self.proj(a) * torch.tanh(b)
+
+
+def _observe(module) -> tuple[Any, list]:
+    """A full backward hook registered first: it keeps what it received, and a copy of it."""
+    kept: list = []
+
+    def observer(module, grad_input, grad_output):
+        kept.append([(g, g.detach().clone()) for g in grad_input if g is not None])
+
+    return module.register_full_backward_hook(observer), kept
+
+
+def _untouched(kept) -> bool:
+    return all(torch.equal(g, copy) for call in kept for g, copy in call)
+
+
+def _grad_pass(net, inputs, seed, loss="weighted") -> dict:
+    """One backward pass; the gradients of the inputs and of every parameter, or the error."""
+    inputs = [t.detach().clone().requires_grad_(needs) for t, needs in inputs]
+    net.zero_grad(set_to_none=True)
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "firing with respect to outputs" when no input needs grad
+            out = net(*inputs)
+            (out.sum() if loss == "sum" else _weighted_loss(out, seed)).backward()
+
+    _, error = _attempt(run)
+    return {
+        "error": error,
+        "inputs": [t.grad.detach().clone() if t.grad is not None else None for t in inputs],
+        "params": {n: (p.grad.detach().clone() if p.grad is not None else None) for n, p in net.named_parameters()},
+    }
+
+
+def _hooked_case(scale_input_grad, net, target, factor, inputs, seed, loss="weighted", observe=False) -> dict:
+    """Gradients with the learner's hook on ``target``, then after its handle is removed.
+
+    ``observe``: a full backward hook of the probe's own, registered first, keeps the gradients it
+    receives; the learner's hook gets the same tensors, and must not change them.
+    """
+    observer, kept = _observe(target) if observe else (None, [])
+    baseline = hook_count(net)
+    handle, error = _attempt(lambda: scale_input_grad(target, factor))
+    if error:
+        if observer is not None:
+            observer.remove()
+        return {"register_error": error}
+    data = _grad_pass(net, inputs, seed, loss)
+    data["untouched"] = _untouched(kept)
+    data["is_handle"] = _is_handle(handle)
+    if data["is_handle"]:
+        handle.remove()
+        data["hooks_left"] = hook_count(net) - baseline
+        data["after_remove"] = _grad_pass(net, inputs, seed, loss)
+    if observer is not None:
+        observer.remove()
+    return {"register_error": None, **data}
+
+
+_HINT_4_7 = (
+    "register_full_backward_hook(hook) with hook(module, grad_input, grad_output) returning "
+    "tuple(None if g is None else g * factor for g in grad_input)."
+)
+
+
+def _judge_grads(got, ref, what, factor):
+    error = got["error"]
+    if error:
+        if "regular backward hooks and full backward hooks" in error:
+            hint = "use register_full_backward_hook, not the deprecated register_backward_hook."
+        elif "invalid number of grad_input" in error:
+            hint = "return one entry per entry of grad_input (the module's inputs), None where it was None."
+        elif "size" in error or "shape" in error:
+            hint = "scale grad_input (gradients w.r.t. the module's inputs), not grad_output (w.r.t. its output)."
+        elif "NoneType" in error:
+            hint = "an input that needs no gradient has None in grad_input: keep that None, multiply the others."
+        elif "memory location" in error or "inplace" in error or "in-place" in error:
+            hint = "do not change the received gradients in place (mul_, *=): return new tensors g * factor."
+        else:
+            hint = _HINT_4_7
+        raise Mistake(f"{what}: backward() with the hook attached raised an exception.", got=error, hint=hint)
+    if factor == 0:
+        hint = "factor 0 must stop the gradient (zeros): do not skip the scaling when factor is 0 (`if factor:`)."
+    else:
+        hint = (
+            f"every gradient in grad_input times {factor}: scale grad_input (the module's inputs), not "
+            f"grad_output, and keep None entries as None. {_HINT_4_7}"
+        )
+    for i, grad in enumerate(ref["inputs"]):
+        expect_close(got["inputs"][i], grad, f"{what}: the gradient that reaches input {i} of the module", hint=hint)
+    for name, grad in ref["params"].items():
+        expect_close(
+            got["params"].get(name),
+            grad,
+            f"{what}: the gradient of the parameter '{name}'",
+            hint="the module's own parameters keep their gradients: a full backward hook's grad_input holds "
+            "the gradients w.r.t. the module's inputs only. The deprecated register_backward_hook sees the "
+            "last operation inside the module instead: use register_full_backward_hook.",
+        )
+
+
+def _judge_hooked(got, ref, what, factor):
+    error = got["register_error"]
+    if error and "regular backward hooks and full backward hooks" in error:
+        raise Mistake(
+            f"{what}: scale_input_grad(module, factor) raised an exception",
+            got=error,
+            hint="register_backward_hook is deprecated and cannot share a module with full backward hooks: "
+            "use register_full_backward_hook.",
+        )
+    _expect_no_error(error, f"{what}: scale_input_grad(module, factor)", _HINT_4_7)
+    _judge_grads(got, ref, what, factor)
+    expect_true(
+        got["untouched"],
+        f"{what}: the gradients the hook received were changed in place",
+        hint="other hooks and autograd hold the same tensors: return new ones (g * factor), do not mul_ them.",
+    )
+    expect_true(
+        got["is_handle"],
+        f"{what}: scale_input_grad should return the hook's handle",
+        hint="return module.register_full_backward_hook(hook).",
+    )
+    expect_equal(
+        got["hooks_left"],
+        0,
+        f"{what}: hooks left on the model after handle.remove()",
+        hint="register the hook once and return its handle.",
+    )
+    _judge_grads(got["after_remove"], ref["after_remove"], f"{what}, after handle.remove()", 1)
+
+
+@ex4_7.test("scales")
+def input_grad_scales(scale_input_grad):
+    net = load_seeded(nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)), 4701)
+    x = randn(6, 4, seed=4702)
+    return {
+        "linear": _hooked_case(scale_input_grad, net, net[2], -0.5, [(x, True)], seed=4703),
+        "observed": _hooked_case(scale_input_grad, net, net[1], 2.0, [(x, True)], seed=4704, observe=True),
+    }
+
+
+@input_grad_scales.judge
+def _(got, ref):
+    _judge_hooked(
+        got["linear"], ref["linear"], "factor -0.5 on the last Linear(5, 3) of Sequential(Linear, Tanh, Linear)", -0.5
+    )
+    _judge_hooked(
+        got["observed"], ref["observed"], "factor 2.0 on the Tanh, with another full backward hook before yours", 2.0
+    )
+
+
+@ex4_7.test("hidden")
+def input_grad_hidden(scale_input_grad):
+    data = {}
+    a, b = randn(4, 3, seed=4711), randn(4, 3, seed=4712)
+    gate = load_seeded(_Gate(), 4713)
+    # two inputs, the second needs no gradient: (grad_a * factor, None)
+    data["gate_none"] = _hooked_case(
+        scale_input_grad, gate, gate, 2.5, [(a, True), (b, False)], seed=4714, observe=True
+    )
+    # two inputs that both need a gradient
+    data["gate_both"] = _hooked_case(scale_input_grad, gate, gate, -1.0, [(a, True), (b, True)], seed=4715)
+    # an elementwise module: grad_output has the same shape as grad_input, different values
+    net = load_seeded(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)), 4716)
+    data["tanh"] = _hooked_case(scale_input_grad, net, net[1], 3.0, [(a, True)], seed=4717)
+    # factor 0 stops the gradient; the first layer's parameters still get theirs
+    net = load_seeded(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), 4718)
+    data["zero"] = _hooked_case(scale_input_grad, net, net[2], 0.0, [(a, True)], seed=4719)
+    # the first layer of a network fed plain data: grad_input is (None,)
+    data["no_input_grad"] = _hooked_case(scale_input_grad, net, net[0], 0.5, [(a, False)], seed=4720)
+    # nn.Identity after .sum(): the gradient it receives cannot be written in place
+    ident = nn.Sequential(nn.Identity())
+    data["identity"] = _hooked_case(scale_input_grad, ident, ident[0], -2.0, [(b, True)], seed=4721, loss="sum")
+    return data
+
+
+@input_grad_hidden.judge
+def _(got, ref):
+    _judge_hooked(got["gate_none"], ref["gate_none"], "a module with two inputs, the second without grad", 2.5)
+    _judge_hooked(got["gate_both"], ref["gate_both"], "a module with two inputs that both need grad", -1.0)
+    _judge_hooked(got["tanh"], ref["tanh"], "factor 3.0 on nn.Tanh inside a Sequential", 3.0)
+    _judge_hooked(got["zero"], ref["zero"], "factor 0.0 on the last Linear", 0.0)
+    _judge_hooked(got["no_input_grad"], ref["no_input_grad"], "the first Linear, whose input needs no grad", 0.5)
+    _judge_hooked(got["identity"], ref["identity"], "nn.Identity with factor -2.0, loss out.sum()", -2.0)
