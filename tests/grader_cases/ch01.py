@@ -10,6 +10,11 @@ M1, M2 = "ex1_3_mlp_test_structure", "ex1_3_mlp_test_hidden"
 A1, A2 = "ex1_4_custom_activation_test_applies", "ex1_4_custom_activation_test_hidden"
 C1, C2 = "ex1_5_count_parameters_test_basic", "ex1_5_count_parameters_test_hidden"
 L1, L2 = "ex1_6_layer_names_test_linear", "ex1_6_layer_names_test_hidden"
+G1, G2, G3 = (
+    "ex1_7_custom_function_test_gradcheck",
+    "ex1_7_custom_function_test_module",
+    "ex1_7_custom_function_test_hidden",
+)
 
 VARIANTS = [
     # ---------------------------------------------------------------- ex1_1
@@ -846,6 +851,225 @@ def layer_names(model, layer_type=nn.Linear):
 def layer_names(model, layer_type=nn.Linear):
     pairs = filter(lambda item: item[1] is not model and isinstance(item[1], layer_type), model.named_modules())
     return [name for name, _ in pairs]
+""",
+    ),
+    # ---------------------------------------------------------------- ex1_7
+    Variant(
+        "ex1_7_custom_function",
+        "backward forgets grad_output",
+        """
+class SoftplusFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return torch.sigmoid(x)
+
+
+class MySoftplus(nn.Module):
+    def forward(self, x):
+        return SoftplusFunction.apply(x)
+""",
+        {G1: 0, G2: 1, G3: 0},
+    ),
+    Variant(
+        "ex1_7_custom_function",
+        "saves the output, takes its sigmoid",
+        """
+class SoftplusFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (y,) = ctx.saved_tensors
+        return grad_output * torch.sigmoid(y)
+
+
+class MySoftplus(nn.Module):
+    def forward(self, x):
+        return SoftplusFunction.apply(x)
+""",
+        {G1: 0, G2: 1, G3: 0},
+    ),
+    Variant(
+        "ex1_7_custom_function",
+        "Module defines backward instead of using the Function",
+        """
+class SoftplusFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * torch.sigmoid(x)
+
+
+class MySoftplus(nn.Module):
+    def forward(self, x):
+        self.saved = x
+        return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+
+    def backward(self, grad_output):
+        return grad_output * torch.sigmoid(self.saved)
+""",
+        {G1: 1, G2: 0, G3: 1},
+    ),
+    Variant(
+        "ex1_7_custom_function",
+        "Module calls forward directly instead of apply",
+        """
+class SoftplusFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * torch.sigmoid(x)
+
+
+class MySoftplus(nn.Module):
+    def forward(self, x):
+        return SoftplusFunction.forward(self, x)
+""",
+        {G1: 1, G2: 0, G3: 1},
+    ),
+    Variant(
+        "ex1_7_custom_function",
+        "naive log(1 + exp(x)) and exp(x) / (1 + exp(x))",
+        """
+class SoftplusFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.log(1 + torch.exp(x))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * torch.exp(x) / (1 + torch.exp(x))
+
+
+class MySoftplus(nn.Module):
+    def forward(self, x):
+        return SoftplusFunction.apply(x)
+""",
+        {G1: 1, G2: 1, G3: 0},
+    ),
+    Variant(
+        "ex1_7_custom_function",
+        "derivative of sigmoid instead of sigmoid",
+        """
+class SoftplusFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(x)
+        return grad_output * s * (1 - s)
+
+
+class MySoftplus(nn.Module):
+    def forward(self, x):
+        return SoftplusFunction.apply(x)
+""",
+        {G1: 0, G2: 1, G3: 0},
+    ),
+    Variant(
+        "ex1_7_custom_function",
+        "Module uses F.softplus, not the Function",
+        """
+class SoftplusFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return F.softplus(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * torch.sigmoid(x)
+
+
+class MySoftplus(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = nn.Softplus()
+
+    def forward(self, x):
+        return self.act(x)
+""",
+        {G1: 1, G2: 0, G3: 1},
+    ),
+    Variant(
+        "ex1_7_custom_function",
+        "saves the output and uses 1 - exp(-y), super().__init__() in the Module",
+        """
+class SoftplusFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = torch.where(x > 0, x + torch.log1p(torch.exp(-x)), torch.log1p(torch.exp(x)))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        out = ctx.saved_tensors[0]
+        return -torch.expm1(-out) * grad_output
+
+
+class MySoftplus(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, inputs):
+        return SoftplusFunction.apply(inputs)
+""",
+    ),
+    Variant(
+        "ex1_7_custom_function",
+        "F.softplus forward, apply under another name, tuple returned",
+        """
+import torch.nn.functional as F
+
+
+class SoftplusFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return F.softplus(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, = ctx.saved_tensors
+        derivative = 1 / (1 + torch.exp(-x))
+        return (grad_output * derivative,)
+
+
+softplus = SoftplusFunction.apply
+
+
+class MySoftplus(nn.Module):
+    def forward(self, x):
+        y = softplus(x)
+        return y
 """,
     ),
 ]

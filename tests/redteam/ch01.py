@@ -10,6 +10,7 @@ _ACT_AFTER_LAST = variant("ch01", "activation after the last layer too")
 _ALWAYS_SIGMOID = variant("ch01", "always sigmoid")
 _COUNTS_TENSORS = variant("ch01", "counts tensors, not scalars")
 _EXACT_TYPE = variant("ch01", "exact type comparison")
+_MODULE_BACKWARD = variant("ch01", "Module defines backward instead of using the Function")
 
 _SLOW_SIMPLE_NN = """
 class SimpleNN(nn.Module):
@@ -250,6 +251,21 @@ def _swap(lines):
     return [line.replace("layer_names=layer_names", "layer_names=_layer_names_ok") for line in lines]
 
 get_ipython().input_transformers_post.append(_swap)
+""",
+        after=True,
+    ),
+    # games the graph check of ex1_7: the Function's node is in the output's graph, but the gradient
+    # that reaches it is multiplied by 0 (a hook on the node sees it)
+    attack(
+        "zero_times_apply_fakes_custom_gradient",
+        CHAPTER,
+        "ex1_7_custom_function",
+        9,
+        _MODULE_BACKWARD,
+        """
+class MySoftplus(nn.Module):
+    def forward(self, x):
+        return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs())) + 0 * SoftplusFunction.apply(x)
 """,
         after=True,
     ),

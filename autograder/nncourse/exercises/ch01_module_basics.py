@@ -1,11 +1,14 @@
-"""Chapter 1 — what a Module is: the checks behind ex1_1 … ex1_6."""
+"""Chapter 1 — what a Module is: the checks behind ex1_1 … ex1_7."""
+
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..expect import expect_close, expect_equal, expect_true
 from ..probing import linears, load_seeded, load_seeded_linears, output_and_grads, randn, reseed, state_shapes
-from ..registry import exercise
+from ..registry import Mistake, exercise
+from ..runtime import device
 
 CHAPTER = "01_module_basics"
 
@@ -461,3 +464,218 @@ def _(got, ref):
     ]:
         expect_true(isinstance(got[key], list), "layer_names should return a list", got=got[key])
         expect_equal(got[key], ref[key], f"layer_names gives the wrong names ({key})", hint)
+
+
+# --------------------------------------------------------------------- ex1_7
+# Misreadings: backward returns the local derivative only, forgetting to multiply by grad_output (the
+# gradient is taken with a non-uniform upstream gradient, and gradcheck tests one-hot ones); a wrong
+# derivative (softplus itself, exp(x), sigmoid'(x)); the derivative computed from the saved output
+# instead of the saved input, sigmoid(softplus(x)) (named in the message); the naive log(1 + exp(x))
+# forward or exp(x) / (1 + exp(x)) backward (inf and nan at x = 100 and 1000 in float32, hidden
+# check); a gradient of the wrong shape (gradcheck on a 3-D input); the Module computing softplus with
+# plain ops or F.softplus and/or defining its own backward method (never called: the graph of its
+# output holds no node of SoftplusFunction); the Module calling SoftplusFunction.forward directly
+# (raises without a ctx, or records plain ops: same graph test); the formula plus
+# 0 * SoftplusFunction.apply(x) (a hook on the Function's node: the upstream gradient it receives must
+# be the whole one); parameters in the Module (a learned beta). Not misreadings: saving the output and
+# computing sigmoid(x) = 1 - exp(-y) from it; a forward that calls F.softplus or torch.where; apply
+# stored under another name (softplus = SoftplusFunction.apply).
+ex1_7 = exercise("ex1_7_custom_function", CHAPTER)
+_HINT_1_7_GRAD = (
+    "backward(ctx, grad_output) returns grad_output * sigmoid(x), with x the input saved in forward "
+    "(ctx.save_for_backward(x), then (x,) = ctx.saved_tensors)."
+)
+
+
+def _softplus_grads(fn, x, upstream):
+    """Output, and the gradient of x under an upstream gradient of ones and of ``upstream``."""
+    data = {}
+    for key, weights in (("ones", torch.ones_like(upstream)), ("weighted", upstream)):
+        leaf = x.detach().clone().requires_grad_(True)
+        out = fn.apply(leaf)
+        (out * weights).sum().backward()
+        data["output"] = out.detach()
+        data[f"grad_{key}"] = leaf.grad.detach().clone() if leaf.grad is not None else None
+    return data
+
+
+def _gradcheck(fn, x):
+    return bool(torch.autograd.gradcheck(fn.apply, (x.double().requires_grad_(True),), raise_exception=False))
+
+
+def _judge_softplus(got, ref, where, gradcheck_input):
+    expect_close(
+        got["output"],
+        ref["output"],
+        f"SoftplusFunction.apply(x), the output for {where}",
+        hint="forward(ctx, x) returns x.clamp(min=0) + torch.log1p(torch.exp(-x.abs())): log(1 + exp(x)) "
+        "computed without overflow.",
+    )
+    if got["grad_ones"] is not None and torch.allclose(
+        got["grad_ones"].double(), torch.sigmoid(ref["output"].double()), atol=1e-5, rtol=1e-4
+    ):
+        raise Mistake(
+            f"the gradient for {where} is sigmoid(softplus(x)): backward takes the sigmoid of the output",
+            got=got["grad_ones"],
+            expected=ref["grad_ones"],
+            hint="the derivative is sigmoid of the INPUT x: save x with ctx.save_for_backward(x), or, if you "
+            "save the output y, use 1 - exp(-y).",
+        )
+    expect_close(
+        got["grad_ones"],
+        ref["grad_ones"],
+        f"the gradient for {where} (upstream gradient of ones): the derivative of softplus",
+        hint=_HINT_1_7_GRAD,
+    )
+    if got["grad_weighted"] is not None and torch.allclose(got["grad_weighted"], got["grad_ones"]):
+        raise Mistake(
+            f"the gradient for {where} stays the same when the upstream gradient changes: backward ignores grad_output",
+            got=got["grad_weighted"],
+            expected=ref["grad_weighted"],
+            hint="chain rule: backward returns grad_output * sigmoid(x), not sigmoid(x) alone.",
+        )
+    expect_close(
+        got["grad_weighted"],
+        ref["grad_weighted"],
+        f"the gradient for {where} with a non-uniform upstream gradient (chain rule)",
+        hint="multiply the local derivative by grad_output: backward returns grad_output * sigmoid(x), "
+        "not sigmoid(x) alone.",
+    )
+    expect_true(
+        got["gradcheck"],
+        f"torch.autograd.gradcheck(SoftplusFunction.apply, (x,)) fails for {gradcheck_input}",
+        hint="backward must return one gradient of x's shape and dtype, equal to the numerical one.",
+        got=got["gradcheck"],
+        expected=True,
+    )
+
+
+@ex1_7.test("gradcheck")
+def custom_function_gradcheck(SoftplusFunction):
+    x = randn(3, 4, seed=71, scale=3.0)
+    data = _softplus_grads(SoftplusFunction, x, randn(3, 4, seed=72))
+    data["gradcheck"] = _gradcheck(SoftplusFunction, randn(2, 3, seed=73, scale=3.0))
+    return data
+
+
+@custom_function_gradcheck.judge
+def _(got, ref):
+    _judge_softplus(got, ref, "a batch of values in about [-9, 9]", "a float64 x of shape (2, 3)")
+
+
+@ex1_7.test("hidden")
+def custom_function_hidden(SoftplusFunction):
+    big = torch.tensor([-1000.0, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 1000.0]).to(device)
+    data = _softplus_grads(SoftplusFunction, big, randn(9, seed=74) + 2.0)
+    data["gradcheck"] = _gradcheck(SoftplusFunction, randn(2, 3, 2, seed=75, scale=4.0))
+    return data
+
+
+@custom_function_hidden.judge
+def _(got, ref):
+    for key in ("output", "grad_ones", "grad_weighted"):
+        value = got[key]
+        expect_true(
+            value is not None and bool(torch.isfinite(value).all()),
+            f"the {key.replace('_', ' ')} for x in [-1000, -100, -30, -1, 0, 1, 30, 100, 1000] is not finite",
+            hint="torch.exp(x) overflows to inf for x > 88 in float32: use x.clamp(min=0) + "
+            "torch.log1p(torch.exp(-x.abs())) in forward and torch.sigmoid(x) in backward.",
+            got=value,
+        )
+    _judge_softplus(got, ref, "x in [-1000, -100, -30, -1, 0, 1, 30, 100, 1000]", "a float64 x of shape (2, 3, 2)")
+
+
+def _graph_nodes(grad_fn, limit=200):
+    """The backward nodes reachable from ``grad_fn`` (at most ``limit``)."""
+    seen: list = []
+    todo = [grad_fn]
+    while todo and len(seen) < limit:
+        node = todo.pop()
+        if node is None or any(node is s for s in seen):
+            continue
+        seen.append(node)
+        todo.extend(n for n, _ in getattr(node, "next_functions", ()))
+    return seen
+
+
+@ex1_7.test("module")
+def custom_function_module(SoftplusFunction, MySoftplus):
+    module = MySoftplus()
+    data = {
+        "is_module": isinstance(module, nn.Module),
+        "n_parameters": sum(p.numel() for p in module.parameters()),
+        "defines_backward": callable(getattr(type(module), "backward", None)),
+    }
+    x = randn(4, 5, seed=76, scale=3.0).requires_grad_(True)
+    try:
+        out = module(x)
+    except Exception as e:  # the usual cause: SoftplusFunction.forward(...) called without autograd's ctx
+        data["call_error"] = f"{type(e).__name__}: {e}"
+        return data
+    # the class of the graph node that SoftplusFunction.apply records (SoftplusFunctionBackward)
+    backward_cls = getattr(SoftplusFunction, "_backward_cls", None)
+    is_tensor = isinstance(out, torch.Tensor)
+    data["output"] = out.detach() if is_tensor else None
+    nodes: list[Any] = []
+    if is_tensor and isinstance(backward_cls, type):
+        nodes = [n for n in _graph_nodes(out.grad_fn) if isinstance(n, backward_cls)]
+    data["uses_function"] = bool(nodes)
+    if nodes:
+        # The gradient that reaches the Function's backward must be the whole upstream gradient: the
+        # output is SoftplusFunction.apply(x) itself, not the formula plus 0 * apply(x).
+        received: list = []
+        handles = [n.register_prehook(lambda grads: received.append(grads[0].detach().clone())) for n in nodes]
+        try:
+            (out * randn(4, 5, seed=79, scale=2.0)).sum().backward()
+        except Exception:  # a broken backward is the gradcheck test's business: the hook has already run
+            pass
+        for handle in handles:
+            handle.remove()
+        data["received"] = sum(received[1:], received[0]) if received else None
+    net = load_seeded(nn.Sequential(nn.Linear(3, 5), MySoftplus(), nn.Linear(5, 2)), 77)
+    data["sequential_output"] = net(randn(6, 3, seed=78, scale=2.0)).detach()
+    return data
+
+
+@custom_function_module.judge
+def _(got, ref):
+    expect_true(got["is_module"], "MySoftplus() is not an nn.Module", hint="write class MySoftplus(nn.Module): ...")
+    expect_true(
+        "call_error" not in got,
+        "calling MySoftplus()(x) raised an exception",
+        hint="the Module's forward returns SoftplusFunction.apply(x): apply creates ctx and calls "
+        "forward(ctx, x) for you; calling SoftplusFunction.forward yourself has no ctx to give it.",
+        got=got.get("call_error"),
+    )
+    expect_equal(got["n_parameters"], 0, "MySoftplus should have no parameters (softplus has nothing to learn)")
+    expect_close(got["output"], ref["output"], "MySoftplus()(x)", hint="forward returns SoftplusFunction.apply(x).")
+    if not got["uses_function"] and got["defines_backward"]:
+        raise Mistake(
+            "MySoftplus defines a backward method, but loss.backward() never calls a Module's backward: "
+            "the output's graph holds no SoftplusFunction node, so autograd differentiates the plain "
+            "operations of forward instead",
+            got=False,
+            expected=True,
+            hint="custom gradients live in a torch.autograd.Function: forward returns SoftplusFunction.apply(x).",
+        )
+    expect_true(
+        got["uses_function"],
+        "the output of MySoftplus()(x) does not come from SoftplusFunction.apply: its graph holds no "
+        "SoftplusFunction node, so your backward is never used",
+        hint="return SoftplusFunction.apply(x), not SoftplusFunction.forward(...) and not the formula itself.",
+        got=False,
+        expected=True,
+    )
+    expect_close(
+        got.get("received"),
+        ref["received"],
+        "the upstream gradient that reaches SoftplusFunction's backward during loss.backward()",
+        hint="MySoftplus's output must be SoftplusFunction.apply(x) itself, so that backward receives the whole "
+        "upstream gradient; adding apply's result to another computation (or multiplying it by 0) bypasses it.",
+    )
+    expect_close(
+        got["sequential_output"],
+        ref["sequential_output"],
+        "the output of nn.Sequential(nn.Linear(3, 5), MySoftplus(), nn.Linear(5, 2)) (seeded weights)",
+        hint="MySoftplus() takes no arguments and maps a tensor to a tensor of the same shape.",
+    )
