@@ -313,6 +313,23 @@ class MLP(nn.Module):
     ),
     Variant(
         "ex1_3_mlp",
+        "squeeze(0) on the output: right for every batch but a batch of 1 (Hypothesis draws one)",
+        """
+class MLP(nn.Module):
+    def __init__(self, sizes, activation=nn.ReLU):
+        super().__init__()
+        layers = [nn.Linear(sizes[0], sizes[1])]
+        for a, b in zip(sizes[1:-1], sizes[2:]):
+            layers += [activation(), nn.Linear(a, b)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x).squeeze(0)
+""",
+        {M2: 0},
+    ),
+    Variant(
+        "ex1_3_mlp",
         "activation after the last layer too",
         """
 class MLP(nn.Module):

@@ -5,6 +5,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import properties
 from ..expect import expect_close, expect_equal, expect_true
 from ..probing import linears, load_seeded, load_seeded_linears, output_and_grads, randn, reseed, state_shapes
 from ..registry import Mistake, exercise
@@ -154,7 +155,9 @@ simple_net_hidden.judge(simple_net_forward.judge_fn)
 # the forward pass); off-by-one in the pairs, one Linear too few or too many (the list of weight
 # shapes, and sizes = [3, 2], a single Linear with no activation at all). Not misreadings: an extra
 # activation made and dropped (layers[:-1]), copies of one template (copy.deepcopy): only the
-# distinct instances forward runs count.
+# distinct instances forward runs count. The hidden test also draws 20 architectures and batch sizes
+# with Hypothesis (widths and batches from 1, lists of 2 to 5 sizes): a loop bound or a squeeze that
+# only breaks for a width or a batch of 1 fails there, and the verdict names the smallest such input.
 ex1_3 = exercise("ex1_3_mlp", CHAPTER)
 
 
@@ -176,7 +179,7 @@ def _counting_tanh():
     return CountingTanh, (created, called)
 
 
-def _mlp_probe(MLP, sizes, seed, records=None, **kwargs):
+def _mlp_probe(MLP, sizes, seed, records=None, batch=5, **kwargs):
     model = MLP(sizes, **kwargs)
     layers = linears(model)
     data = {
@@ -185,7 +188,7 @@ def _mlp_probe(MLP, sizes, seed, records=None, **kwargs):
     }
     made_before_forward = len(records[0]) if records is not None else 0
     load_seeded_linears(model, seed)
-    x = randn(5, sizes[0], seed=seed + 1, scale=2.0)
+    x = randn(batch, sizes[0], seed=seed + 1, scale=2.0)
     result = output_and_grads(model, x)
     data["output"] = result["output"]
     data["linear_weight_grads"] = [layer.weight.grad for layer in layers]
@@ -226,11 +229,31 @@ def mlp_structure(MLP):
 mlp_structure.judge(_judge_mlp)
 
 
+def _mlp_shapes():
+    """Property-based inputs for MLP: any sizes list of length >= 2 (widths from 1), any batch."""
+    from hypothesis import strategies as st
+
+    return st.fixed_dictionaries(
+        {"sizes": st.lists(st.integers(1, 7), min_size=2, max_size=5), "batch": st.integers(1, 4)}
+    )
+
+
+def _describe_mlp(case) -> str:
+    return f"MLP({case['sizes']}) on a batch of {case['batch']}"
+
+
+def _mlp_size(case):
+    return (len(case["sizes"]), sum(case["sizes"]), case["batch"])
+
+
 @ex1_3.test("hidden")
 def mlp_hidden(MLP):
     data = {"two_sizes": _mlp_probe(MLP, [3, 2], seed=32), "deep": _mlp_probe(MLP, [2, 9, 9, 9, 1], seed=33)}
     counting_tanh, records = _counting_tanh()
     data["tanh"] = _mlp_probe(MLP, [3, 8, 8, 2], seed=34, records=records, activation=counting_tanh)
+    data["drawn"] = properties.probe_cases(
+        _mlp_shapes(), lambda case: _mlp_probe(MLP, case["sizes"], seed=35, batch=case["batch"]), count=20, seed=36
+    )
     return data
 
 
@@ -248,6 +271,7 @@ def _(got, ref):
         "nn.Sequential or nn.ModuleList beside the Linears): one instance reused for every gap does "
         "not count twice, and one made inside forward is a new, untrained module at every call.",
     )
+    return properties.judge_cases(got["drawn"], ref["drawn"], _judge_mlp, _describe_mlp, _mlp_size)
 
 
 # --------------------------------------------------------------------- ex1_4

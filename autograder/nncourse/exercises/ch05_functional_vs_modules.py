@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .. import properties
 from ..expect import expect_close, expect_equal, expect_true
 from ..probing import device, generator, linears, load_seeded, load_seeded_linears, output_and_grads, randn, reseed
 from ..registry import Mistake, exercise
@@ -618,7 +619,10 @@ def _(got, ref):
 #   logits (6, 4), (3, 7), (5, 8) transposed;
 # * .item() returned: the type is checked and backward() must reach the logits;
 # * in-place changes of the logits: compared with a copy;
-# * the built-in losses: refused by the policy and patched to fail during the call.
+# * the built-in losses: refused by the policy and patched to fail during the call;
+# * anything that holds only for the shapes above (a squeeze, a loop bound, C > 1): the hidden test
+#   draws 20 more inputs with Hypothesis (batches and class counts from 1, scales up to 1000,
+#   transposed or not) and names the smallest that fails.
 # The contract's banned functions, refused by the grading policy wherever they appear in the answer
 # (so a reference taken before the probe's ban cannot escape it) and made to fail during the call.
 # the banned operations under every name they are reached by (a name imported before the check,
@@ -751,11 +755,12 @@ def _random_case(n, c, seed, scale):
     return torch.randn(n, c, generator=g) * scale, torch.randint(0, c, (n,), generator=g)
 
 
-def _judge_ce_case(got, ref, label):
+def _judge_ce_case(got, ref, label: str | None):
+    prefix = f"{label}: " if label else ""  # None: properties.judge_cases names the input
     expected = ref["torch_value"]
     if not got["is_tensor"]:
         raise Mistake(
-            f"{label}: cross_entropy returned a {got['type']}, not a tensor",
+            f"{prefix}cross_entropy returned a {got['type']}, not a tensor",
             got=got["value"],
             expected=expected,
             hint="return the 0-d tensor itself: .item() (or float()) cuts it out of the autograd graph.",
@@ -763,13 +768,13 @@ def _judge_ce_case(got, ref, label):
     expect_equal(
         got["shape"],
         [],
-        f"{label}: the loss should be a 0-d tensor (one number for the batch)",
+        f"{prefix}the loss should be a 0-d tensor (one number for the batch)",
         hint="average the per-sample losses: (...).mean().",
     )
     value = got["value"]
     if not torch.isfinite(value):
         raise Mistake(
-            f"{label}: the loss is {value.item()} — exp() overflowed or log(0) happened",
+            f"{prefix}the loss is {value.item()} — exp() overflowed or log(0) happened",
             got=value,
             expected=expected,
             hint="log(softmax(z)) breaks for large logits; use log-sum-exp: "
@@ -783,21 +788,21 @@ def _judge_ce_case(got, ref, label):
             " Pick the target logit of each row: logits.gather(1, targets.unsqueeze(1)) or "
             "logits[torch.arange(N), targets] (dim 1 = classes)."
         )
-    expect_close(value, expected, f"{label}: the loss (compared with F.cross_entropy)", hint)
+    expect_close(value, expected, f"{prefix}the loss (compared with F.cross_entropy)", hint)
     expect_true(
         got["logits_unchanged"],
-        f"{label}: cross_entropy changed the logits tensor it was given",
+        f"{prefix}cross_entropy changed the logits tensor it was given",
         hint="avoid in-place operations (-=, .sub_()) on the input; write logits - m instead.",
     )
     if got["grad"] is None:
         raise Mistake(
-            f"{label}: loss.backward() does not reach the logits",
+            f"{prefix}loss.backward() does not reach the logits",
             hint="do not detach or wrap the computation in torch.no_grad().",
         )
     expect_close(
         got["grad"],
         ref["grad"],
-        f"{label}: the gradient with respect to the logits",
+        f"{prefix}the gradient with respect to the logits",
         hint="the gradient should be (softmax(logits) - one_hot(targets)) / N.",
     )
 
@@ -850,7 +855,41 @@ def cross_entropy_hidden(cross_entropy):
             torch.randn(5, 8, generator=generator(662)).t(),
             torch.randint(0, 5, (8,), generator=generator(663)),
         ),
+        "drawn": properties.probe_cases(
+            _ce_shapes(), lambda case: _ce_drawn_case(cross_entropy, case), count=20, seed=664
+        ),
     }
+
+
+def _ce_shapes():
+    """Property-based inputs for cross_entropy: any batch and class count from 1, small to huge logits."""
+    from hypothesis import strategies as st
+
+    return st.fixed_dictionaries(
+        {
+            "n": st.integers(1, 6),
+            "c": st.integers(1, 8),
+            "scale": st.sampled_from([0.5, 5.0, 50.0, 1000.0]),
+            "transposed": st.booleans(),
+            "seed": st.integers(0, 999),
+        }
+    )
+
+
+def _ce_drawn_case(cross_entropy, case):
+    g = generator(670 + case["seed"])
+    n, c = case["n"], case["c"]
+    logits = torch.randn(c, n, generator=g).t() if case["transposed"] else torch.randn(n, c, generator=g)
+    return _ce_case(cross_entropy, logits * case["scale"], torch.randint(0, c, (n,), generator=g))
+
+
+def _describe_ce(case) -> str:
+    layout = "transposed " if case["transposed"] else ""
+    return f"{layout}logits of shape ({case['n']}, {case['c']}) and scale {case['scale']:g}"
+
+
+def _ce_size(case):
+    return (case["n"] * case["c"], case["scale"], case["transposed"])
 
 
 @cross_entropy_hidden.judge
@@ -863,6 +902,9 @@ def _(got, ref):
         ("transposed", "a non-contiguous (transposed) logits tensor"),
     ]:
         _judge_ce_case(got[key], ref[key], label)
+    return properties.judge_cases(
+        got["drawn"], ref["drawn"], lambda g, r: _judge_ce_case(g, r, None), _describe_ce, _ce_size
+    )
 
 
 # ===================================================================== ex5_5
