@@ -102,3 +102,50 @@ def test_inputs_not_drawn_by_the_grader_cannot_be_judged():
     got = properties.probe_cases(SIZES, reference, count=10, seed=4)  # easier inputs, chosen by the answer
     with pytest.raises(ValueError, match="drawn inputs differ"):
         properties.judge_cases(got, ref, judge_sum, describe, size)
+
+
+def test_draws_are_the_same_in_every_process():
+    """The child draws its inputs and the grader draws them again for the reference: two processes
+    with different hash seeds, histories and loads must draw the same list."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from hypothesis import strategies as st
+from nncourse import properties
+if sys.argv[1] == "busy":
+    properties.draw(st.lists(st.floats(0, 1)), 30, seed=1)  # some other drawing first
+strategy = st.fixed_dictionaries({"n": st.integers(1, 6), "scale": st.sampled_from([0.5, 1000.0]), "t": st.booleans()})
+print(properties.draw(strategy, 20, seed=758096333))
+"""
+    outputs = set()
+    for hash_seed, history in (("1", "fresh"), ("2", "busy")):
+        env = {"PYTHONHASHSEED": hash_seed, "PATH": "/usr/bin:/bin"}
+        run = subprocess.run([sys.executable, "-c", script, history], capture_output=True, text=True, env=env)
+        assert run.returncode == 0, run.stderr[-2000:]
+        outputs.add(run.stdout)
+    assert len(outputs) == 1 and outputs.pop().count("'n'") == 20
+
+
+def test_draws_need_no_code_rewriting_and_no_files():
+    """The grading child's guard refuses writes to ``__code__`` (what ``@given`` does for every
+    example) and file access: drawing must need neither, once Hypothesis is imported."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from hypothesis import strategies as st
+from nncourse import properties
+properties.prepare()
+def refuse(event, args):
+    if (event == "object.__setattr__" and args[1] == "__code__") or event == "open":
+        raise PermissionError(event)
+sys.addaudithook(refuse)
+inputs = properties.draw(st.lists(st.integers(1, 7), min_size=2, max_size=5), 10, seed=5)
+print(len(inputs), inputs[0])
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["10", "[1,", "1]"]

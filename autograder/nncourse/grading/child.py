@@ -50,6 +50,9 @@ def main(job_dir: str) -> None:
     from nncourse import checking, probing, registry
 
     registry.load_exercises()
+    from nncourse import properties
+
+    properties.prepare()  # property-based probes: Hypothesis decorates its function now, not under the guard
     from IPython.core.interactiveshell import InteractiveShell
 
     shell = InteractiveShell.instance(history_length=0)
