@@ -120,3 +120,12 @@ def test_layout_learners_install_no_test_tooling():
     assert tooling <= dev
     assert "torch==2.13.0" in (course.REPO_ROOT / "requirements.txt").read_text().split()
     assert "-r requirements.txt" in (course.REPO_ROOT / "requirements-dev.txt").read_text()
+
+
+def test_layout_every_exercise_has_its_contract_in_the_docs():
+    """docs/exercises.md is where a contributor reads what each exercise's checks grade."""
+    doc = (course.REPO_ROOT / "docs" / "exercises.md").read_text()
+    documented = set(re.findall(r"^\| `(ex\d+_\d+_\w+)` \|", doc, re.M))
+    exercises = {e for chapter in course.chapters() for e in course.answer_ids(course.read_source(chapter))}
+    assert exercises - documented == set(), "exercises without a contract in docs/exercises.md"
+    assert documented - exercises == set(), "contracts in docs/exercises.md of exercises that do not exist"

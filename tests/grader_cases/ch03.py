@@ -1,4 +1,4 @@
-"""Chapter 3 — known submissions for ex3_1 … ex3_6 and the points each must get."""
+"""Chapter 3 — known submissions for ex3_1 … ex3_7 and the points each must get."""
 
 from . import Variant
 
@@ -10,6 +10,7 @@ T3 = ("ex3_3_fit_test_history", "ex3_3_fit_test_early_stopping", "ex3_3_fit_test
 T4 = ("ex3_4_adder_test_adder", "ex3_4_adder_test_hidden")
 T5 = ("ex3_5_digits_classifier_test_interface", "ex3_5_digits_classifier_test_accuracy")
 T6 = ("ex3_6_checkpoint_test_resume", "ex3_6_checkpoint_test_hidden")
+T7 = ("ex3_7_momentum_sgd_test_steps", "ex3_7_momentum_sgd_test_hidden")
 
 
 def pts(tests, *points):
@@ -42,6 +43,58 @@ def _train(
     result="total / count",
 ):
     return _TRAIN.format(train=train, move=move, zero1=zero1, zero2=zero2, accumulate=accumulate, result=result)
+
+
+# --------------------------------------------------------------------- ex3_7 momentum_sgd
+_MOMENTUM = """
+class MomentumSGD(torch.optim.Optimizer):
+    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0):
+        defaults = {{"lr": lr, "momentum": momentum, "weight_decay": weight_decay}}
+        {init}
+
+{decorator}    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            {closure}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    {skip}
+                {decay}
+                {state}
+                if "momentum_buffer" not in state:
+                    {first}
+                else:
+                    {later}
+                {update}
+        return {result}
+"""
+
+
+def _momentum(
+    init="super().__init__(params, defaults)",
+    decorator="    @torch.no_grad()\n",
+    closure="with torch.enable_grad():\n                loss = closure()",
+    skip="continue",
+    decay='d_p = p.grad.add(p, alpha=group["weight_decay"])',
+    state="state = self.state[p]",
+    first='state["momentum_buffer"] = d_p.clone()',
+    later='state["momentum_buffer"].mul_(group["momentum"]).add_(d_p)',
+    update='p.add_(state["momentum_buffer"], alpha=-group["lr"])',
+    result="loss",
+):
+    return _MOMENTUM.format(
+        init=init,
+        decorator=decorator,
+        closure=closure,
+        skip=skip,
+        decay=decay,
+        state=state,
+        first=first,
+        later=later,
+        update=update,
+        result=result,
+    )
 
 
 VARIANTS = [
@@ -864,5 +917,152 @@ def load_checkpoint(path, model, optimizer):
     return state["epoch"]
 """,
         pts(T6, 0, 0),
+    ),
+    # ----------------------------------------------------------------- ex3_7 momentum_sgd
+    Variant(
+        "ex3_7_momentum_sgd",
+        "weight decay added to the update after momentum",
+        _momentum(
+            decay="d_p = p.grad",
+            update='p.add_(state["momentum_buffer"] + group["weight_decay"] * p, alpha=-group["lr"])',
+        ),
+        pts(T7, 0, 0),
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "momentum as an average: buffer = m * buffer + (1 - m) * grad, from zero",
+        _momentum(
+            first='state["momentum_buffer"] = (1 - group["momentum"]) * d_p',
+            later='state["momentum_buffer"].mul_(group["momentum"]).add_(d_p, alpha=1 - group["momentum"])',
+        ),
+        pts(T7, 0, 0),
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "one learning rate for every group (self.defaults)",
+        _momentum(update='p.add_(state["momentum_buffer"], alpha=-self.defaults["lr"])'),
+        pts(T7, 0, 0),
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "buffers kept in a dict of its own, not in self.state",
+        _momentum(
+            init="super().__init__(params, defaults)\n        self.momentum_buffers = {}",
+            state="state = self.momentum_buffers.setdefault(p, {})",
+        ),
+        pts(T7, 0, 0),
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "a parameter without a gradient is moved (grad taken as zero)",
+        _momentum(
+            skip="pass",
+            decay='d_p = (p.grad if p.grad is not None else torch.zeros_like(p)).add(p, alpha=group["weight_decay"])',
+        ),
+        pts(T7, 1, 0),
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "crashes on a parameter whose .grad is None",
+        _momentum(skip="pass"),
+        pts(T7, 1, 0),
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "closure called under no_grad: its backward() fails",
+        _momentum(closure="loss = closure()"),
+        pts(T7, 1, 0),
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "no @torch.no_grad(), .data to dodge the in-place error: the buffers carry a graph",
+        _momentum(decorator="", update='p.data.add_(state["momentum_buffer"], alpha=-group["lr"])'),
+        pts(T7, 0, 0),
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "zero buffer used before it is updated: the first step does nothing",
+        _momentum(
+            first='state["momentum_buffer"] = torch.zeros_like(p)',
+            later="pass",
+            update='p.add_(state["momentum_buffer"], alpha=-group["lr"])\n'
+            '                state["momentum_buffer"].mul_(group["momentum"]).add_(d_p)',
+        ),
+        pts(T7, 0, 0),
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "momentum and weight decay read from self.defaults, not from the group",
+        _momentum(
+            decay='d_p = p.grad.add(p, alpha=self.defaults["weight_decay"])',
+            later='state["momentum_buffer"].mul_(self.defaults["momentum"]).add_(d_p)',
+        ),
+        pts(T7, 1, 0),
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "weight decay added into p.grad in place",
+        _momentum(decay='d_p = p.grad.add_(p, alpha=group["weight_decay"])'),
+        pts(T7, 0, 0),
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "step() does not return the closure's loss",
+        _momentum(result="None"),
+        pts(T7, 1, 0),
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "zero-initialised buffer updated before use, torch.no_grad() as a block, -= on the parameter",
+        """
+class MomentumSGD(torch.optim.Optimizer):
+    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0):
+        super(MomentumSGD, self).__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        with torch.no_grad():
+            for group in self.param_groups:
+                lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+                for param in group["params"]:
+                    if param.grad is not None:
+                        grad = param.grad + wd * param
+                        state = self.state[param]
+                        if "momentum_buffer" not in state:
+                            state["momentum_buffer"] = torch.zeros_like(param)
+                        buf = state["momentum_buffer"]
+                        buf.mul_(mu).add_(grad)
+                        param -= lr * buf
+        return loss
+""",
+    ),
+    Variant(
+        "ex3_7_momentum_sgd",
+        "functional style: the buffer rebuilt and stored again each step, params gathered first",
+        """
+class MomentumSGD(torch.optim.Optimizer):
+    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0):
+        defaults = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay}
+        super().__init__(params=params, defaults=defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            with_grad = [p for p in group["params"] if p.grad is not None]
+            for p in with_grad:
+                direction = p.grad.detach() + group["weight_decay"] * p.detach()
+                previous = self.state[p].get("momentum_buffer")
+                if previous is None:
+                    buffer = direction.clone()
+                else:
+                    buffer = group["momentum"] * previous + direction
+                self.state[p]["momentum_buffer"] = buffer
+                p.sub_(group["lr"] * buffer)
+        return loss
+""",
     ),
 ]

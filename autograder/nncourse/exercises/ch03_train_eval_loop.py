@@ -1,4 +1,4 @@
-"""Chapter 3 — training and evaluating: the checks behind ex3_1 … ex3_6.
+"""Chapter 3 — training and evaluating: the checks behind ex3_1 … ex3_7.
 
 The probes hand the learner's functions objects of their own that record what happens:
 
@@ -9,11 +9,14 @@ The probes hand the learner's functions objects of their own that record what ha
   tracked and whether its input was moved;
 * an optimizer step pre-hook that records the gradient each step uses;
 * for ``fit``, stand-ins for ``train_one_epoch`` and ``evaluate`` that return scripted losses and
-  write the epoch number into the weights, so the weights ``fit`` ends with name their epoch.
+  write the epoch number into the weights, so the weights ``fit`` ends with name their epoch;
+* for ``MomentumSGD``, ``torch.optim.SGD`` itself, run side by side on a copy of the same network:
+  the judge compares the learner's parameters, gradients and buffers with the stock optimizer's.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import os
@@ -1054,3 +1057,407 @@ def checkpoint_hidden(save_checkpoint, load_checkpoint):
 def _(got, ref):
     _judge_ckpt_case(got["adam_path"], ref["adam_path"], "Adam, path given as a pathlib.Path")
     _judge_ckpt_case(got["from_gpu"], ref["from_gpu"], "a checkpoint saved on a GPU, loaded here")
+
+
+# --------------------------------------------------------------------- ex3_7 momentum_sgd
+# The probes run the learner's optimizer and torch.optim.SGD (momentum, dampening 0, no Nesterov)
+# side by side on two copies of the same seeded network, and the judge compares the learner's run
+# with the stock optimizer's run made by the reference probe in the grader.
+# Misreadings considered, and the probe input that separates each from the contract:
+# * weight decay added to the update after momentum (p -= lr * (buf + wd * p)) instead of to the
+#   gradient before it enters the buffer: the first step is the same either way, so "steps" and the
+#   "hidden" groups and closure cases take at least 3 steps with weight_decay > 0;
+# * momentum as an average, buf = m * buf + (1 - m) * grad, or a zero buffer used before it is
+#   updated: both differ from SGD at the first step (a zero buffer updated first, then used, is the
+#   same as SGD's copy of the gradient when dampening is 0: a correct style, not a misreading);
+# * one lr (or momentum, weight_decay) for every group, read from __init__'s arguments or
+#   self.defaults: "steps" has a second group with its own lr, "hidden" groups with their own
+#   momentum and weight_decay, and one added by add_param_group that must take self.defaults;
+# * the buffers kept in a dict of one's own (self.momentum_buffers[p]) instead of self.state[p]: the buffers
+#   are read from optimizer.state[p]["momentum_buffer"], and "hidden" resumes a fresh optimizer
+#   (built with another lr) from a state_dict() and compares 3 more steps;
+# * a parameter whose .grad is None treated as a zero gradient (weight decay and old momentum still
+#   move it) or crashing: "hidden" has a parameter that never gets a gradient, in a group with weight
+#   decay, and one whose gradient is None (set_to_none) after two steps with momentum;
+# * weight decay added into p.grad in place (p.grad.add_): the update is right, but the caller's
+#   gradient changes; every parameter's .grad is compared after every step;
+# * the update recorded by autograd (no @torch.no_grad(); `.data` to dodge the in-place error): the
+#   buffers then require grad and carry a graph; checked after every step;
+# * the closure evaluated under no_grad (its backward() fails) or not at all, or its loss not
+#   returned; step() without a closure not returning None: the "hidden" closure case;
+# * momentum / weight_decay defaults other than 0.9 / 0.0: the resume case builds the optimizer
+#   with lr alone.
+ex3_7 = exercise("ex3_7_momentum_sgd", CHAPTER)
+
+
+def _opt_net(seed):
+    reseed(seed)
+    return load_seeded(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)), seed)
+
+
+def _opt_data(seed, n=6):
+    g = generator(seed)
+    return torch.randn(n, 3, generator=g).to(device), torch.randn(n, 2, generator=g).to(device)
+
+
+def _opt_param(seed, *shape):
+    return nn.Parameter((torch.randn(*shape, generator=generator(seed)) * 0.5).to(device))
+
+
+def _opt_snapshot(optimizer, named):
+    """Parameters and momentum buffers by name, and whether anything carries an autograd graph."""
+    params: dict[str, torch.Tensor] = {}
+    grads: dict[str, torch.Tensor | None] = {}
+    buffers: dict[str, torch.Tensor | None] = {}
+    graph: list[str] = []
+    for name, p in named.items():
+        params[name] = p.detach().clone()
+        grads[name] = p.grad.detach().clone() if isinstance(p.grad, torch.Tensor) else None
+        if not p.is_leaf or p.grad_fn is not None:
+            graph.append(f"parameter '{name}' is no longer a leaf (it has a grad_fn)")
+        state = optimizer.state.get(p, {}) if isinstance(optimizer.state, dict) else {}
+        buf = state.get("momentum_buffer") if isinstance(state, dict) else None
+        if isinstance(buf, torch.Tensor):
+            buffers[name] = buf.detach().clone()
+            if buf.requires_grad:
+                graph.append(f"the momentum buffer of '{name}' requires grad (grad_fn {type(buf.grad_fn).__name__})")
+        else:
+            buffers[name] = None
+    return {"params": params, "grads": grads, "buffers": buffers, "graph": graph}
+
+
+def _opt_run(make, *, net_seed, data_seed, steps, uses_extra, extra=False, unused=False):
+    """Build a network (and the extra parameters), an optimizer with ``make`` and take ``steps``
+    steps; ``uses_extra[i]`` says whether step i's loss uses the extra parameter."""
+    net = _opt_net(net_seed)
+    named = {f"net.{k}": p for k, p in net.named_parameters()}
+    more = {}
+    if extra:
+        more["extra"] = _opt_param(net_seed + 1, 2)
+    if unused:
+        more["unused"] = _opt_param(net_seed + 2, 3)
+    named.update(more)
+    x, y = _opt_data(data_seed)
+    optimizer = make(net, more)
+    record = []
+    for i in range(steps):
+        optimizer.zero_grad()  # set_to_none: a parameter the loss does not use has .grad None
+        out = net(x) + more["extra"] if extra and uses_extra[i] else net(x)
+        nn.functional.mse_loss(out, y).backward()
+        returned = optimizer.step()
+        snap = _opt_snapshot(optimizer, named)
+        snap["returned_none"] = returned is None
+        record.append(snap)
+    return {"steps": record}
+
+
+def _opt_guarded(run):
+    try:
+        return run()
+    except Exception as e:  # a crash in one case gets its own message, the other cases still count
+        return {"error": f"{type(e).__name__}: {e}"[:300]}
+
+
+def _steps_probe(make):
+    def groups(net, more):
+        return make(
+            [{"params": net[0].parameters()}, {"params": net[2].parameters(), "lr": 0.03}], lr=0.1, weight_decay=0.05
+        )
+
+    return _opt_run(groups, net_seed=371, data_seed=372, steps=3, uses_extra=[])
+
+
+def _sgd(params, **settings):
+    """torch.optim.SGD with MomentumSGD's signature and defaults (momentum 0.9)."""
+    settings.setdefault("momentum", 0.9)
+    return torch.optim.SGD(params, **settings)
+
+
+@ex3_7.test("steps")
+def momentum_sgd_steps(MomentumSGD):
+    return {
+        "yours": _opt_guarded(lambda: _steps_probe(MomentumSGD)),
+        "sgd": _steps_probe(_sgd),
+    }
+
+
+_STEP1_HINT = (
+    "the first step: the buffer starts as a copy of d_p = grad + weight_decay * p, so the first update is "
+    "p -= lr * d_p (PyTorch's momentum is a running sum, not an average: no (1 - momentum) factor), and "
+    "the buffer is updated before it is used."
+)
+_LATER_HINT = (
+    "from the second step on: buf = momentum * buf + d_p, where d_p = grad + weight_decay * p already holds "
+    "the weight decay (add it to the gradient before it enters the buffer, not to the update afterwards); "
+    "then p -= lr * buf. Keep each buffer from one step to the next in self.state[p]."
+)
+_GROUP_HINT = (
+    "every group has its own settings: loop over self.param_groups and read group['lr'], group['momentum'] "
+    "and group['weight_decay'] inside the loop, not the values given to __init__ (they are only the defaults)."
+)
+_STATE_HINT = (
+    "keep each parameter's buffer in self.state[p]['momentum_buffer']: self.state is what "
+    "Optimizer.state_dict() saves and load_state_dict() restores; a dict of your own is lost."
+)
+_NONE_HINT = (
+    "skip a parameter whose .grad is None (`if p.grad is None: continue`): it took no part in this loss, "
+    "so neither weight decay nor old momentum may move it, as torch.optim.SGD does."
+)
+
+
+def _judge_opt_error(got, what):
+    if "error" not in got:
+        return
+    error = got["error"]
+    hint = "run your optimizer in a small loop of your own and read the traceback."
+    if "NoneType" in error:
+        hint = _NONE_HINT
+    elif "does not require grad" in error:
+        hint = (
+            "step() runs under @torch.no_grad(), so call the closure inside `with torch.enable_grad():` "
+            "(its loss.backward() needs a graph)."
+        )
+    elif "leaf Variable" in error or "in-place" in error:
+        hint = "decorate step with @torch.no_grad(): updating a parameter in place must not be recorded by autograd."
+    elif "KeyError" in error:
+        hint = (
+            "pass every setting to super().__init__(params, defaults) with defaults = {'lr': lr, "
+            "'momentum': momentum, 'weight_decay': weight_decay}: each group then carries all three."
+        )
+    raise Mistake(f"{what}: your optimizer raised an exception: {error}", hint=hint)
+
+
+def _close(a, b):
+    return a is not None and b is not None and torch.allclose(a.double(), b.double(), atol=1e-5, rtol=1e-4)
+
+
+def _judge_opt_steps(got, ref, what, group_of, none_steps=()):
+    """Compare the learner's run with SGD's, step by step. ``group_of`` describes a parameter's
+    group (the first group's description starts with "the first"); ``none_steps`` lists the
+    (step, name) pairs where that parameter had no gradient."""
+    _judge_opt_error(got, what)
+    expect_equal(len(got["steps"]), len(ref["steps"]), f"{what}: the number of steps taken")
+    for i, (g_step, r_step) in enumerate(zip(got["steps"], ref["steps"])):
+        expect_true(
+            not g_step["graph"],
+            f"{what}, after step {i + 1}: the update was recorded by autograd: {'; '.join(g_step['graph'][:2])}.",
+            hint="decorate step with @torch.no_grad() (and drop any .data): the buffers must hold plain numbers, "
+            "not a graph that grows with every step.",
+        )
+        first_ok = all(
+            _close(g_step["params"].get(name), r_param)
+            for name, r_param in r_step["params"].items()
+            if group_of(name).startswith("the first")
+        )
+        for name, r_param in r_step["params"].items():
+            g_param = g_step["params"].get(name)
+            if _close(g_param, r_param):
+                continue
+            group = group_of(name)
+            if (i + 1, name) in none_steps or name == "unused":
+                hint = _NONE_HINT
+            elif first_ok and "add_param_group" in group:
+                hint = (
+                    "add_param_group fills a new group's missing settings from self.defaults: pass "
+                    "defaults = {'lr': lr, 'momentum': momentum, 'weight_decay': weight_decay} to "
+                    "super().__init__ and read them from the group."
+                )
+            elif first_ok and not group.startswith("the first"):
+                hint = _GROUP_HINT
+            elif i == 0:
+                hint = _STEP1_HINT
+            else:
+                hint = _LATER_HINT
+            expect_close(g_param, r_param, f"{what}: '{name}' ({group}) after step {i + 1}", hint)
+        for name, r_grad in r_step["grads"].items():
+            expect_close(
+                g_step["grads"].get(name),
+                r_grad,
+                f"{what}: '{name}'.grad after step {i + 1}",
+                hint="step() must leave p.grad as backward() left it (a caller may clip, log or accumulate it): "
+                "p.grad.add(p, alpha=weight_decay) makes a new tensor, p.grad.add_(...) would change the gradient.",
+            )
+        for name, r_buf in r_step["buffers"].items():
+            g_buf = g_step["buffers"].get(name)
+            if r_buf is not None and g_buf is None:
+                raise Mistake(
+                    f"{what}: after step {i + 1}, optimizer.state[p] holds no 'momentum_buffer' tensor for '{name}'.",
+                    hint=_STATE_HINT,
+                )
+            expect_close(g_buf, r_buf, f"{what}: the momentum buffer of '{name}' after step {i + 1}", _LATER_HINT)
+
+
+def _steps_group(name):
+    return "the first group, lr=0.1" if name.startswith("net.0.") else "the second group, lr=0.03"
+
+
+@momentum_sgd_steps.judge
+def _(got, ref):
+    _judge_opt_steps(
+        got["yours"],
+        ref["sgd"],
+        "MomentumSGD with two groups (lr 0.1 and 0.03), momentum 0.9, weight_decay 0.05",
+        _steps_group,
+    )
+
+
+def _groups_probe(make):
+    def build(net, more):
+        optimizer = make(
+            params=[
+                {"params": net[0].parameters()},
+                {"params": [*net[2].parameters(), more["unused"]], "lr": 0.2, "momentum": 0.5, "weight_decay": 0.1},
+            ],
+            lr=0.05,
+            momentum=0.8,
+            weight_decay=0.0,
+        )
+        optimizer.add_param_group({"params": [more["extra"]]})
+        return optimizer
+
+    return _opt_run(
+        build, net_seed=381, data_seed=382, steps=4, uses_extra=[True, True, False, True], extra=True, unused=True
+    )
+
+
+def _groups_group(name):
+    if name.startswith("net.0."):
+        return "the first group: lr 0.05, momentum 0.8, weight_decay 0"
+    if name == "extra":
+        return "the group added by add_param_group, with the defaults lr 0.05, momentum 0.8, weight_decay 0"
+    return "the second group: lr 0.2, momentum 0.5, weight_decay 0.1"
+
+
+def _opt_train(net, optimizer, x, y, steps):
+    for _ in range(steps):
+        optimizer.zero_grad()
+        nn.functional.mse_loss(net(x), y).backward()
+        optimizer.step()
+
+
+def _resume_probe(make):
+    net = _opt_net(391)
+    x, y = _opt_data(392)
+    optimizer = make(net.parameters(), lr=0.1)  # the defaults: momentum 0.9, weight_decay 0
+    named = {f"net.{k}": p for k, p in net.named_parameters()}
+    steps = []
+    for _ in range(2):
+        _opt_train(net, optimizer, x, y, 1)
+        steps.append(_opt_snapshot(optimizer, named))
+    saved = copy.deepcopy(optimizer.state_dict())
+    other = _opt_net(393)
+    other.load_state_dict(_state(net))
+    resumed = make(other.parameters(), lr=0.7)  # load_state_dict brings back lr=0.1 and the buffers
+    resumed.load_state_dict(saved)
+    _opt_train(net, optimizer, x, y, 3)
+    _opt_train(other, resumed, x, y, 3)
+    return {
+        "steps": steps,
+        "uninterrupted": {f"net.{k}": v.detach().clone() for k, v in net.named_parameters()},
+        "resumed": {f"net.{k}": v.detach().clone() for k, v in other.named_parameters()},
+    }
+
+
+def _closure_probe(make):
+    net = _opt_net(401)
+    x, y = _opt_data(402)
+    optimizer = make(net.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+    calls = []
+
+    def closure():
+        calls.append(torch.is_grad_enabled())
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(net(x), y)
+        loss.backward()
+        return loss
+
+    first = optimizer.step(closure)
+    second = optimizer.step(closure=closure)
+    optimizer.zero_grad()
+    nn.functional.mse_loss(net(x), y).backward()
+    third = optimizer.step()
+    named = {f"net.{k}": p for k, p in net.named_parameters()}
+    return {
+        "calls": len(calls),
+        "returned": [_number(first), _number(second)],
+        "third_none": third is None,
+        "final": _opt_snapshot(optimizer, named),
+    }
+
+
+def _hidden_probe(make, guard):
+    return {
+        "groups": guard(lambda: _groups_probe(make)),
+        "resume": guard(lambda: _resume_probe(make)),
+        "closure": guard(lambda: _closure_probe(make)),
+    }
+
+
+@ex3_7.test("hidden")
+def momentum_sgd_hidden(MomentumSGD):
+    return {"yours": _hidden_probe(MomentumSGD, _opt_guarded), "sgd": _hidden_probe(_sgd, lambda run: run())}
+
+
+def _all_net(name):
+    return "the first and only group"
+
+
+@momentum_sgd_hidden.judge
+def _(got, ref):
+    yours, sgd = got["yours"], ref["sgd"]
+    _judge_opt_steps(
+        yours["groups"],
+        sgd["groups"],
+        "MomentumSGD with per-group lr, momentum and weight_decay, a group added by add_param_group, "
+        "and parameters whose .grad is None",
+        _groups_group,
+        none_steps=((3, "extra"),),
+    )
+
+    what = "MomentumSGD(params, lr=0.1) resumed from its state_dict()"
+    case = yours["resume"]
+    _judge_opt_error(case, what)
+    for i, (g_step, r_step) in enumerate(zip(case["steps"], sgd["resume"]["steps"])):
+        for name, r_param in r_step["params"].items():
+            expect_close(
+                g_step["params"].get(name),
+                r_param,
+                f"{what}: '{name}' after step {i + 1}",
+                hint="the defaults are momentum=0.9 and weight_decay=0.0: MomentumSGD(params, lr) must behave as "
+                "torch.optim.SGD(params, lr, momentum=0.9).",
+            )
+    for name, r_param in sgd["resume"]["uninterrupted"].items():
+        expect_close(case["uninterrupted"].get(name), r_param, f"{what}: '{name}' after 5 steps", _LATER_HINT)
+    for name, r_param in sgd["resume"]["uninterrupted"].items():
+        expect_close(
+            case["resumed"].get(name),
+            r_param,
+            f"{what}: '{name}' after 2 steps, load_state_dict() into a new optimizer, and 3 more steps",
+            hint=_STATE_HINT + " The resumed optimizer was built with lr=0.7; load_state_dict() brings back "
+            "the saved groups, so read group['lr'] at every step.",
+        )
+
+    what = "MomentumSGD.step(closure)"
+    case = yours["closure"]
+    _judge_opt_error(case, what)
+    expect_equal(
+        case["calls"],
+        2,
+        f"{what}: the number of times two steps with a closure called it",
+        hint="call the closure exactly once per step, before the update, and only when one is given.",
+    )
+    for i, ((g_kind, g_value), (_, r_value)) in enumerate(zip(case["returned"], sgd["closure"]["returned"])):
+        expect_true(
+            g_value is not None and math.isclose(g_value, r_value, rel_tol=1e-4, abs_tol=1e-6),
+            f"{what}: step {i + 1} should return the loss the closure returned.",
+            got=f"{g_kind} {g_value}",
+            expected=r_value,
+            hint="loss = None; if closure is not None: with torch.enable_grad(): loss = closure(); ...; return loss.",
+        )
+    expect_true(case["third_none"], "MomentumSGD.step() without a closure should return None.")
+    _judge_opt_steps(
+        {"steps": [case["final"]]},
+        {"steps": [sgd["closure"]["final"]]},
+        what + " (two steps, then one without)",
+        _all_net,
+    )
