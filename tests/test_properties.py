@@ -104,7 +104,7 @@ def test_inputs_not_drawn_by_the_grader_cannot_be_judged():
         properties.judge_cases(got, ref, judge_sum, describe, size)
 
 
-def test_draws_are_the_same_in_every_process():
+def test_draws_are_the_same_in_every_process(tmp_path):
     """The child draws its inputs and the grader draws them again for the reference: two processes
     with different hash seeds, histories and loads must draw the same list."""
     import subprocess
@@ -114,18 +114,23 @@ def test_draws_are_the_same_in_every_process():
 import sys
 from hypothesis import strategies as st
 from nncourse import properties
-if sys.argv[1] == "busy":
-    properties.draw(st.lists(st.floats(0, 1)), 30, seed=1)  # some other drawing first
-strategy = st.fixed_dictionaries({"n": st.integers(1, 6), "scale": st.sampled_from([0.5, 1000.0]), "t": st.booleans()})
-print(properties.draw(strategy, 20, seed=758096333))
+if sys.argv[1] == "busy":  # another drawing first, and a module of the grader's own with constants
+    properties.draw(st.lists(st.floats(0, 1)), 30, seed=1)
+    sys.path.insert(0, sys.argv[2])
+    import grader_side_module  # noqa: F401
+strategy = st.fixed_dictionaries({"n": st.integers(1, 600), "scale": st.floats(0, 2000), "t": st.booleans()})
+print(properties.draw(strategy, 40, seed=758096333))
 """
+    # Hypothesis harvests literal constants from local modules: a module only one side loads
+    (tmp_path / "grader_side_module.py").write_text("LIMITS = (2, 3, 4, 5, 411, 413, 1000.0, 0.5)\n")
     outputs = set()
     for hash_seed, history in (("1", "fresh"), ("2", "busy")):
         env = {"PYTHONHASHSEED": hash_seed, "PATH": "/usr/bin:/bin"}
-        run = subprocess.run([sys.executable, "-c", script, history], capture_output=True, text=True, env=env)
+        argv = [sys.executable, "-c", script, history, str(tmp_path)]
+        run = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path)
         assert run.returncode == 0, run.stderr[-2000:]
         outputs.add(run.stdout)
-    assert len(outputs) == 1 and outputs.pop().count("'n'") == 20
+    assert len(outputs) == 1 and outputs.pop().count("'n'") == 40
 
 
 def test_draws_need_no_code_rewriting_and_no_files():

@@ -18,6 +18,7 @@ many failed: "fails for logits of shape (2, 3) ...".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -33,13 +34,31 @@ def prepare() -> None:
     import hypothesis.internal.conjecture.data  # noqa: F401
 
 
+@functools.cache
+def _provider():
+    """Hypothesis's provider of choices, without its pools of "interesting" constants.
+
+    Hypothesis mixes in constants it harvests from the source of the modules loaded in the process,
+    which differ between the grading child and the grader: with them, the same seed drew other
+    inputs on the two sides.
+    """
+    from hypothesis.internal.conjecture.providers import HypothesisProvider
+
+    class SeededProvider(HypothesisProvider):
+        def _maybe_draw_constant(self, *args, **kwargs):
+            return None
+
+    return SeededProvider
+
+
 def draw(strategy, count: int, seed: int) -> list:
     """``count`` distinct inputs (or fewer, when the strategy has fewer) from a Hypothesis ``strategy``.
 
     The first is the strategy's simplest input; each other one is drawn on its own from a random
     generator seeded with (seed, its index), so the same seed gives the same inputs in every
     process (Hypothesis's adaptive engine does not promise that across processes, and ``@given``
-    rewrites ``__code__``, which the grading child's guard refuses). Hypothesis is pinned in
+    rewrites ``__code__``, which the grading child's guard refuses), with no constants harvested
+    from the modules loaded (see ``_provider``). Hypothesis is pinned in
     requirements-dev.txt: another version may draw other inputs from the same seed.
     """
     import random
@@ -48,6 +67,8 @@ def draw(strategy, count: int, seed: int) -> list:
     from hypothesis.errors import StopTest
     from hypothesis.internal.conjecture.choice import ChoiceTemplate
     from hypothesis.internal.conjecture.data import ConjectureData
+
+    provider = _provider()
 
     def one(data) -> tuple[bool, object]:
         def run():
@@ -60,8 +81,10 @@ def draw(strategy, count: int, seed: int) -> list:
             return False, None
 
     drawn: list = []
-    attempts = [ConjectureData(random=random.Random(0), prefix=[ChoiceTemplate("simplest", count=None)])]
-    attempts += (ConjectureData(random=random.Random(f"{seed}:{i}")) for i in range(count * 10))
+    attempts = [
+        ConjectureData(random=random.Random(0), provider=provider, prefix=[ChoiceTemplate("simplest", count=None)])
+    ]
+    attempts += (ConjectureData(random=random.Random(f"{seed}:{i}"), provider=provider) for i in range(count * 10))
     for data in attempts:
         ok, example = one(data)
         if ok and example not in drawn:
