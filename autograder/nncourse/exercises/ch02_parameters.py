@@ -101,7 +101,7 @@ def _judge_custom_structure(got, ref):
 
 @ex2_1.test("structure")
 def custom_layer_structure(CustomLayer):
-    return _custom_layer_structure(CustomLayer, vary(40, range(32, 57), 101), vary(30, range(24, 41), 102))
+    return _custom_layer_structure(CustomLayer, vary(40, range(32, 57), 101), vary(30, range(20, 32), 102))
 
 
 custom_layer_structure.judge(_judge_custom_structure)
@@ -142,7 +142,7 @@ custom_layer_forward.judge(_judge_custom_forward)
 def custom_layer_hidden(CustomLayer):
     data = {
         "structure": _custom_layer_structure(CustomLayer, 1, vary(7, range(5, 10), 103)),
-        "wide": _custom_layer_structure(CustomLayer, vary(64, range(56, 73), 104), vary(48, range(40, 57), 105)),
+        "wide": _custom_layer_structure(CustomLayer, vary(64, range(56, 73), 104), vary(48, range(40, 56), 105)),
         "narrow_forward": _custom_layer_forward(CustomLayer, 1, vary(6, range(4, 9), 106), seed=112, batches=(1, 3)),
         "tall_forward": _custom_layer_forward(CustomLayer, vary(7, range(6, 10), 107), 2, seed=113, batches=(5,)),
     }
