@@ -19,6 +19,8 @@ c.CourseDirectory.feedback_directory = "autograder/feedback"
 c.CourseDirectory.db_url = os.environ.get(
     "NNCOURSE_DB_URL", "sqlite:///" + os.path.join(root, "autograder", "gradebook.db")
 )
+# files that never belong in an assignment: nbgrader's own list, and test tools' caches next to a notebook
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".hypothesis", ".pytest_cache"]
 c.Exchange.root = os.path.join(root, "autograder", "exchange")
 os.makedirs(c.Exchange.root, exist_ok=True)  # the formgrader warns when the exchange is missing
 
