@@ -52,7 +52,7 @@ def main(job_dir: str) -> None:
     registry.load_exercises()
     from nncourse import properties
 
-    properties.prepare()  # property-based probes: Hypothesis decorates its function now, not under the guard
+    properties.prepare()  # property-based probes: import Hypothesis's drawing machinery before the guard
     from IPython.core.interactiveshell import InteractiveShell
 
     shell = InteractiveShell.instance(history_length=0)
