@@ -154,3 +154,11 @@ print(len(inputs), inputs[0])
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["10", "[1,", "1]"]
+
+
+def test_only_chapters_whose_checks_draw_pay_for_hypothesis():
+    """The grading child imports Hypothesis (about 0.4 s) only for a chapter whose checks use it."""
+    from nncourse import course
+
+    users = {chapter for chapter in course.chapters() if properties.used_by(chapter)}
+    assert users == {"01_module_basics", "05_functional_vs_modules"}

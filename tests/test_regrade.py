@@ -10,13 +10,14 @@ entry, deleted feedback, ``--refresh``) is recorded again.
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
 from .grader_cases import chapter_cases
 from .helpers import full_marks, grade, gradebook_scores, make_course, solution_notebook, submit, with_answers
 
-pytestmark = pytest.mark.slow  # four grading runs of two submissions
+pytestmark = pytest.mark.slow  # six grading runs of two submissions
 
 CHAPTER = "01_module_basics"
 
@@ -63,7 +64,11 @@ def test_regrade_records_only_what_changed(tmp_path):
     assert {k for k in files if files[k] != first_files.get(k)} == {k for k in files if "/bob/" in k}
     assert gradebook_scores(course_dir, CHAPTER)["bob"] == full_marks(CHAPTER)
 
-    # a gradebook that lost its entries is filled again
+    # feedback someone deleted is written again; a gradebook that lost its entries is filled again
+    shutil.rmtree(course_dir / "autograder/feedback/alice")
+    assert recorded_again(grade(course_dir, CHAPTER)) == 1
+    assert (course_dir / "autograder/feedback/alice" / CHAPTER / f"{CHAPTER}.html").is_file()
     (course_dir / "autograder/gradebook.db").unlink()
     assert recorded_again(grade(course_dir, CHAPTER)) == 2
     assert gradebook_scores(course_dir, CHAPTER) == {"alice": full_marks(CHAPTER), "bob": full_marks(CHAPTER)}
+    assert recorded_again(grade(course_dir, CHAPTER, "--refresh")) == 2  # everyone, whatever is stored

@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import checking, course, plaindata, probing, settings
+from .. import checking, course, plaindata, probing, properties, settings
 from . import sandbox
 from .job import Job, build_job, read_submission
 
@@ -320,12 +320,20 @@ def run_job(job: Job, work_root: Path, salt: int | None = None) -> Outcome:
     hidden = [str(p) for p in sandbox.hidden_roots(work_root.parent)]
     readable = [str(p) for p in sandbox.visible_paths(job_dir)]
     refused = {i for i, s in enumerate(job.steps) if course.exercise_of(s.cell_id) in job.refused}
+    hypothesis = properties.used_by(job.chapter)
     for _ in range(len(steps) + 1):
         skip = set(outcome.failures) | refused
         for exercise in outcome.tampering:
             skip |= {i for i, s in enumerate(steps) if course.exercise_of(s["cell_id"]) == exercise}
         done = sorted({cell for cell, _ in outcome.exports})
-        spec = {"steps": steps, "skip": sorted(skip), "done": done, "hidden": hidden, "readable": readable}
+        spec = {
+            "steps": steps,
+            "skip": sorted(skip),
+            "done": done,
+            "hidden": hidden,
+            "readable": readable,
+            "hypothesis": hypothesis,
+        }
         run = _run_child(spec, job_dir, work_root.parent, outcome.exports, outcome.errors, salt)
         if run.finished:
             break
