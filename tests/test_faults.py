@@ -61,8 +61,27 @@ POLICY_OFF = {"NNCOURSE_POLICY": "off"}
 
 
 def _children_alive() -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in ps.splitlines() if "nncourse.grading.child" in line and "ps -eo" not in line]
+    """Grading children (cold ones, and zygotes with the children forked from them) that no process of
+    this test session owns: left behind by a grade command that has ended."""
+    ps = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in ps.splitlines()[1:]]
+    parent = {int(r[0]): int(r[1]) for r in rows if len(r) >= 2}
+
+    def ours(pid: int) -> bool:
+        while pid > 1:
+            if pid == os.getpid():
+                return True
+            pid = parent.get(pid, 0)
+        return False
+
+    return [
+        " ".join(r)
+        for r in rows
+        if len(r) == 3
+        and ("nncourse.grading.child" in r[2] or "nncourse.grading.zygote" in r[2])
+        and "ps -eo" not in r[2]
+        and not ours(int(r[0]))
+    ]
 
 
 def _csv_rows(course_dir):

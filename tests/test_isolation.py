@@ -35,7 +35,9 @@ TEST_USER = "nncourse-grader"
 # Run in the cage: report, as JSON, what this process can reach.
 PROBE = r"""
 import json, os, socket, sys
-report = {"uid": os.getuid(), "euid": os.geteuid(), "progress_fd": False}
+report = {"uid": os.getuid(), "euid": os.geteuid(), "progress_fd": False, "pid": os.getpid(),
+          "processes": sorted(p for p in os.listdir("/proc") if p.isdigit())}
+report["capabilities"] = [line.split()[1] for line in open("/proc/self/status") if line.startswith("Cap")]
 try:
     import torch, nncourse, numpy
     report["imports"] = [torch.__name__, nncourse.__name__, float(torch.ones(3) @ torch.ones(3))]
@@ -102,17 +104,33 @@ grading_root = Path(tempfile.mkdtemp(prefix="nncourse-grading-"))
 job_dir = grading_root / "w" / "job"
 sandbox.prepare_job_dir(job_dir)
 stage = Path(tempfile.mkdtemp(prefix="nncourse-stage-"))
-cage = sandbox.cage([sys.executable, "-c", args["probe"], *args["argv"]], job_dir, grading_root, stage)
 read_fd, write_fd = os.pipe()
 env = {"PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin", "HOME": str(job_dir / "home"),
        "TMPDIR": str(job_dir / "tmp"), "MPLCONFIGDIR": str(job_dir / "home"), "OMP_NUM_THREADS": "1",
        "LANG": "C.UTF-8", "NNCOURSE_PROGRESS_FD": str(write_fd), "NNCOURSE_ROOT": os.environ.get("NNCOURSE_ROOT", ""),
        "NNCOURSE_GRADING_DATA": str(job_dir / "data")}
-proc = subprocess.run(cage.argv, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                      pass_fds=(write_fd,), start_new_session=True, preexec_fn=cage.preexec_fn, timeout=300)
+if args["warm"]:  # forked from a zygote, as the engine's warm start does
+    from nncourse.grading import engine, warm
+    grading_root = Path(tempfile.mkdtemp(prefix="nncourse-grading-", dir=warm.jobs_root()))
+    job_dir = grading_root / "w" / "job"
+    sandbox.prepare_job_dir(job_dir)
+    env = engine.child_env(job_dir)
+    zygote = warm.Zygote("01_module_basics", False, {k: v for k, v in env.items() if k not in warm._PER_JOB})
+    control_read, control_write = os.pipe()
+    with open(grading_root / "out.log", "wb") as log:
+        child = zygote.start(job_dir, grading_root, env, (write_fd, control_read, log.fileno()), args["probe"],
+                             args["argv"])
+    os.close(control_read)
+    rc = child.wait(300)
+    stdout, stderr = (grading_root / "out.log").read_text(), ""
+else:
+    cage = sandbox.cage([sys.executable, "-c", args["probe"], *args["argv"]], job_dir, grading_root, stage)
+    proc = subprocess.run(cage.argv, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          pass_fds=(write_fd,), start_new_session=True, preexec_fn=cage.preexec_fn, timeout=300)
+    rc, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
 os.close(write_fd)
 progress = os.read(read_fd, 100).decode()
-print("DRIVER" + json.dumps({"rc": proc.returncode, "stdout": proc.stdout[-200000:], "stderr": proc.stderr[-3000:],
+print("DRIVER" + json.dumps({"rc": rc, "stdout": stdout[-200000:], "stderr": stderr[-3000:],
                               "progress": progress, "mode": sandbox.mode().name, "job_dir": str(job_dir),
                               "written": sorted(p.name for p in job_dir.iterdir())}))
 """
@@ -184,9 +202,10 @@ def listener():
     server.close()
 
 
-def _run_driver(secrets: list[str], port: int, as_user: str | None = None, env_extra=None) -> dict:
+def _run_driver(secrets: list[str], port: int, as_user: str | None = None, env_extra=None, warm=False) -> dict:
     allowed = [path for _, path in sandbox.allowlist()]
     args = {
+        "warm": warm,
         "probe": PROBE,
         "argv": [
             json.dumps(secrets),
@@ -256,11 +275,16 @@ def test_isolation_strongest_mode_is_used(monkeypatch, grading_settings):
     assert sandbox.mode().filesystem
 
 
-def test_isolation_hides_the_machine_as_the_grader(course_copies, listener):
+@pytest.mark.parametrize("start", ["cold", "warm"])
+def test_isolation_hides_the_machine_as_the_grader(course_copies, listener, start):
+    """The same probe, started cold in the cage and forked from a zygote (``grading/zygote.py``)."""
     _strongest_or_skip()
     secrets = course_copies + _repo_secrets()
-    result = _run_driver(secrets, listener)
+    result = _run_driver(secrets, listener, warm=start == "warm")
     _assert_isolated(result, secrets, expect_uid=sandbox.NOBODY if os.geteuid() == 0 else os.getuid())
+    if start == "warm":  # its own PID namespace, as under bwrap: its init is PID 1, it is PID 2
+        assert result["report"]["pid"] == 2 and result["report"]["processes"] == ["1", "2"]
+        assert result["report"]["capabilities"] == ["0000000000000000"] * 5
 
 
 def _as_user_command(user: str, command: list[str]) -> list[str]:
@@ -314,7 +338,8 @@ def grader_user():
         subprocess.run(["userdel", "--remove", TEST_USER], capture_output=True)
 
 
-def test_isolation_as_a_non_root_grader(grader_user, listener):
+@pytest.mark.parametrize("start", ["cold", "warm"])
+def test_isolation_as_a_non_root_grader(grader_user, listener, start):
     if shutil.which("unshare") is None or shutil.which("setpriv") is None:
         pytest.skip("needs unshare and setpriv (util-linux) to run as another user")
     entry = pwd.getpwnam(grader_user)
@@ -336,7 +361,7 @@ def test_isolation_as_a_non_root_grader(grader_user, listener):
         home_copy = next(Path(s) for s in secrets if s.startswith(entry.pw_dir))
         for p in [home_copy, *home_copy.rglob("*")]:
             os.chown(p, entry.pw_uid, entry.pw_gid)
-        result = _run_driver(secrets + _repo_secrets(), listener, as_user=grader_user)
+        result = _run_driver(secrets + _repo_secrets(), listener, as_user=grader_user, warm=start == "warm")
         _assert_isolated(result, secrets, expect_uid=entry.pw_uid)
     finally:
         next(planted, None)

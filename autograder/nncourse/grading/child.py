@@ -20,7 +20,47 @@ import os
 import sys
 
 
+def prepare(hypothesis: bool = False, modules: tuple[str, ...] = ()) -> None:
+    """Import everything the checks need, before the guard is installed and before any learner code.
+
+    A cold child calls this itself; a warm start (``zygote.py``) calls it once and forks a child per
+    submission from the prepared process. ``modules``: what the chapter's given cells import, so that
+    their imports cost nothing in the child (importing runs no cell code)."""
+    import importlib
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import torch  # noqa: F401
+
+    import nncourse  # noqa: F401
+    from nncourse import checking, policy, probing, registry  # noqa: F401
+    from nncourse.grading import guard, integrity  # noqa: F401
+
+    registry.load_exercises()
+    if hypothesis:  # property-based probes: Hypothesis's import rewrites __code__, refused later
+        from nncourse import properties
+
+        properties.prepare()
+    from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the set-up cell will meet the same error, reported as it would be cold
+            pass
+
+
 def main(job_dir: str) -> None:
+    """A cold start: prepare, then run the job."""
+    with open(os.path.join(job_dir, "job.json")) as f:
+        hypothesis = bool(json.load(f).get("hypothesis"))
+    prepare(hypothesis)
+    run(job_dir)
+
+
+def run(job_dir: str) -> None:
+    """Run the job in JOB_DIR/job.json, talking over the inherited descriptors; never returns."""
     sys.dont_write_bytecode = True
     with open(os.path.join(job_dir, "job.json")) as f:
         spec = json.load(f)
@@ -40,29 +80,16 @@ def main(job_dir: str) -> None:
                 return b"".join(chunks).decode()
             chunks.append(byte)
 
-    # import everything the checks need before the guard is installed
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import torch  # noqa: F401
-
-    import nncourse  # noqa: F401
-    from nncourse import checking, probing, registry
-
-    registry.load_exercises()
-    if spec.get("hypothesis"):  # property-based probes: Hypothesis's import rewrites __code__, refused later
-        from nncourse import properties
-
-        properties.prepare()
+    prepare(bool(spec.get("hypothesis")))  # already done by a cold start or a warm one: only looks things up
     from IPython.core.interactiveshell import InteractiveShell
+
+    from nncourse import checking, policy, probing
+    from nncourse.grading import guard, integrity
 
     shell = InteractiveShell.instance(history_length=0)
     history = shell.history_manager
     assert history is not None  # InteractiveShell.__init__ always makes one (a traitlet typed allow_none)
     history.enabled = False
-    from nncourse import policy
-    from nncourse.grading import guard, integrity
-
     integrity.guard_module_methods(policy.INSPECTED_METHODS)
     changes = integrity.snapshot()
     guard.install(job_dir, spec["hidden"], spec["readable"])

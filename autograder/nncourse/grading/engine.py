@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import checking, course, plaindata, probing, properties, settings
-from . import sandbox
+from . import sandbox, warm
 from .job import Job, build_job, read_submission
 
 # The seed of this grading process's probe inputs: drawn here, sent to the child only when a test
@@ -196,13 +196,8 @@ class _Stop(Exception):
     pass
 
 
-def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, errors: dict, salt: int) -> ChildRun:
-    """Run the child once, collecting its exports into ``exports``/``errors``."""
-    (job_dir / "job.json").write_text(json.dumps(spec))
-    read_fd, write_fd = os.pipe()
-    control_read, control_write = os.pipe()
-    stage = Path(tempfile.mkdtemp(prefix="nncourse-stage-"))
-    cage = sandbox.cage([sys.executable, "-m", "nncourse.grading.child", str(job_dir)], job_dir, grading_root, stage)
+def child_env(job_dir: Path) -> dict[str, str]:
+    """The environment of a grading child (a cold one, or a warm one once forked)."""
     env = {
         "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
         "HOME": str(job_dir / "home"),
@@ -212,8 +207,6 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, err
         "MKL_NUM_THREADS": "1",
         "PYTHONHASHSEED": "0",
         "LANG": "C.UTF-8",
-        "NNCOURSE_PROGRESS_FD": str(write_fd),
-        "NNCOURSE_CONTROL_FD": str(control_read),
         "NNCOURSE_ROOT": str(course.REPO_ROOT),
         "MPLBACKEND": "Agg",
         "PYTHONWARNINGS": "ignore",
@@ -222,20 +215,42 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, err
     for name in ("NNCOURSE_DEVICE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONPATH"):
         if name in os.environ:
             env[name] = os.environ[name]
+    return env
+
+
+def _run_child(
+    spec: dict, job_dir: Path, grading_root: Path, exports: dict, errors: dict, salt: int, chapter: str | None = None
+) -> ChildRun:
+    """Run the child once, collecting its exports into ``exports``/``errors``: forked from the chapter's
+    zygote (``warm.py``) when it can be, else started cold."""
+    (job_dir / "job.json").write_text(json.dumps(spec))
+    read_fd, write_fd = os.pipe()
+    control_read, control_write = os.pipe()
+    stage = Path(tempfile.mkdtemp(prefix="nncourse-stage-"))
+    env = child_env(job_dir)
     steps = spec["steps"]
     reader = _Reader(steps, set(spec["skip"]), set(spec["done"]), exports, errors, salt, control_write)
     with open(job_dir / "child.log", "ab") as log:
-        proc = subprocess.Popen(
-            cage.argv,
-            cwd=job_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            pass_fds=(write_fd, control_read),
-            start_new_session=True,
-            preexec_fn=cage.preexec_fn,
-        )
+        proc: subprocess.Popen | warm.WarmChild | None = None
+        if chapter is not None:
+            proc = warm.start_child(
+                chapter, bool(spec["hypothesis"]), job_dir, grading_root, env, (write_fd, control_read, log.fileno())
+            )
+        if proc is None:
+            cage = sandbox.cage(
+                [sys.executable, "-m", "nncourse.grading.child", str(job_dir)], job_dir, grading_root, stage
+            )
+            proc = subprocess.Popen(
+                cage.argv,
+                cwd=job_dir,
+                env=dict(env, NNCOURSE_PROGRESS_FD=str(write_fd), NNCOURSE_CONTROL_FD=str(control_read)),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_fd, control_read),
+                start_new_session=True,
+                preexec_fn=cage.preexec_fn,
+            )
     os.close(write_fd)
     os.close(control_read)
     grading = settings.current()
@@ -269,10 +284,13 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, err
         except subprocess.TimeoutExpired:
             pass
         if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            if isinstance(proc, warm.WarmChild):
+                proc.kill()
+            else:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             proc.wait()
         shutil.rmtree(stage, ignore_errors=True)
     run = reader.run
@@ -286,7 +304,7 @@ def _run_child(spec: dict, job_dir: Path, grading_root: Path, exports: dict, err
     if timed_out:
         run.reason = f"ran longer than its time limit of {reader.limit:.0f} s and was stopped"
     else:
-        run.reason = _describe_exit(proc.returncode)
+        run.reason = _describe_exit(-signal.SIGKILL if proc.returncode is None else proc.returncode)
     return run
 
 
@@ -315,7 +333,7 @@ def run_job(job: Job, work_root: Path, salt: int | None = None) -> Outcome:
     job_dir = work_root / "job"
     sandbox.prepare_job_dir(job_dir)
     steps = [asdict_step(s) for s in job.steps]
-    outcome = Outcome(sandbox=str(sandbox.mode()))
+    outcome = Outcome(sandbox=f"{sandbox.mode()}; {warm.status(job.chapter)}")
     salt = _RUN_SALT if salt is None else salt
     hidden = [str(p) for p in sandbox.hidden_roots(work_root.parent)]
     readable = [str(p) for p in sandbox.visible_paths(job_dir)]
@@ -334,7 +352,7 @@ def run_job(job: Job, work_root: Path, salt: int | None = None) -> Outcome:
             "readable": readable,
             "hypothesis": hypothesis,
         }
-        run = _run_child(spec, job_dir, work_root.parent, outcome.exports, outcome.errors, salt)
+        run = _run_child(spec, job_dir, work_root.parent, outcome.exports, outcome.errors, salt, job.chapter)
         if run.finished:
             break
         if run.failed is None or run.failed < 0:  # died before the first cell: nothing can be graded
@@ -601,7 +619,7 @@ def grade_job(job: Job, refresh: bool = False) -> SubmissionResult:
         result = judge_job(job, Outcome(failures=failures))
         result.sandbox = "not run"
         return result
-    grading_root = Path(tempfile.mkdtemp(prefix="nncourse-grading-"))
+    grading_root = Path(tempfile.mkdtemp(prefix="nncourse-grading-", dir=warm.jobs_root()))
     try:
         work = grading_root / "w"
         work.mkdir()

@@ -12,6 +12,8 @@ The fingerprint and the comparison live in a closure the learner's code has no n
 
 from __future__ import annotations
 
+import itertools
+import operator
 import sys
 import types
 
@@ -132,6 +134,24 @@ def guard_module_methods(names) -> None:
     nn.Module.__setattr__ = __setattr__  # type: ignore[method-assign]  # the point: patch the class, for every model
 
 
+class _Namespace:
+    """A namespace and its objects at the fingerprint. ``unchanged()`` is the quick test (at C speed:
+    the same keys, every object the same); only a namespace that fails it is examined entry by entry,
+    so that a cell costs the grader milliseconds, not a pass over every name in torch in Python."""
+
+    def __init__(self, namespace) -> None:
+        self.namespace = namespace
+        self.before = _objects(namespace)
+        self.keys = frozenset(namespace.keys())
+        self.names = list(self.before)
+        self.objects = list(self.before.values())
+
+    def unchanged(self) -> bool:
+        return self.namespace.keys() == self.keys and all(
+            map(operator.is_, map(self.namespace.get, self.names, itertools.repeat(_GONE)), self.objects)
+        )
+
+
 def snapshot():
     """Take the fingerprint now; returns ``changes()``, which lists what differs since (empty: nothing).
 
@@ -141,39 +161,44 @@ def snapshot():
     an optimizer the import of ``torch._dynamo`` (about a second).
     """
     codes = _torch_wrapper_codes()
-    module_table = {name: id(module) for name, module in list(sys.modules.items())}
+    module_names = list(sys.modules)
+    module_objects = [sys.modules[name] for name in module_names]
     modules = _watched_modules()
-    module_dicts = {name: (vars(module), _objects(vars(module))) for name, module in modules.items()}
+    module_dicts = {name: _Namespace(vars(module)) for name, module in modules.items()}
     classes = _classes_of(modules)
-    class_dicts = {name: (vars(cls), _objects(vars(cls))) for name, cls in classes.items()}
+    class_dicts = {name: _Namespace(vars(cls)) for name, cls in classes.items()}
 
-    def replaced(name: str, namespace, before: dict) -> list[str]:
+    def replaced(name: str, watched: _Namespace) -> list[str]:
         found = []
-        for key, old in before.items():
-            new = namespace.get(key, _GONE)
+        for key, old in watched.before.items():
+            new = watched.namespace.get(key, _GONE)
             if new is not old and not _is_torch_own_wrapper(new, old, codes):
                 found.append(f"{name}.{key} was replaced or removed")
         return found
 
     def changes() -> list[str]:
         found = []
-        for name, ident in module_table.items():
-            now = sys.modules.get(name)
-            if now is None or id(now) != ident:
-                found.append(f"the module table entry {name!r} was replaced or removed")
-        for name, (namespace, before) in module_dicts.items():
-            found.extend(replaced(name, namespace, before))
+        if not all(map(operator.is_, map(sys.modules.get, module_names), module_objects)):
+            for name, module in zip(module_names, module_objects):
+                if sys.modules.get(name) is not module:
+                    found.append(f"the module table entry {name!r} was replaced or removed")
+        for name, watched in module_dicts.items():
+            if watched.unchanged():
+                continue
+            found.extend(replaced(name, watched))
             if name.split(".")[0] == "nncourse":  # a submodule imported later appears on its package: not a change
                 found.extend(
                     f"{name}.{key} was added"
-                    for key in _objects(namespace).keys() - before.keys() - _MODULE_BOOKKEEPING
-                    if not isinstance(namespace.get(key), types.ModuleType)
+                    for key in _objects(watched.namespace).keys() - watched.before.keys() - _MODULE_BOOKKEEPING
+                    if not isinstance(watched.namespace.get(key), types.ModuleType)
                 )
-        for name, (class_namespace, before) in class_dicts.items():
-            found.extend(replaced(name, class_namespace, before))
+        for name, watched in class_dicts.items():
+            if watched.unchanged():
+                continue
+            found.extend(replaced(name, watched))
             found.extend(
                 f"{name}.{key} was added"
-                for key in _objects(class_namespace).keys() - before.keys()
+                for key in _objects(watched.namespace).keys() - watched.before.keys()
                 if key not in _CACHES
             )
         return found[:20]

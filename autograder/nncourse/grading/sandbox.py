@@ -232,8 +232,16 @@ def _bind(kind: str, src: str, dest: str | None = None) -> list[str]:
 
 
 def _bwrap_argv(
-    binary: str, child_argv: list[str], job_dir: Path, stage_dir: Path, disable_userns: bool = True
+    binary: str,
+    child_argv: list[str],
+    job_dir: Path,
+    stage_dir: Path,
+    disable_userns: bool = True,
+    zygote: bool = False,
 ) -> list[str]:
+    """The bwrap command line of a child working in ``job_dir`` (read-write), or of a zygote
+    (``zygote.py``) whose ``job_dir`` is the folder of all its job folders: the zygote keeps the
+    capabilities it needs to give each child its own namespaces, and the children drop them."""
     features = _bwrap_features(binary)
     size = ["--size", str(settings.current().tmpfs_bytes)] if "--size" in features else []
     root = _as_root()
@@ -252,10 +260,14 @@ def _bwrap_argv(
         argv.append("--unshare-cgroup-try")
     if root:
         # No user namespace: root's rights set the cage up, then setpriv drops to the real nobody user.
-        # bwrap keeps only the capabilities setpriv needs to do that.
+        # bwrap keeps only the capabilities setpriv needs to do that (and a zygote, to make namespaces).
         argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+        if zygote:
+            argv += ["--cap-add", "CAP_SYS_ADMIN"]
     else:
         argv += ["--unshare-user", "--cap-drop", "ALL"]
+        if zygote:  # capabilities in its own user namespace only
+            argv += ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
         if disable_userns and "--disable-userns" in features:
             argv.append("--disable-userns")
     # /tmp and /dev/shm: private, world-writable, size-capped (bwrap >= 0.10; older ones: plain tmpfs)
@@ -281,12 +293,8 @@ def _bwrap_argv(
             argv += parents(dest)
             made.add(dest)
         argv += bind
-    # a passwd/group naming the child's user, so getpass/pwd lookups answer (no host accounts leak)
-    uid, gid = (NOBODY, NOBODY) if root else (os.getuid(), os.getgid())
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    (stage_dir / "passwd").write_text(f"grader:x:{uid}:{gid}:grader:{job_dir / 'home'}:/nonexistent\n")
-    (stage_dir / "group").write_text(f"grader:x:{gid}:\n")
-    argv += ["--ro-bind", str(stage_dir / "passwd"), "/etc/passwd", "--ro-bind", str(stage_dir / "group"), "/etc/group"]
+    passwd, group = write_identity(stage_dir, job_dir)
+    argv += ["--ro-bind", str(passwd), "/etc/passwd", "--ro-bind", str(group), "/etc/group"]
     for dev in _gpu_devices():
         argv += ["--dev-bind", dev, dev]
     if _gpu_devices() and os.path.isdir("/sys"):
@@ -297,7 +305,7 @@ def _bwrap_argv(
     argv += bind
     argv += ["--remount-ro", "/"]  # the skeleton bwrap built (a tmpfs) takes no writes: only /tmp and the job do
     argv += ["--chdir", str(Path(job_dir).absolute()), "--"]
-    if root:
+    if root and not zygote:
         setpriv = _setpriv()
         assert setpriv is not None  # _probe_bwrap refuses the cage to root without setpriv
         argv += [
@@ -312,6 +320,18 @@ def _bwrap_argv(
             "--",
         ]
     return argv + list(child_argv)
+
+
+def write_identity(stage_dir: Path, job_dir: Path) -> tuple[Path, Path]:
+    """A passwd and a group file naming the child's user, so getpass/pwd lookups answer (no host
+    accounts leak): (passwd, group) in ``stage_dir``."""
+    uid, gid = (NOBODY, NOBODY) if _as_root() else (os.getuid(), os.getgid())
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    (stage_dir / "passwd").write_text(f"grader:x:{uid}:{gid}:grader:{job_dir / 'home'}:/nonexistent\n")
+    (stage_dir / "group").write_text(f"grader:x:{gid}:\n")
+    for name in ("passwd", "group"):
+        (stage_dir / name).chmod(0o644)
+    return stage_dir / "passwd", stage_dir / "group"
 
 
 # bwrap reports a child killed by signal N as exit code 128+N; the engine reads negative return codes
@@ -450,6 +470,18 @@ def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Pa
     binary = bwrap_binary()
     assert binary is not None  # the bubblewrap mode is chosen only when _probe_bwrap found a working bwrap
     return Cage(_wrap(_bwrap_argv(binary, child_argv, Path(job_dir), Path(stage_dir), disable_userns)), _limiter())
+
+
+def zygote_cage(argv: list[str], jobs_root: Path, stage_dir: Path) -> Cage:
+    """The command that starts a zygote (``zygote.py``) serving job folders under ``jobs_root``: in the
+    bubblewrap mode the cage of a cold child, but with ``jobs_root`` bound instead of one job folder and
+    the capabilities to make each child's namespaces; in the rlimits mode the plain command."""
+    if mode().name != "bubblewrap":
+        return Cage(list(argv), _limiter())
+    _, _, disable_userns = _probe_bwrap()
+    binary = bwrap_binary()
+    assert binary is not None
+    return Cage(_bwrap_argv(binary, argv, jobs_root, stage_dir, disable_userns, zygote=True), _limiter())
 
 
 def prepare_job_dir(job_dir: Path, data: bool = True, owner: int | None = -1) -> None:
