@@ -1,16 +1,21 @@
-"""How fast grading is: prints seconds per submission, medians over several runs, and ratios.
+"""How fast grading is: medians of several runs, every figure measured in the same run.
 
-    python -m tools.bench [--chapter 01_module_basics] [--students 6] [--repeats 3]
+    python -m tools.bench [--chapter 01_module_basics] [--students 40] [--repeats 3] [--baseline 6]
 
-For one class of generated submissions (the worked solution and answers of the grader tests,
-cycled) in a throwaway copy of the course, it measures in the same run:
+For a class of generated submissions (the worked solution and the grader tests' answers, cycled)
+in a throwaway copy of the course, it runs the whole documented command
+(``python -m nncourse.grade CHAPTER``, feedback included) and prints:
 
-* plain execution of each notebook top to bottom (nbclient, one kernel per notebook): the baseline;
-* stock ``nbgrader autograde`` (nbgrader's own preprocessors, learner code in the grading kernel);
-* this course's grading (sandboxed child, judged outside), serial (1 worker) and parallel (N workers);
-* the same, 1 worker, without file-system isolation (``--isolation rlimits``): the cost of isolation.
-
-Grading is timed on fresh results (``--refresh``) and without feedback generation.
+* ``sandbox: X s/submission``: the sandbox phase (running and judging) per submission, 1 worker,
+  warm start; beside it the same with cold starts (``--Grading.warm_start=False``);
+* ``fixed: X s/run``: the intercept of the whole command's wall time against the number of
+  submissions (a run of all the students and one of a quarter of them, 1 worker);
+* ``whole command``: seconds per submission with 1 and with 2 workers, and the speed-up;
+* ``unchanged regrade: X s``: the same command again with nothing changed;
+* ``import torch``: what a cold start pays before anything else (``python -c "import torch"``);
+* stock ``nbgrader autograde`` and plain execution (nbclient) of ``--baseline`` submissions, per
+  submission, and the ratio of the whole command to stock nbgrader;
+* with ``--chapters``, every chapter's sandbox phase per submission (1 worker, ``--baseline`` each).
 """
 
 from __future__ import annotations
@@ -90,84 +95,131 @@ def plain_execution(course_dir: Path, chapter: str, students: list[str]) -> floa
     return run([sys.executable, "-c", code, *files], course_dir)
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _class(tmp: Path, name: str, chapter: str, students: int) -> tuple[Path, list[str]]:
+    """A course copy with ``students`` submissions and the chapter already in its gradebook."""
+    copy_dir = make_course(tmp / name, [chapter])
+    names = build_class(copy_dir, chapter, students)
+    with tempfile.TemporaryDirectory() as release:
+        course.nbgrader(
+            "generate_assignment", chapter, "--force", f"--CourseDirectory.release_directory={release}", cwd=copy_dir
+        )
+    return copy_dir, names
+
+
+def _fresh(copy_dir: Path) -> None:
+    """Forget what the last run recorded (the results cache stays: --refresh bypasses it)."""
+    shutil.rmtree(copy_dir / "autograder" / "feedback", ignore_errors=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     chapters = course.chapters()
-    parser.add_argument(
-        "--chapter",
-        default=chapters[0] if chapters else None,
-        choices=chapters,
-        help="the chapter whose class is graded (default: the first)",
-    )
-    parser.add_argument("--students", type=int, default=6)
+    parser.add_argument("--chapter", default=chapters[0] if chapters else None, choices=chapters)
+    parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--baseline", type=int, default=6, help="submissions for stock nbgrader and plain runs")
+    parser.add_argument("--chapters", action="store_true", help="also every chapter's sandbox cost")
     args = parser.parse_args(argv)
-    chapter = args.chapter
-    timings: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        ours = make_course(Path(tmp, "ours"), [chapter])
-        students = build_class(ours, chapter, args.students)
-        stock = make_course(Path(tmp, "stock"), [chapter])
+    chapter, n = args.chapter, args.students
+    small = max(2, n // 4)
+    t: dict[str, list[float]] = {}
+
+    def add(name: str, value: float) -> None:
+        t.setdefault(name, []).append(value)
+        print(f"  {name}: {value:.2f}", flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        ours, _ = _class(tmp, "ours", chapter, n)
+        few, _ = _class(tmp, "few", chapter, small)
+        base, base_students = _class(tmp, "base", chapter, args.baseline)
+        stock, _ = _class(tmp, "stock", chapter, args.baseline)
         with open(stock / "nbgrader_config.py", "a") as f:
             f.write(STOCK_CONFIG)
-        shutil.copytree(ours / "autograder/submitted", stock / "autograder/submitted")
-        nbgrader = [sys.executable, "-m", "nbgrader"]
-        for copy_dir in (ours, stock):  # put the chapter in each gradebook once, outside the timings
-            with tempfile.TemporaryDirectory() as release:
-                course.nbgrader(
-                    "generate_assignment",
-                    chapter,
-                    "--force",
-                    f"--CourseDirectory.release_directory={release}",
-                    cwd=copy_dir,
-                )
-        grade = [sys.executable, "-m", "nncourse.grade", chapter, "--refresh", "--no-feedback"]
-        phases: dict = {1: {}, args.workers: {}, "rlimits": {}}
-        measures = {
-            "plain execution": lambda: plain_execution(ours, chapter, students),
-            "stock nbgrader autograde": lambda: run(
-                [*nbgrader, "autograde", chapter, "--force", "--Autograde.create_student=True"], stock
-            ),
-            "sandboxed grading, 1 worker": lambda: run([*grade, "--workers", "1"], ours, phases=phases[1]),
-            f"sandboxed grading, {args.workers} workers": lambda: run(
-                [*grade, "--workers", str(args.workers)], ours, phases=phases[args.workers]
-            ),
-            # the same without file-system isolation: what the isolation costs, measured in this run
-            "grading without isolation, 1 worker": lambda: run(
-                [*grade, "--workers", "1", "--isolation", "rlimits"], ours, phases=phases["rlimits"]
-            ),
-        }
+        grade = [sys.executable, "-m", "nncourse.grade", chapter]
+        others = {c: _class(tmp, f"chapter-{c}", c, args.baseline)[0] for c in chapters if args.chapters}
         for r in range(args.repeats):
-            for name, measure in measures.items():
-                timings.setdefault(name, []).append(measure() / len(students))
-                print(f"  run {r + 1}/{args.repeats} {name}: {timings[name][-1]:.2f} s/submission", flush=True)
-            for w in phases:  # the parallel part alone: running and judging in the sandbox
-                label = "without isolation, 1 worker" if w == "rlimits" else f"{w} worker(s)"
-                timings.setdefault(f"  of which sandbox phase, {label}", []).append(
-                    phases[w]["sandbox"] / len(students)
+            print(f"run {r + 1}/{args.repeats}", flush=True)
+            add("import torch (s)", run([sys.executable, "-c", "import torch"], ours))
+            for workers in (1, 2):
+                _fresh(ours)
+                phases: dict = {}
+                wall = run([*grade, "--refresh", "--workers", str(workers)], ours, phases=phases)
+                add(f"whole command, {workers} worker(s) (s/submission)", wall / n)
+                if workers == 1:
+                    add("sandbox, warm (s/submission)", phases["sandbox"] / n)
+                    add("recording (s/submission)", phases["record"] / n)
+                    add("feedback (s/submission)", phases["feedback"] / n)
+                    add("wall, all students (s)", wall)
+            add("unchanged regrade (s)", run([*grade, "--workers", "1"], ours))
+            _fresh(few)
+            add("wall, a quarter of them (s)", run([*grade, "--refresh", "--workers", "1"], few))
+            phases = {}
+            run(
+                [*grade, "--refresh", "--workers", "1", "--no-feedback", "--Grading.warm_start=False"],
+                base,
+                phases=phases,
+            )
+            add("sandbox, cold (s/submission)", phases["sandbox"] / args.baseline)
+            add(
+                "stock nbgrader autograde (s/submission)",
+                run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "nbgrader",
+                        "autograde",
+                        chapter,
+                        "--force",
+                        "--Autograde.create_student=True",
+                    ],
+                    stock,
                 )
-    base = statistics.median(timings["plain execution"])
-    serial = statistics.median(timings["sandboxed grading, 1 worker"])
-    print(f"\n{chapter}: {args.students} submissions, median of {args.repeats} runs, {os.cpu_count()} cores")
-    serial_phase = statistics.median(timings["  of which sandbox phase, 1 worker(s)"])
-    print(f"{'':40s} {'s/submission':>12s} {'vs plain':>9s} {'speed-up':>9s}")
-    for name, values in timings.items():
-        m = statistics.median(values)
-        reference = serial_phase if "phase" in name else serial
-        speedup = f"{reference / m:8.2f}x" if "grading" in name or "phase" in name else ""
-        print(f"{name:40s} {m:12.2f} {m / base:8.2f}x {speedup:>9s}")
+                / args.baseline,
+            )
+            add("plain execution (s/submission)", plain_execution(base, chapter, base_students) / args.baseline)
+            for other, copy_dir in others.items():
+                phases = {}
+                run(
+                    [sys.executable, "-m", "nncourse.grade", other, "--refresh", "--workers", "1", "--no-feedback"],
+                    copy_dir,
+                    phases=phases,
+                )
+                add(f"sandbox {other} (s/submission)", phases["sandbox"] / args.baseline)
+    m = {name: _median(values) for name, values in t.items()}
+    slope = (m["wall, all students (s)"] - m["wall, a quarter of them (s)"]) / (n - small)
+    fixed = m["wall, all students (s)"] - slope * n
+    print(f"\n{chapter}: {n} submissions, median of {args.repeats} runs, {os.cpu_count()} cores")
+    print(f"isolation: {sandbox.mode()}")
     print(
-        "speed-up: against the same measure with 1 worker; the rest of a grading run (registering the "
-        "chapter, nbgrader recording the scores one by one) is serial"
+        f"sandbox: {m['sandbox, warm (s/submission)']:.2f} s/submission (1 worker, warm start; "
+        f"cold start {m['sandbox, cold (s/submission)']:.2f}, "
+        f"{m['sandbox, cold (s/submission)'] / m['sandbox, warm (s/submission)']:.1f}x slower)"
     )
-    isolated = serial_phase
-    bare = statistics.median(timings["  of which sandbox phase, without isolation, 1 worker"])
-    print(f"\nisolation mode: {sandbox.mode()}")
     print(
-        f"cost of isolation: {isolated - bare:+.2f} s/submission in the sandbox phase "
-        f"({isolated:.2f} isolated vs {bare:.2f} with rlimits and the audit hook only, 1 worker, same run)"
+        f"fixed: {fixed:.2f} s/run (intercept of wall time against submissions: {small} and {n}; "
+        f"{slope:.2f} s per added submission)"
     )
+    one, two = m["whole command, 1 worker(s) (s/submission)"], m["whole command, 2 worker(s) (s/submission)"]
+    print(f"whole command: {one:.2f} s/submission with 1 worker, {two:.2f} with 2: speed-up {one / two:.2f}")
+    print(
+        f"recording: {m['recording (s/submission)']:.3f} s/submission; feedback: {m['feedback (s/submission)']:.3f} "
+        "s/submission"
+    )
+    print(f"unchanged regrade: {m['unchanged regrade (s)']:.2f} s ({n} submissions)")
+    print(f"import torch: {m['import torch (s)']:.2f} s (the floor of every cold start)")
+    stock_per = m["stock nbgrader autograde (s/submission)"]
+    print(
+        f"stock nbgrader autograde: {stock_per:.2f} s/submission ({args.baseline} submissions); "
+        f"the whole command with 1 worker takes {one / stock_per:.2f}x its time, with 2 workers {two / stock_per:.2f}x"
+    )
+    print(f"plain execution (nbclient, no grading): {m['plain execution (s/submission)']:.2f} s/submission")
+    for other in others:
+        print(f"sandbox {other}: {m[f'sandbox {other} (s/submission)']:.2f} s/submission (1 worker, warm)")
     return 0
 
 

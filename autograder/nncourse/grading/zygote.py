@@ -225,8 +225,13 @@ def _child(job: dict, fds: list[int], sock: socket.socket, zygote: int) -> None:
             exec(compile(job["code"], "<zygote test>", "exec"), {"__name__": "__main__"})
             sys.stdout.flush()
             os._exit(0)
+        import tempfile
+
         from nncourse.grading import child
 
+        # what a cold child would hold: the temporary folder found from its own TMPDIR, its argv
+        tempfile.tempdir = None
+        sys.argv = [child.__file__, job["job_dir"]]
         child.run(job["job_dir"])
     except SystemExit as e:
         sys.stdout.flush()
