@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,28 +61,23 @@ LIMITS = ("--Grading.cell_time_cap=10", "--Grading.memory_mb=2048")
 POLICY_OFF = {"NNCOURSE_POLICY": "off"}
 
 
-def _children_alive() -> list[str]:
-    """Grading children (cold ones, and zygotes with the children forked from them) that no process of
-    this test session owns: left behind by a grade command that has ended."""
-    ps = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
-    rows = [line.split(None, 2) for line in ps.splitlines()[1:]]
-    parent = {int(r[0]): int(r[1]) for r in rows if len(r) >= 2}
-
-    def ours(pid: int) -> bool:
-        while pid > 1:
-            if pid == os.getpid():
-                return True
-            pid = parent.get(pid, 0)
-        return False
-
-    return [
-        " ".join(r)
-        for r in rows
-        if len(r) == 3
-        and ("nncourse.grading.child" in r[2] or "nncourse.grading.zygote" in r[2])
-        and "ps -eo" not in r[2]
-        and not ours(int(r[0]))
-    ]
+def _children_alive(course_dir: Path) -> list[str]:
+    """Grading children of this course copy (cold ones, and zygotes with the children forked from
+    them) still running after the grade command ended. Other test processes grading other copies
+    (pytest-xdist) are told apart by the course root in their environment."""
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    found = []
+    for line in ps.splitlines()[1:]:
+        pid, _, args = line.strip().partition(" ")
+        if "ps -eo" in args or not ("nncourse.grading.child" in args or "nncourse.grading.zygote" in args):
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to read: count it
+            environ = [f"NNCOURSE_ROOT={course_dir}".encode()]
+        if f"NNCOURSE_ROOT={course_dir}".encode() in environ:
+            found.append(line)
+    return found
 
 
 def _csv_rows(course_dir):
@@ -135,7 +131,8 @@ def test_faults_every_zero_has_its_reason(faulty_class):
 
 @pytest.mark.slow
 def test_faults_no_process_left_behind(faulty_class):
-    assert _children_alive() == []
+    course_dir, _, _ = faulty_class
+    assert _children_alive(course_dir) == []
 
 
 @pytest.mark.slow
@@ -210,7 +207,7 @@ def test_faults_grade_command_killed_and_rerun(tmp_path):
     for i, name in enumerate(students):
         assert sum(scores[name].values()) == (sum(full_marks(CHAPTER).values()) if i % 2 == 0 else wrong_total)
     assert sum(scores["untouched"].values()) == 0
-    assert _children_alive() == []
+    assert _children_alive(course_dir) == []
 
 
 @pytest.mark.slow
