@@ -129,8 +129,7 @@ def test_warm_nothing_outlives_the_grader(tmp_path):
         from pathlib import Path
         sys.path.insert(0, {str(Path(__file__).parents[1])!r})
         from tests.test_warm import _constant_env
-        from nncourse import course
-from nncourse.grading import engine, sandbox, warm
+        from nncourse.grading import engine, sandbox, warm
         zygote = warm.Zygote({CHAPTER!r}, False, _constant_env(Path("/nonexistent")))
         root = Path(tempfile.mkdtemp(dir=warm.jobs_root()))
         job = root / "w" / "job"
