@@ -307,16 +307,16 @@ def test_faults_forged_exports_are_tampering(stream, why):
 
 # ----------------------------------------------------------------------------- stored results
 def test_faults_stored_results_are_signed_and_keyed(tmp_path, monkeypatch):
-    from nncourse.grading import engine
+    from nncourse.grading import results
 
-    monkeypatch.setattr(engine, "CACHE_DIR", tmp_path / "results")
-    result = engine.SubmissionResult(CHAPTER, {"t": engine.TestResult("t", 1.0, 2.0, "half")})
-    engine.store("k", result)
-    assert engine.load_stored("k").tests["t"].points == 1.0
+    monkeypatch.setattr(results, "CACHE_DIR", tmp_path / "results")
+    result = results.SubmissionResult(CHAPTER, {"t": results.TestResult("t", 1.0, 2.0, "half")})
+    results.store("k", result)
+    assert results.load_stored("k").tests["t"].points == 1.0
     raw = json.loads((tmp_path / "results/k.json").read_text())
     raw["result"] = raw["result"].replace('"points": 1.0', '"points": 2.0')  # forged: full marks
     (tmp_path / "results/k.json").write_text(json.dumps(raw))
-    assert engine.load_stored("k") is None
+    assert results.load_stored("k") is None
     assert oct((tmp_path / "results.key").stat().st_mode & 0o777) == "0o600"
 
     # that changing each input misses the cache: tests/test_settings.py, input by input

@@ -14,6 +14,8 @@ import shutil
 
 import pytest
 
+from nncourse import grade as grade_command
+
 from .grader_cases import chapter_cases
 from .helpers import full_marks, grade, gradebook_scores, make_course, solution_notebook, submit, with_answers
 
@@ -28,6 +30,11 @@ def recorded_again(run) -> int:
     found = re.search(r"\((\d+) submissions, (\d+) already recorded as they are", run.stdout)
     assert found, run.stdout
     return int(found.group(1)) - int(found.group(2))
+
+
+def imported(run) -> set[str]:
+    """The modules a run imported, from ``PYTHONPROFILEIMPORTTIME``'s report."""
+    return {line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
 
 
 def stamps(course_dir) -> dict[str, float]:
@@ -56,6 +63,30 @@ def test_regrade_records_only_what_changed(tmp_path):
     assert stamps(course_dir) == first_files
     assert gradebook_scores(course_dir, CHAPTER) == first_scores
     assert (course_dir / "autograder/grades" / f"{CHAPTER}.csv").read_text() == csv
+    # ... known from the files alone: no job built, neither torch nor nbgrader imported
+    quick = grade(course_dir, CHAPTER, env_extra={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert recorded_again(quick) == 0
+    heavy = imported(quick) & {"torch", "nbgrader.api", "nbconvert", "nncourse.grading.engine"}
+    assert heavy == set(), f"an unchanged regrade imported {heavy}"
+    assert (course_dir / "autograder/grades" / f"{CHAPTER}.csv").read_text() == csv
+
+    # the gradebook queries the grade command makes without nbgrader.api agree with nbgrader.api
+    db = f"sqlite:///{course_dir / 'autograder/gradebook.db'}"
+    assert grade_command._not_recorded(CHAPTER, ["alice", "bob", "carol"], db) == ["carol"]
+    assert set(first_scores) == {"alice", "bob"}
+    assert grade_command._gradebook_has(CHAPTER, db) and not grade_command._gradebook_has("no_such_chapter", db)
+
+    # new bytes, same answers (the learner re-saved): graded from the stored result, nothing recorded
+    resaved = solution_notebook(CHAPTER)
+    resaved.metadata["resaved"] = True
+    submit(course_dir, CHAPTER, "alice", resaved)
+    assert recorded_again(grade(course_dir, CHAPTER)) == 0
+    assert stamps(course_dir) == first_files
+    # the same notebook handed in again later: recorded again, since nbgrader's late penalty may change
+    (course_dir / "autograder/submitted/alice" / CHAPTER / "timestamp.txt").write_text("2026-12-08 09:00:00 UTC")
+    assert recorded_again(grade(course_dir, CHAPTER)) == 1
+    assert recorded_again(grade(course_dir, CHAPTER)) == 0
+    first_files = stamps(course_dir)
 
     # bob fixes his answer: only bob is recorded and fed back again
     submit(course_dir, CHAPTER, "bob", solution)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from nncourse import course, settings
-from nncourse.grading import engine, sandbox
+from nncourse.grading import engine, results, sandbox
 from nncourse.grading.job import build_job
 
 from .helpers import make_course, solution_notebook
@@ -93,12 +93,12 @@ def test_settings_documented_with_their_defaults():
 def key_of(monkeypatch, grading_settings):
     grading_settings()
     job = build_job(CHAPTER, solution_notebook(CHAPTER))
-    monkeypatch.setattr(engine, "_DATA_HASH", [])
-    monkeypatch.setattr(engine, "_LIBRARY_HASH", [])
+    monkeypatch.setattr(results, "_DATA_HASH", [])
+    monkeypatch.setattr(results, "_LIBRARY_HASH", [])
 
     def key():
-        engine._DATA_HASH.clear()
-        engine._LIBRARY_HASH.clear()
+        results._DATA_HASH.clear()
+        results._LIBRARY_HASH.clear()
         return engine.cache_key(job)
 
     return key
@@ -177,8 +177,8 @@ def test_cache_key_misses_when_the_library_changes(key_of, monkeypatch, tmp_path
     assert key_of() != before
     monkeypatch.undo()
     package = tmp_path / "nncourse"
-    shutil.copytree(engine.library_dir(), package, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(engine, "library_dir", lambda: package)
+    shutil.copytree(results.library_dir(), package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(results, "library_dir", lambda: package)
     assert key_of() == before
     (package / "expect.py").write_text((package / "expect.py").read_text() + "\n# changed\n")
     assert key_of() != before

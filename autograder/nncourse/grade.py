@@ -33,15 +33,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-import nbformat
-from sqlalchemy import text
-from tqdm import tqdm
 from traitlets import TraitError
 
 from . import course, settings
-from .grading import engine, sandbox
-from .grading.job import build_job, read_submission
-from .grading.nbgrader_plugins import NOTES_KEY
+from .grading import results as stored
+from .grading import sandbox
+
+# Grading imports torch, nbformat, nbgrader and nbconvert where a phase needs them (inside the
+# functions below): a regrade in which nothing changed needs none of them.
 
 STAGED = course.CACHE_DIR / "staged"
 
@@ -59,6 +58,9 @@ def _grade_one(chapter: str, student: str, path: str, refresh: bool):
     Returns (student, result, failure, key): ``key`` names everything the result depends on
     (``engine.cache_key``), so the run can tell what is already recorded as it is.
     """
+    from .grading import engine
+    from .grading.job import build_job, read_submission
+
     try:
         nb, problem = read_submission(path)
         job = build_job(chapter, nb, problem)
@@ -69,6 +71,11 @@ def _grade_one(chapter: str, student: str, path: str, refresh: bool):
 
 def stage(chapter: str, student: str, staged_root: Path) -> None:
     """What nbgrader autograde reads: the submission, or a placeholder saying why it cannot be."""
+    import nbformat
+
+    from .grading.job import read_submission
+    from .grading.nbgrader_plugins import NOTES_KEY
+
     source = course.notebook_in(settings.current().submitted_dir / student, chapter)
     staged = course.notebook_in(staged_root / student, chapter)
     staged.parent.mkdir(parents=True, exist_ok=True)
@@ -109,20 +116,30 @@ def gradebook_url(db: str | None = None) -> str:
 
 
 def _gradebook_has(chapter: str, db: str | None) -> bool:
-    from nbgrader.api import Gradebook
+    try:
+        return bool(_query(db, "SELECT 1 FROM assignment WHERE name = :chapter", chapter=chapter))
+    except Exception:  # no such table yet, or an unreachable database: register again
+        return False
+
+
+def _query(db: str | None, sql: str, **params) -> list[tuple]:
+    """Rows of a read-only query on the gradebook's tables (nbgrader's schema), through SQLAlchemy
+    alone: importing ``nbgrader.api`` costs a second, as much as a whole unchanged regrade may take.
+    ``tests/test_regrade.py`` checks these queries against ``nbgrader.api`` on a real gradebook."""
+    from sqlalchemy import create_engine, text
 
     url = gradebook_url(db)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
-        return False
+        return []
+    engine_ = create_engine(url)
     try:
-        with Gradebook(url) as gb:
-            gb.find_assignment(chapter)
-        return True
-    except Exception:  # MissingEntry, or an unreachable database: register again
-        return False
+        with engine_.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql), params)]
+    finally:
+        engine_.dispose()
 
 
-def write_csv(chapter: str, results: dict[str, engine.SubmissionResult], failures: dict[str, str]) -> Path:
+def write_csv(chapter: str, results: dict[str, stored.SubmissionResult], failures: dict[str, str]) -> Path:
     exercises = course.answer_ids(course.read_source(chapter))
     grades = settings.current().grades_dir
     grades.mkdir(parents=True, exist_ok=True)
@@ -153,7 +170,7 @@ def write_csv(chapter: str, results: dict[str, engine.SubmissionResult], failure
 
 def check_database(db: str | None) -> str | None:
     """None if the gradebook can be opened, else a sentence saying why not (before any grading)."""
-    from sqlalchemy import create_engine
+    from sqlalchemy import create_engine, text
 
     url = gradebook_url(db)
     if url.startswith("sqlite:///"):  # nbgrader creates the file; its folder must be writable
@@ -196,7 +213,9 @@ def _grade_one_guarded(chapter: str, student: str, path: str, refresh: bool):
 def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, quiet: bool):
     """Grade in worker processes. A worker that dies costs only the submissions it held: they are
     retried once in a fresh pool, then recorded as failures with the reason."""
-    results: dict[str, engine.SubmissionResult] = {}
+    from tqdm import tqdm
+
+    results: dict[str, stored.SubmissionResult] = {}
     failures: dict[str, str] = {}
     keys: dict[str, str] = {}
     attempts = {s: 0 for s in students}
@@ -244,31 +263,68 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
 
 
 # ----------------------------------------------------------------------------- nothing redone
-# What this gradebook holds for each student, as the key of the result recorded and whether its
-# feedback was written: a regrade records and feeds back only what changed.
+# What this gradebook holds for each student: the key of the result recorded, the stamp of the files
+# it was graded from, and whether its feedback was written. A regrade skips a student whose stamp
+# is unchanged before building or running anything, and records and feeds back only what changed.
 def _records(chapter: str, db: str | None) -> Path:
     return course.CACHE_DIR / "recorded" / hashlib.sha256(f"{gradebook_url(db)}|{chapter}".encode()).hexdigest()
 
 
-def _recorded_key(chapter: str, student: str, db: str | None, feedback: bool) -> str | None:
+def _record(chapter: str, student: str, db: str | None, feedback: bool) -> dict:
+    """What was recorded for the student ({} if nothing, or if feedback is asked for and missing)."""
     try:
-        stamp = json.loads((_records(chapter, db) / f"{student}.json").read_text())
+        record = json.loads((_records(chapter, db) / f"{student}.json").read_text())
     except (OSError, ValueError):
-        return None
-    if feedback and not (stamp.get("feedback") and (course.FEEDBACK_DIR / student / chapter).is_dir()):
-        return None
-    return stamp.get("key")
+        return {}
+    if not isinstance(record, dict):
+        return {}
+    if feedback and not (record.get("feedback") and (course.FEEDBACK_DIR / student / chapter).is_dir()):
+        return {}
+    return record
 
 
-def _mark_recorded(chapter: str, student: str, db: str | None, key: str, feedback: bool) -> None:
+def _timestamp(chapter: str, student: str) -> str | None:
+    """nbgrader's submission time: the late penalty it records depends on it, the result does not."""
+    path = course.notebook_in(settings.current().submitted_dir / student, chapter).parent / "timestamp.txt"
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _mark_recorded(chapter: str, student: str, db: str | None, key: str, feedback: bool, stamp: str | None) -> None:
     folder = _records(chapter, db)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{student}.json").write_text(json.dumps({"key": key, "feedback": feedback}))
+    record = {"key": key, "timestamp": _timestamp(chapter, student), "feedback": feedback, "stamp": stamp}
+    (folder / f"{student}.json").write_text(json.dumps(record))
+
+
+def already_recorded(
+    chapter: str, stamps: dict[str, str | None], db: str | None, feedback: bool
+) -> dict[str, stored.SubmissionResult]:
+    """Students recorded (and fed back, if asked for) from these very files in this environment, with
+    their stored results: known from the stamps, before any job is built or run."""
+    ready = {}
+    for student, stamp in stamps.items():
+        record = _record(chapter, student, db, feedback)
+        if stamp is None or record.get("stamp") != stamp:
+            continue
+        result = stored.load_stored(str(record.get("key")))
+        if result is not None:
+            ready[student] = result
+    missing = _not_recorded(chapter, sorted(ready), db)
+    if any(m.startswith("(all:") for m in missing):  # the gradebook cannot be read: trust nothing
+        return {}
+    return {s: r for s, r in ready.items() if s not in missing}
 
 
 def unchanged(chapter: str, keys: dict[str, str], db: str | None, feedback: bool) -> set[str]:
     """Students whose gradebook entry (and feedback, if asked for) already holds this very result."""
-    same = {s for s, key in keys.items() if key and _recorded_key(chapter, s, db, feedback) == key}
+    same = set()
+    for student, key in keys.items():
+        record = _record(chapter, student, db, feedback)
+        if key and record.get("key") == key and record.get("timestamp") == _timestamp(chapter, student):
+            same.add(student)
     missing = _not_recorded(chapter, sorted(same), db)
     if any(m.startswith("(all:") for m in missing):  # the gradebook cannot be read: trust nothing
         return set()
@@ -291,13 +347,19 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
         return {"problems": [problem], "results": {}, "failures": {}, "fatal": True}
     clock = time.perf_counter()
     ensure_assignment(chapter, db)
+    submitted = grading.submitted_dir
+    stamps = stored.submission_stamps(chapter, {s: course.notebook_in(submitted / s, chapter) for s in students})
+    ready = {} if refresh else already_recorded(chapter, stamps, db, feedback)
     timings = {"setup": time.perf_counter() - clock}
     clock = time.perf_counter()
-    results, failures, keys = run_pool(chapter, students, workers, refresh, quiet)
+    to_grade = [s for s in students if s not in ready]
+    results, failures, keys = run_pool(chapter, to_grade, workers, refresh, quiet) if to_grade else ({}, {}, {})
     timings["sandbox"] = time.perf_counter() - clock
     clock = time.perf_counter()
     # record and feed back only what is not in the gradebook as it is (everything with --refresh)
-    skipped = set() if refresh else unchanged(chapter, keys, db, feedback)
+    same_result = set() if refresh else unchanged(chapter, keys, db, feedback)
+    skipped = set(ready) | same_result
+    results.update(ready)
     changed = [s for s in students if s not in skipped]
     staged_root = STAGED / chapter
     shutil.rmtree(staged_root, ignore_errors=True)
@@ -348,7 +410,10 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
     if not problems:
         for student in changed:
             if student in keys and student not in missing:
-                _mark_recorded(chapter, student, db, keys[student], feedback and student in fed)
+                _mark_recorded(chapter, student, db, keys[student], feedback and student in fed, stamps[student])
+        for student in same_result:  # graded from changed files to the same result: the new files' stamp
+            was_fed = bool(_record(chapter, student, db, False).get("feedback"))
+            _mark_recorded(chapter, student, db, keys[student], was_fed, stamps[student])
     csv_path = write_csv(chapter, results, failures)
     if not quiet:
         for student in students:
@@ -374,20 +439,19 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
 
 def _not_recorded(chapter: str, students: list[str], db: str | None) -> list[str]:
     """Students without a graded submission of this chapter in the gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    url = gradebook_url(db)
-    missing = []
+    if not students:
+        return []
     try:
-        with Gradebook(url) as gb:
-            for student in students:
-                try:
-                    gb.find_submission(chapter, student)
-                except MissingEntry:
-                    missing.append(student)
+        rows = _query(
+            db,
+            "SELECT s.student_id FROM submitted_assignment s JOIN assignment a ON s.assignment_id = a.id "
+            "WHERE a.name = :chapter",
+            chapter=chapter,
+        )
     except Exception as e:  # the database went away during the run
         return [f"(all: {str(e).splitlines()[0][:200]})"]
-    return missing
+    recorded = {row[0] for row in rows}
+    return [s for s in students if s not in recorded]
 
 
 def record_reasons(chapter: str, results: dict, failures: dict, db: str | None) -> str | None:
@@ -410,7 +474,16 @@ def record_reasons(chapter: str, results: dict, failures: dict, db: str | None) 
     return None
 
 
+def _without_slow_format_checkers() -> None:
+    """jsonschema (imported by nbformat) loads ``rfc3987_syntax`` when it is installed, as JupyterLab's
+    dependencies install it, and that module builds a parser for over a second at import. Only its
+    "iri" format checks need it, which neither nbformat nor nbgrader use: the grade command, whose
+    unchanged regrade should take about a second in all, goes without them."""
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None: "cannot be imported"
+
+
 def main(argv=None) -> int:
+    _without_slow_format_checkers()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("chapter", nargs="?", choices=course.chapters())
     parser.add_argument(

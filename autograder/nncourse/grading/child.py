@@ -33,8 +33,11 @@ def prepare(hypothesis: bool = False, modules: tuple[str, ...] = ()) -> None:
     matplotlib.use("Agg")
     import torch  # noqa: F401
 
-    import nncourse  # noqa: F401
+    import nncourse
     from nncourse import checking, policy, probing, registry  # noqa: F401
+
+    for name in nncourse.__all__:  # loaded on first use: here, before the guard, not in a learner's cell
+        getattr(nncourse, name)
     from nncourse.grading import guard, integrity  # noqa: F401
 
     registry.load_exercises()

@@ -8,7 +8,6 @@ the checking library, so regrading the same submission gives the same scores.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -19,61 +18,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import checking, course, plaindata, probing, properties, settings
-from . import sandbox, warm
+from . import results, sandbox, warm
 from .job import Job, build_job, read_submission
+from .results import SubmissionResult, TestResult, load_stored, store
 
 # The seed of this grading process's probe inputs: drawn here, sent to the child only when a test
 # cell starts (see child.py), so answers cannot be written for the inputs they will meet.
 _RUN_SALT = secrets.randbelow(2**31 - 1)
-CACHE_DIR = course.AUTOGRADER / ".cache" / "results"
-
-
-@dataclass
-class TestResult:
-    cell_id: str
-    points: float
-    max_points: float
-    message: str
-
-
-@dataclass
-class SubmissionResult:
-    chapter: str
-    tests: dict[str, TestResult]
-    answer_errors: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    sandbox: str = ""
-    seconds: float = 0.0
-    tampering: dict[str, str] = field(default_factory=dict)  # exercise -> what the policy or the child refused
-    reasons: dict[str, str] = field(default_factory=dict)  # exercise -> why it scored zero (not a check's verdict)
-
-    def reason_text(self) -> str:
-        """Every zero's reason and every grading note, for the CSV and the top of the feedback."""
-        return " | ".join([*(f"{e}: {r}" for e, r in sorted(self.reasons.items())), *self.notes])
-
-    @property
-    def total(self) -> float:
-        return sum(t.points for t in self.tests.values())
-
-    def by_exercise(self) -> dict[str, float]:
-        scores: dict[str, float] = {}
-        for cell_id, t in self.tests.items():
-            exercise = course.exercise_of(cell_id)
-            scores[exercise] = scores.get(exercise, 0.0) + t.points
-        return scores
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1)
-
-    @classmethod
-    def from_json(cls, text: str) -> SubmissionResult:
-        raw = json.loads(text)
-        raw["tests"] = {k: TestResult(**v) for k, v in raw["tests"].items()}
-        return cls(**raw)
 
 
 # ----------------------------------------------------------------------------- running the child
@@ -333,7 +288,7 @@ def run_job(job: Job, work_root: Path, salt: int | None = None) -> Outcome:
     job_dir = work_root / "job"
     sandbox.prepare_job_dir(job_dir)
     steps = [asdict_step(s) for s in job.steps]
-    outcome = Outcome(sandbox=f"{sandbox.mode()}; {warm.status(job.chapter)}")
+    outcome = Outcome()
     salt = _RUN_SALT if salt is None else salt
     hidden = [str(p) for p in sandbox.hidden_roots(work_root.parent)]
     readable = [str(p) for p in sandbox.visible_paths(job_dir)]
@@ -374,6 +329,8 @@ def run_job(job: Job, work_root: Path, salt: int | None = None) -> Outcome:
                     del outcome.exports[key]
             continue
         outcome.failures[run.failed] = run.reason
+    # after the runs, so a zygote refused on first use is reported as the cold start it became
+    outcome.sandbox = f"{sandbox.mode()}; {warm.status(job.chapter)}"
     return outcome
 
 
@@ -486,67 +443,9 @@ def _judge_export(raw: bytes | None, exercise_id: str, test_name: str, names, er
 
 
 # ----------------------------------------------------------------------------- the entry point
-_LIBRARY_HASH: list[str] = []
-
-
-def library_dir() -> Path:
-    """The checking library and grading engine: the nncourse package."""
-    return Path(__file__).resolve().parents[1]
-
-
-def _library_hash() -> str:
-    if not _LIBRARY_HASH:
-        h = hashlib.sha256()
-        root = library_dir()
-        for path in sorted(root.rglob("*.py")):
-            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-        _LIBRARY_HASH.append(h.hexdigest())
-    return _LIBRARY_HASH[0]
-
-
-# settings that change what a submission may do, so its result; not workers, paths or the database
-_RESULT_SETTINGS = (
-    "memory_mb",
-    "file_size_mb",
-    "max_processes",
-    "tmpfs_mb",
-    "setup_time_limit",
-    "cell_time_cap",
-    "startup_limit",
-    "between_steps_limit",
-    "max_export_mb",
-)
-_DATA_HASH: list[str] = []
-
-
-def _data_hash() -> str:
-    """Every file of data/ (names and bytes): the datasets the checks and the notebooks load."""
-    if not _DATA_HASH:
-        h = hashlib.sha256()
-        for path in sorted(p for p in course.DATA_DIR.rglob("*") if p.is_file()):
-            h.update(str(path.relative_to(course.DATA_DIR)).encode() + b"\0" + path.read_bytes())
-        _DATA_HASH.append(h.hexdigest())
-    return _DATA_HASH[0]
-
-
 def cache_inputs(job: Job) -> dict[str, str]:
     """Everything a stored result depends on besides the job itself; a change in any misses the cache."""
-    import torch
-
-    from .. import __version__
-    from . import job as job_module
-
-    grading = settings.current()
-    return {
-        "library": f"{__version__} {_library_hash()}",  # checks, probes, policy, engine: every .py
-        "source": hashlib.sha256(course.source_notebook(job.chapter).read_bytes()).hexdigest(),
-        "torch": torch.__version__,
-        "device": os.environ.get("NNCOURSE_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu"),
-        "isolation": sandbox.mode().name,
-        "limits": " ".join(f"{name}={getattr(grading, name)}" for name in _RESULT_SETTINGS),
-        "policy": "on" if job_module.POLICY_ON else "off",
-        "data": _data_hash(),
-    }
+    return results.environment(job.chapter)
 
 
 def cache_key(job: Job) -> str:
@@ -555,52 +454,6 @@ def cache_key(job: Job) -> str:
     h.update(job.fingerprint().encode())
     h.update(json.dumps(job.notes).encode())
     return h.hexdigest()
-
-
-def _cache_secret() -> bytes:
-    """The key that signs stored results. It lives with the course (mode 0600), which the grading
-    child never sees (the sandbox hides the course; without it the audit hook refuses reading it)."""
-    path = CACHE_DIR.parent / "results.key"
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(32))
-        try:
-            os.link(tmp, path)  # first writer wins; everyone then reads the same key
-        except FileExistsError:
-            pass
-        os.unlink(tmp)
-        return path.read_bytes()
-
-
-def _signature(key: str, text: str) -> str:
-    return hmac.new(_cache_secret(), f"{key}\n{text}".encode(), hashlib.sha256).hexdigest()
-
-
-def load_stored(key: str) -> SubmissionResult | None:
-    """The stored result for this key, if present and signed by this course's key."""
-    try:
-        raw = json.loads((CACHE_DIR / f"{key}.json").read_text())
-        text, mac = raw["result"], raw["mac"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not hmac.compare_digest(mac, _signature(key, text)):
-        return None  # forged or damaged: grade again
-    return SubmissionResult.from_json(text)
-
-
-def store(key: str, result: SubmissionResult) -> None:
-    """Write atomically: a grading run killed half-way leaves either the whole result or none."""
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    text = result.to_json()
-    path = CACHE_DIR / f"{key}.json"
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"result": text, "mac": _signature(key, text)}))
-    os.replace(tmp, path)
 
 
 def grade_job(job: Job, refresh: bool = False) -> SubmissionResult:
