@@ -210,6 +210,11 @@ def _grade_one_guarded(chapter: str, student: str, path: str, refresh: bool):
     return _grade_one(chapter, student, path, refresh)
 
 
+def _import_recording() -> None:
+    """nbgrader's converters (about a second to import), which recording and feedback use next."""
+    import nbgrader.converters  # noqa: F401
+
+
 def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, quiet: bool):
     """Grade in worker processes. A worker that dies costs only the submissions it held: they are
     retried once in a fresh pool, then recorded as failures with the reason."""
@@ -234,6 +239,7 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
                     ): s
                     for s in pending
                 }
+                _import_recording()  # while the workers grade, not after them
                 for future in as_completed(futures):
                     student = futures[future]
                     try:
