@@ -38,6 +38,7 @@ from traitlets import TraitError
 from . import course, settings
 from .grading import results as stored
 from .grading import sandbox
+from .grading.results import PREBUILT, Prebuilt
 
 # Grading imports torch, nbformat, nbgrader and nbconvert where a phase needs them (inside the
 # functions below): a regrade in which nothing changed needs none of them.
@@ -55,8 +56,9 @@ def students_of(chapter: str, submitted: Path | None = None) -> list[str]:
 def _grade_one(chapter: str, student: str, path: str, refresh: bool):
     """Runs in a worker process. Never raises: a grader failure is a recorded reason too.
 
-    Returns (student, result, failure, key): ``key`` names everything the result depends on
-    (``engine.cache_key``), so the run can tell what is already recorded as it is.
+    Returns (student, result, failure, key, built): ``key`` names everything the result depends on
+    (``engine.cache_key``), so the run can tell what is already recorded as it is; ``built`` is what
+    recording needs (``nbgrader_plugins.Prebuilt``), so that it builds and grades nothing again.
     """
     from .grading import engine
     from .grading.job import build_job, read_submission
@@ -64,9 +66,10 @@ def _grade_one(chapter: str, student: str, path: str, refresh: bool):
     try:
         nb, problem = read_submission(path)
         job = build_job(chapter, nb, problem)
-        return student, engine.grade_job(job, refresh), None, engine.cache_key(job)
+        result = engine.grade_job(job, refresh)
+        return student, result, None, engine.cache_key(job), Prebuilt(job.notebook, job.notes, result)
     except Exception as e:  # a bug or a resource problem here must not stop the class
-        return student, None, f"grading failed: {type(e).__name__}: {e}", None
+        return student, None, f"grading failed: {type(e).__name__}: {e}", None, None
 
 
 def stage(chapter: str, student: str, staged_root: Path) -> None:
@@ -223,6 +226,7 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
     results: dict[str, stored.SubmissionResult] = {}
     failures: dict[str, str] = {}
     keys: dict[str, str] = {}
+    built: dict[str, Prebuilt] = {}
     attempts = {s: 0 for s in students}
     pending = list(students)
     with tqdm(total=len(students), desc=f"grading {chapter}", unit="submission", disable=quiet) as bar:
@@ -243,12 +247,12 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
                 for future in as_completed(futures):
                     student = futures[future]
                     try:
-                        _, result, failure, key = future.result()
+                        _, result, failure, key, made = future.result()
                     except BrokenProcessPool:
                         broken.append(student)
                         continue
                     if result is not None:
-                        results[student], keys[student] = result, key
+                        results[student], keys[student], built[student] = result, key, made
                     else:
                         failures[student] = failure
                     bar.update()
@@ -265,7 +269,7 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
                     bar.update()
             if pending and not quiet:
                 print(f"a grading worker died: retrying {len(pending)} submission(s) in a fresh pool", file=sys.stderr)
-    return results, failures, keys
+    return results, failures, keys, built
 
 
 # ----------------------------------------------------------------------------- nothing redone
@@ -359,7 +363,9 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
     timings = {"setup": time.perf_counter() - clock}
     clock = time.perf_counter()
     to_grade = [s for s in students if s not in ready]
-    results, failures, keys = run_pool(chapter, to_grade, workers, refresh, quiet) if to_grade else ({}, {}, {})
+    results, failures, keys, built = (
+        ({}, {}, {}, {}) if not to_grade else run_pool(chapter, to_grade, workers, refresh, quiet)
+    )
     timings["sandbox"] = time.perf_counter() - clock
     clock = time.perf_counter()
     # record and feed back only what is not in the gradebook as it is (everything with --refresh)
@@ -374,14 +380,19 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
     problems: list[str] = []
     missing: list[str] = []
     if changed:
-        # nbgrader records the (now stored) results in the gradebook, one submission after another
-        # (in this process: its imports are already paid)
-        failed = course.run_converter(
-            "autograde",
-            chapter,
-            Autograde={"force": True, "create_student": True},
-            CourseDirectory={"submitted_directory": str(staged_root), "db_url": db},
-        )
+        # nbgrader records the results in the gradebook, one submission after another, in this
+        # process: its imports are already paid, and the workers' rebuilt notebooks and results are
+        # handed over, not made again
+        PREBUILT.update({(chapter, s): built[s] for s in changed if s in built})
+        try:
+            failed = course.run_converter(
+                "autograde",
+                chapter,
+                Autograde={"force": True, "create_student": True},
+                CourseDirectory={"submitted_directory": str(staged_root), "db_url": db},
+            )
+        finally:
+            PREBUILT.clear()
         if failed:
             problems.append("nbgrader autograde failed, so the gradebook may be incomplete:\n" + failed)
         missing = _not_recorded(chapter, changed, db)
@@ -395,18 +406,11 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
     clock = time.perf_counter()
     fed: list[str] = []
     if feedback and changed:
-        # one nbgrader run for the whole class, or one per student when only some changed
-        for pattern in ["*"] if len(changed) == len(students) else [glob.escape(s) for s in changed]:
-            failed = course.run_converter(
-                "generate_feedback",
-                chapter,
-                GenerateFeedback={"force": True},
-                CourseDirectory={"db_url": db, "student_id": pattern},
-            )
-            if failed:
-                problems.append("nbgrader generate_feedback failed:\n" + failed)
+        unfed = write_feedback(chapter, [s for s in changed if s not in missing], db, workers)
+        for student, failed in sorted(unfed.items()):
+            problems.append(f"nbgrader generate_feedback failed for {student}:\n" + failed)
         for student in changed:
-            if student in missing:
+            if student in missing or student in unfed:
                 continue
             if (course.FEEDBACK_DIR / student / chapter).is_dir():
                 fed.append(student)
@@ -441,6 +445,42 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
         "problems": problems,
         "recorded": changed,
     }
+
+
+def _feedback_for(chapter: str, student: str, db: str) -> str | None:
+    """nbgrader generate_feedback for one student (None: written; else what went wrong)."""
+    return course.run_converter(
+        "generate_feedback",
+        chapter,
+        GenerateFeedback={"force": True},
+        CourseDirectory={"db_url": db, "student_id": glob.escape(student)},
+    )
+
+
+def write_feedback(chapter: str, students: list[str], db: str, workers: int) -> dict[str, str]:
+    """Each student's feedback, ``workers`` at a time (nbconvert's HTML takes about half a second
+    each); returns what failed, by student."""
+    failed: dict[str, str] = {}
+    if workers <= 1 or len(students) <= 1:
+        for student in students:
+            problem = _feedback_for(chapter, student, db)
+            if problem:
+                failed[student] = problem
+        return failed
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(students)),
+        initializer=settings.use,
+        initargs=(settings.current().as_config(),),
+    ) as pool:
+        futures = {pool.submit(_feedback_for, chapter, s, db): s for s in students}
+        for future in as_completed(futures):
+            try:
+                problem = future.result()
+            except BrokenProcessPool:
+                problem = "the process writing it died (killed or crashed); run the grade command again"
+            if problem:
+                failed[futures[future]] = problem
+    return failed
 
 
 def _not_recorded(chapter: str, students: list[str], db: str | None) -> list[str]:

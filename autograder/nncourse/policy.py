@@ -23,6 +23,8 @@ from __future__ import annotations
 import ast
 import functools
 import importlib
+import json
+import os
 import types
 from dataclasses import dataclass
 
@@ -782,13 +784,33 @@ def _bound_names(target: ast.AST) -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def _torch_private_names() -> frozenset:
-    """Private attribute names of torch's Module, Optimizer and Tensor (``_modules`` ...)."""
+    """Private attribute names of torch's Module, Optimizer and Tensor (``_modules`` ...).
+
+    An optimizer's own attributes are known only by making one, which imports ``torch._dynamo``
+    (a second or more, in every grading worker): the list is kept in the course's cache, per torch
+    version, and made again when the cache cannot be read.
+    """
     import torch
     from torch import nn
 
+    from . import course
+
+    cached = course.CACHE_DIR / "policy" / f"torch-private-names-{torch.__version__}.json"
+    try:
+        return frozenset(json.loads(cached.read_text()))
+    except (OSError, ValueError, TypeError):
+        pass
     names = set(dir(nn.Module)) | set(vars(nn.Module())) | set(dir(torch.optim.Optimizer)) | set(dir(torch.Tensor))
     names |= set(vars(torch.optim.SGD([nn.Parameter(torch.zeros(1))])))
-    return frozenset(n for n in names if n.startswith("_"))
+    private = frozenset(n for n in names if n.startswith("_"))
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(sorted(private)))
+        os.replace(partial, cached)  # whole or absent, however many workers write it at once
+    except OSError:
+        pass
+    return private
 
 
 def review(

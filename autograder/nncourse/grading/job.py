@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import nbformat
 
 from .. import course, policy, settings
-from ..registry import load_exercises
 
 
 @dataclass
@@ -46,6 +45,8 @@ class Job:
 
 
 def _exercise_of(cell_id: str) -> str | None:
+    from ..registry import load_exercises  # here: reading a submission needs no torch
+
     exercises = load_exercises()
     if cell_id in exercises:
         return cell_id
@@ -77,6 +78,8 @@ def _source(chapter: str) -> nbformat.NotebookNode:
 
 
 def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: str | None = None) -> Job:
+    from ..registry import load_exercises  # here: reading a submission needs no torch
+
     exercises = load_exercises()
     grading = settings.current()
     source = _source(chapter)

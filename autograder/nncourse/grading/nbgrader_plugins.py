@@ -3,6 +3,11 @@
 nbgrader_config.py replaces autograde's sanitizing step with :class:`RebuildFromSource` and its
 ``Execute`` step with :class:`TrustedExecute`; nbgrader's own ``SaveAutoGrades`` then records the
 points per test cell in the gradebook, so the formgrader, feedback and export work as usual.
+
+The grade command runs autograde in its own process after its workers graded each submission: it
+hands their rebuilt notebooks and results over in :data:`PREBUILT`, so recording builds and grades
+nothing again (and never imports torch). Run as plain ``nbgrader autograde``, the preprocessors
+build and grade each submission themselves.
 """
 
 from __future__ import annotations
@@ -16,10 +21,15 @@ from nbformat.v4 import new_markdown_cell, new_output
 from traitlets import Bool
 
 from .. import course
-from . import engine
-from .job import build_job
+from .results import PREBUILT, Prebuilt, SubmissionResult
 
 NOTES_KEY = "nncourse"
+
+
+def _prebuilt(resources) -> Prebuilt | None:
+    """What the grade command handed over for this submission (None: build and grade it here)."""
+    info = resources["nbgrader"]
+    return PREBUILT.get((info["assignment"], info.get("student")))
 
 
 @functools.cache  # read once per grading run, not once per student
@@ -39,15 +49,22 @@ class RebuildFromSource(Preprocessor):
 
     def preprocess(self, nb, resources):
         chapter = resources["nbgrader"]["assignment"]
-        problem = nb.metadata.get(NOTES_KEY, {}).get("problem")
-        job = build_job(chapter, None if problem else nb, problem)
+        prebuilt = _prebuilt(resources)
+        if prebuilt is not None:
+            rebuilt, notes = nbformat.from_dict(copy.deepcopy(prebuilt.notebook)), list(prebuilt.notes)
+        else:
+            from .job import build_job
+
+            problem = nb.metadata.get(NOTES_KEY, {}).get("problem")
+            job = build_job(chapter, None if problem else nb, problem)
+            rebuilt, notes = job.notebook, job.notes
         release = _release_answer_metadata(chapter)
-        for cell in job.notebook.cells:
+        for cell in rebuilt.cells:
             gid = course.grade_id(cell)
             if course.is_answer(cell) and gid in release:
                 cell.metadata = copy.deepcopy(release[gid])
-        job.notebook.metadata[NOTES_KEY] = {"notes": job.notes}
-        return job.notebook, resources
+        rebuilt.metadata[NOTES_KEY] = {"notes": notes}
+        return rebuilt, resources
 
 
 class TrustedExecute(Preprocessor):
@@ -56,15 +73,21 @@ class TrustedExecute(Preprocessor):
     enabled = Bool(True)
 
     def preprocess(self, nb, resources):
-        chapter = resources["nbgrader"]["assignment"]
-        job = build_job(chapter, nb)  # nb is already rebuilt: this only collects the steps
-        job.notes = list(nb.metadata.get(NOTES_KEY, {}).get("notes", []))
-        result = engine.grade_job(job)
+        prebuilt = _prebuilt(resources)
+        if prebuilt is not None:
+            result = prebuilt.result
+        else:
+            from . import engine
+            from .job import build_job
+
+            job = build_job(resources["nbgrader"]["assignment"], nb)  # nb is rebuilt: this collects the steps
+            job.notes = list(nb.metadata.get(NOTES_KEY, {}).get("notes", []))
+            result = engine.grade_job(job)
         write_outputs(nb, result)
         return nb, resources
 
 
-def write_outputs(nb, result: engine.SubmissionResult) -> None:
+def write_outputs(nb, result: SubmissionResult) -> None:
     for cell in nb.cells:
         gid = course.grade_id(cell)
         if cell.cell_type != "code":

@@ -16,6 +16,7 @@ import secrets
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import course, settings
 
@@ -64,6 +65,20 @@ class SubmissionResult:
         raw = json.loads(text)
         raw["tests"] = {k: TestResult(**v) for k, v in raw["tests"].items()}
         return cls(**raw)
+
+
+@dataclass
+class Prebuilt:
+    """What a grading worker made of one submission: the rebuilt notebook, its notes, its result."""
+
+    notebook: Any  # nbformat.NotebookNode
+    notes: list[str]
+    result: SubmissionResult
+
+
+# (chapter, student) -> Prebuilt: handed by the grade command to nbgrader's autograde, which it runs
+# in its own process (nbgrader_plugins.py), for one recording run
+PREBUILT: dict[tuple[str, str], Prebuilt] = {}
 
 
 # ----------------------------------------------------------------------------- what a result depends on
