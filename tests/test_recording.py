@@ -55,7 +55,9 @@ def _class(root: Path) -> Path:
     late = course_dir / "autograder/submitted/wrong" / CHAPTER / "timestamp.txt"
     late.write_text("2099-01-01 00:00:00.000000 UTC")  # nbgrader's own format; after any due date
     with tempfile.TemporaryDirectory() as release:
-        _nbgrader(course_dir, "generate_assignment", CHAPTER, "--force", f"--CourseDirectory.release_directory={release}")
+        _nbgrader(
+            course_dir, "generate_assignment", CHAPTER, "--force", f"--CourseDirectory.release_directory={release}"
+        )
     return course_dir
 
 

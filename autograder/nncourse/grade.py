@@ -1,6 +1,7 @@
 """Grade every submission of a chapter.
 
     python -m nncourse.grade 01_module_basics [--workers N] [--db URL] [--refresh] [--no-feedback]
+                                              [--scheduler tcp://host:8786]
                                               [--isolation auto|required|rlimits] [--Grading.<setting>=V]
     python -m nncourse.grade --help-settings      # every setting, its value now and its default
 
@@ -218,18 +219,55 @@ def _import_recording() -> None:
     import nbgrader.converters  # noqa: F401
 
 
+class Progress:
+    """Submissions graded out of the total, the rate and the time left: a bar on a terminal, a plain
+    line every ten seconds and at the end in a log (CI)."""
+
+    def __init__(self, total: int, desc: str, quiet: bool):
+        self.total, self.desc, self.done = total, desc, 0
+        self.start = self.last = time.monotonic()
+        self.quiet = quiet or total == 0
+        self.bar = None
+        if not self.quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="submission")
+
+    def update(self, *_) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update()
+            return
+        now = time.monotonic()
+        if self.quiet or (self.done < self.total and now - self.last < 10):
+            return
+        self.last = now
+        rate = self.done / max(now - self.start, 1e-9)
+        left = (self.total - self.done) / rate
+        print(
+            f"{self.desc}: {self.done}/{self.total} submissions, {rate:.2f}/s, about {left:.0f} s left",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *_) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, quiet: bool):
     """Grade in worker processes. A worker that dies costs only the submissions it held: they are
     retried once in a fresh pool, then recorded as failures with the reason."""
-    from tqdm import tqdm
-
     results: dict[str, stored.SubmissionResult] = {}
     failures: dict[str, str] = {}
     keys: dict[str, str] = {}
     built: dict[str, Prebuilt] = {}
     attempts = {s: 0 for s in students}
     pending = list(students)
-    with tqdm(total=len(students), desc=f"grading {chapter}", unit="submission", disable=quiet) as bar:
+    with Progress(len(students), f"grading {chapter}", quiet) as bar:
         while pending:
             broken: list[str] = []
             # each worker grades under this run's settings, however it was started (fork or spawn)
@@ -363,21 +401,33 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
     timings = {"setup": time.perf_counter() - clock}
     clock = time.perf_counter()
     to_grade = [s for s in students if s not in ready]
-    results, failures, keys, built = (
-        ({}, {}, {}, {}) if not to_grade else run_pool(chapter, to_grade, workers, refresh, quiet)
-    )
+    unfinished: dict[str, str] = {}  # not graded this run (the cluster was lost): neither recorded nor marked
+    if not to_grade:
+        results, failures, keys, built = {}, {}, {}, {}
+    elif grading.scheduler:
+        from .grading import cluster
+
+        with Progress(len(to_grade), f"grading {chapter} on {grading.scheduler}", quiet) as bar:
+            try:
+                remote = cluster.grade_on_cluster(chapter, to_grade, grading.scheduler, refresh, bar.update)
+            except cluster.ClusterUnavailable as e:
+                return {"problems": [str(e)], "results": {}, "failures": {}, "fatal": True}
+        results, failures, keys, built = remote.results, remote.failures, remote.keys, remote.built
+        unfinished = remote.unfinished
+    else:
+        results, failures, keys, built = run_pool(chapter, to_grade, workers, refresh, quiet)
     timings["sandbox"] = time.perf_counter() - clock
     clock = time.perf_counter()
     # record and feed back only what is not in the gradebook as it is (everything with --refresh)
     same_result = set() if refresh else unchanged(chapter, keys, db, feedback)
     skipped = set(ready) | same_result
     results.update(ready)
-    changed = [s for s in students if s not in skipped]
+    changed = [s for s in students if s not in skipped and s not in unfinished]
     staged_root = STAGED / chapter
     shutil.rmtree(staged_root, ignore_errors=True)
     for student in changed:
         stage(chapter, student, staged_root)
-    problems: list[str] = []
+    problems: list[str] = []  # of recording and feedback: while any, nothing is marked as recorded
     missing: list[str] = []
     if changed:
         # nbgrader records the results in the gradebook, one submission after another, in this
@@ -424,11 +474,16 @@ def grade_chapter(chapter: str, refresh: bool = False, feedback: bool = True, qu
         for student in same_result:  # graded from changed files to the same result: the new files' stamp
             was_fed = bool(_record(chapter, student, db, False).get("feedback"))
             _mark_recorded(chapter, student, db, keys[student], was_fed, stamps[student])
-    csv_path = write_csv(chapter, results, failures)
+    if unfinished:
+        problems.append(
+            f"{len(unfinished)} submission(s) were not graded ({next(iter(unfinished.values()))}): "
+            + ", ".join(sorted(unfinished))
+        )
+    csv_path = write_csv(chapter, results, {**failures, **unfinished})
     if not quiet:
         for student in students:
             r = results.get(student)
-            line = f"{r.total:g} points" if r else failures.get(student, "")
+            line = f"{r.total:g} points" if r else failures.get(student) or unfinished.get(student, "")
             reason = f"  ({r.reason_text()})" if r and r.reason_text() else ""
             print(f"  {student:24s} {line}{reason}")
         print(f"wrote {csv_path.relative_to(course.REPO_ROOT)}")
@@ -548,6 +603,12 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--no-feedback", action="store_true", help="skip nbgrader generate_feedback")
     parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="run the submissions on the workers of this Dask scheduler (tcp://host:8786); judging and "
+        "recording stay here (docs/scale.md); the same as --Grading.scheduler",
+    )
+    parser.add_argument(
         "--isolation",
         choices=("auto", "required", "rlimits"),
         default=None,
@@ -568,7 +629,12 @@ def main(argv=None) -> int:
         parser.error(str(e))
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    for flag, name in (("workers", "workers"), ("db", "db_url"), ("isolation", "isolation")):
+    for flag, name in (
+        ("workers", "workers"),
+        ("db", "db_url"),
+        ("isolation", "isolation"),
+        ("scheduler", "scheduler"),
+    ):
         if getattr(args, flag) is not None:
             overrides.Grading[name] = getattr(args, flag)
     try:
@@ -590,6 +656,8 @@ def main(argv=None) -> int:
         )
         return 2
     print(f"isolation: {isolation}")
+    if grading.scheduler:
+        print(f"running submissions on the Dask cluster at {grading.scheduler} (each row says which worker ran it)")
     out = grade_chapter(args.chapter, refresh=args.refresh, feedback=not args.no_feedback)
     if not out:
         return 1

@@ -83,6 +83,13 @@ class Grading(Configurable):
     submitted_directory = Unicode(
         "", help="Submissions folder; empty means nbgrader's CourseDirectory.submitted_directory."
     ).tag(config=True)
+    scheduler = Unicode(
+        "",
+        help=(
+            "Address of a Dask scheduler (tcp://host:8786) whose workers run the submissions; judging and "
+            "recording stay in the grade command's process. Empty: grade on this machine with `workers`."
+        ),
+    ).tag(config=True)
 
     # ----------------------------------------------------------------- derived values in the units code uses
     @property

@@ -272,6 +272,7 @@ class Outcome:
     failures: dict = field(default_factory=dict)  # step index -> reason
     tampering: dict = field(default_factory=dict)  # exercise -> what was refused
     sandbox: str = ""
+    seconds: float = 0.0  # wall time of the runs (set where they ran: here, or on a cluster worker)
 
 
 def _exercise_of_step(steps: list, index: int) -> str | None:
@@ -462,30 +463,41 @@ def grade_job(job: Job, refresh: bool = False) -> SubmissionResult:
     stored = None if refresh else load_stored(key)
     if stored is not None:
         return stored
+    if job.unreadable:
+        return judge_unreadable(job)
     start = time.monotonic()
-    if job.unreadable:  # nothing of the learner's to run: every test scores zero, with the reason
-        failures = {
-            i: "could not run: " + (job.notes[0] if job.notes else "no notebook")
-            for i, s in enumerate(job.steps)
-            if s.kind == "test"
-        }
-        result = judge_job(job, Outcome(failures=failures))
-        result.sandbox = "not run"
-        return result
     grading_root = Path(tempfile.mkdtemp(prefix="nncourse-grading-", dir=warm.jobs_root()))
     try:
         work = grading_root / "w"
         work.mkdir()
         outcome = run_job(job, work)
-        probing.set_salt(_RUN_SALT)  # the reference runs on the same inputs as the child's probes
-        try:
-            result = judge_job(job, outcome)
-        finally:
-            probing.set_salt(None)
     finally:
         shutil.rmtree(grading_root, ignore_errors=True)
+    return judge_and_store(job, outcome, key, time.monotonic() - start)
+
+
+def judge_unreadable(job: Job) -> SubmissionResult:
+    """Nothing of the learner's to run: every test scores zero, with the reason."""
+    failures = {
+        i: "could not run: " + (job.notes[0] if job.notes else "no notebook")
+        for i, s in enumerate(job.steps)
+        if s.kind == "test"
+    }
+    result = judge_job(job, Outcome(failures=failures))
+    result.sandbox = "not run"
+    return result
+
+
+def judge_and_store(job: Job, outcome: Outcome, key: str, seconds: float) -> SubmissionResult:
+    """Judge what this process's salt made the child export (here, or on a cluster worker), and
+    store the result under ``key``."""
+    probing.set_salt(_RUN_SALT)  # the reference runs on the same inputs as the child's probes
+    try:
+        result = judge_job(job, outcome)
+    finally:
+        probing.set_salt(None)
     result.sandbox = outcome.sandbox
-    result.seconds = round(time.monotonic() - start, 2)
+    result.seconds = round(seconds, 2)
     store(key, result)
     return result
 
