@@ -2,8 +2,8 @@
 
     python -m tools.bench [--chapter 01_module_basics] [--students 40] [--repeats 3] [--baseline 6]
 
-For a class of generated submissions (the worked solution and the grader tests' answers, cycled)
-in a throwaway copy of the course, it runs the whole documented command
+For a class of generated submissions (the worked solution and the grader tests' answers, cycled;
+one in twenty a broken file) in a throwaway copy of the course, it runs the whole documented command
 (``python -m nncourse.grade CHAPTER``, feedback included) and prints:
 
 * ``sandbox: X s/submission``: the sandbox phase (running and judging) per submission, 1 worker,
@@ -61,10 +61,13 @@ def build_class(course_dir: Path, chapter: str, students: int) -> list[str]:
         for cell in nb.cells:
             if course.is_answer(cell) and course.grade_id(cell) in variants[i % len(variants)]:
                 cell.source = variants[i % len(variants)][course.grade_id(cell)]
-        name = f"student{i:02d}"
+        name = f"student{i:03d}"
         path = course.notebook_in(course_dir / "autograder" / "submitted" / name, chapter)
         path.parent.mkdir(parents=True)
-        nbformat.write(nb, path)
+        if i % 20 == 19:  # one in twenty broken: cut off half-way, as a failed upload leaves it
+            path.write_text(nbformat.writes(nb)[:2000])
+        else:
+            nbformat.write(nb, path)
         names.append(name)
     return names
 
