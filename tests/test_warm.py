@@ -165,6 +165,29 @@ def test_warm_a_dead_zygote_is_replaced(tmp_path, grading_settings):
     assert "warm start" in again.sandbox and again.total == first.total
 
 
+def test_warm_a_new_worker_starts_its_zygote_before_its_first_submission(tmp_path, grading_settings):
+    """A grading worker starts its zygote as it starts (``warm.prestart``), from what an earlier run of
+    the same library found about the chapter, without waiting for it; the first submission then
+    uses that zygote. With nothing found yet, nothing is started early."""
+    grading_settings()
+    if warm.unavailable():
+        pytest.skip(warm.unavailable())
+    warm._flags().unlink(missing_ok=True)
+    warm._REMEMBERED.clear()
+    warm.close_all()
+    warm.prestart(CHAPTER)
+    assert not warm._zygotes, "started without knowing how"
+    first = engine.grade(CHAPTER, _solution(tmp_path), refresh=True)
+    assert "warm start" in first.sandbox and first.total > 0
+    warm.close_all()
+    warm.prestart(CHAPTER)
+    (early,) = warm._zygotes.values()
+    assert early.alive() and not early.ready
+    again = engine.grade(CHAPTER, _solution(tmp_path), refresh=True)
+    assert list(warm._zygotes.values()) == [early] and early.ready
+    assert "warm start" in again.sandbox and again.total == first.total
+
+
 def test_warm_start_off_or_a_gpu_means_cold(monkeypatch, grading_settings, tmp_path):
     grading_settings(warm_start=False)
     assert "cold start: turned off" in warm.status(CHAPTER)

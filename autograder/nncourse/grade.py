@@ -258,6 +258,15 @@ class Progress:
             self.bar.close()
 
 
+def _start_worker(config, chapter: str) -> None:
+    """A grading worker grades under this run's settings, however it was started (fork or spawn), and
+    starts its sandbox's zygote before its own imports, so the two overlap."""
+    from .grading import warm
+
+    settings.use(config)
+    warm.prestart(chapter)
+
+
 def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, quiet: bool):
     """Grade in worker processes. A worker that dies costs only the submissions it held: they are
     retried once in a fresh pool, then recorded as failures with the reason."""
@@ -270,9 +279,8 @@ def run_pool(chapter: str, students: list[str], workers: int, refresh: bool, qui
     with Progress(len(students), f"grading {chapter}", quiet) as bar:
         while pending:
             broken: list[str] = []
-            # each worker grades under this run's settings, however it was started (fork or spawn)
             with ProcessPoolExecutor(
-                max_workers=workers, initializer=settings.use, initargs=(settings.current().as_config(),)
+                max_workers=workers, initializer=_start_worker, initargs=(settings.current().as_config(), chapter)
             ) as pool:
                 submitted = settings.current().submitted_dir
                 futures = {

@@ -131,6 +131,7 @@ def grade_on_cluster(chapter: str, students: list[str], address: str, refresh: b
                 stored = None if refresh else results.load_stored(key)
                 if stored is None and job.unreadable:
                     stored = engine.judge_unreadable(job)
+                    results.store(key, stored)
             except Exception as e:  # a bug or a resource problem here must not stop the class
                 run.failures[student] = f"grading failed: {type(e).__name__}: {e}"
                 progress(student)

@@ -25,6 +25,7 @@ from .. import checking, course, plaindata, probing, properties, settings
 from . import results, sandbox, warm
 from .job import Job, build_job, read_submission
 from .results import SubmissionResult, TestResult, load_stored, store
+from .sandbox import child_env
 
 # The seed of this grading process's probe inputs: drawn here, sent to the child only when a test
 # cell starts (see child.py), so answers cannot be written for the inputs they will meet.
@@ -149,28 +150,6 @@ class _Reader:
 
 class _Stop(Exception):
     pass
-
-
-def child_env(job_dir: Path) -> dict[str, str]:
-    """The environment of a grading child (a cold one, or a warm one once forked)."""
-    env = {
-        "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
-        "HOME": str(job_dir / "home"),
-        "TMPDIR": str(job_dir / "tmp"),
-        "MPLCONFIGDIR": str(job_dir / "home"),
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "PYTHONHASHSEED": "0",
-        "LANG": "C.UTF-8",
-        "NNCOURSE_ROOT": str(course.REPO_ROOT),
-        "MPLBACKEND": "Agg",
-        "PYTHONWARNINGS": "ignore",
-        "NNCOURSE_GRADING_DATA": str(job_dir / "data"),
-    }
-    for name in ("NNCOURSE_DEVICE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONPATH"):
-        if name in os.environ:
-            env[name] = os.environ[name]
-    return env
 
 
 def _run_child(
@@ -463,8 +442,10 @@ def grade_job(job: Job, refresh: bool = False) -> SubmissionResult:
     stored = None if refresh else load_stored(key)
     if stored is not None:
         return stored
-    if job.unreadable:
-        return judge_unreadable(job)
+    if job.unreadable:  # stored too: a regrade then knows it from its stamp, as any other
+        result = judge_unreadable(job)
+        store(key, result)
+        return result
     start = time.monotonic()
     grading_root = Path(tempfile.mkdtemp(prefix="nncourse-grading-", dir=warm.jobs_root()))
     try:

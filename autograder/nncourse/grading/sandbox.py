@@ -458,6 +458,28 @@ def _child_owner() -> int | None:
     return NOBODY if _as_root() else None
 
 
+def child_env(job_dir: Path) -> dict[str, str]:
+    """The environment of a grading child (a cold one, or a warm one once forked)."""
+    env = {
+        "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
+        "HOME": str(job_dir / "home"),
+        "TMPDIR": str(job_dir / "tmp"),
+        "MPLCONFIGDIR": str(job_dir / "home"),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        "LANG": "C.UTF-8",
+        "NNCOURSE_ROOT": str(course.REPO_ROOT),
+        "MPLBACKEND": "Agg",
+        "PYTHONWARNINGS": "ignore",
+        "NNCOURSE_GRADING_DATA": str(job_dir / "data"),
+    }
+    for name in ("NNCOURSE_DEVICE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONPATH"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
 # ----------------------------------------------------------------------------- the entry points
 def cage(child_argv: list[str], job_dir: Path, grading_root: Path, stage_dir: Path) -> Cage:
     """The command that runs ``child_argv`` inside the cage (``grading_root`` holds every job folder;

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from .. import course, settings
-from . import sandbox
+from . import results, sandbox
 
 # Imported by torch on first use (the first backward that builds its default gradient, the first
 # optimizer): about 1.5 s a child would pay again and again. Importing them runs no learner code.
@@ -85,7 +85,8 @@ def chapter_imports(chapter: str) -> tuple[str, ...]:
 class Zygote:
     """One running zygote and the socket to it."""
 
-    def __init__(self, chapter: str, hypothesis: bool, env: dict[str, str]):
+    def __init__(self, chapter: str, hypothesis: bool, env: dict[str, str], wait: bool = True):
+        """Start the zygote; with ``wait``, also wait until it can serve (else: :meth:`wait_ready`)."""
         root = jobs_root()
         self.stage = Path(tempfile.mkdtemp(prefix="zygote-", dir=root))
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -112,12 +113,22 @@ class Zygote:
             preexec_fn=cage.preexec_fn,
         )
         theirs.close()
+        self.ready = False
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Wait until the zygote has imported everything and has set one child up (once); OSError,
+        the zygote closed, when it cannot serve."""
+        if self.ready:
+            return
         ready = self._receive(settings.current().startup_limit)
         if not ready or not ready.get("ready"):
             why = (ready or {}).get("why") or self._log_tail() or "it did not answer"
             self.close()
             raise OSError(f"the zygote did not start: {why}")
         self._first_setup()
+        self.ready = True
 
     def _log_tail(self) -> str:
         try:
@@ -261,27 +272,79 @@ def start_child(
     key = (chapter, hypothesis, sandbox.mode().name, json.dumps(constant, sort_keys=True))
     if key in _refused:
         return None
+    _remember(chapter, hypothesis)
     for _attempt in range(2):  # a zygote that died since its last child is replaced once
         zygote = _zygotes.get(key)
         if zygote is not None and zygote.owner != os.getpid():  # inherited through a fork: not ours to use
             _zygotes.clear()
             zygote = None
-        if zygote is None or not zygote.alive():
-            try:
-                zygote = Zygote(chapter, hypothesis, constant)
-            except OSError as e:
-                _refused[key] = str(e)
-                print(f"grading: {status(chapter)}", file=sys.stderr)
-                return None
-            _zygotes[key] = zygote
-            while len(_zygotes) > KEEP:
-                _zygotes.popitem(last=False)[1].close()
+        try:
+            if zygote is None or not zygote.alive():
+                zygote = _zygotes[key] = Zygote(chapter, hypothesis, constant, wait=False)
+                while len(_zygotes) > KEEP:
+                    _zygotes.popitem(last=False)[1].close()
+            zygote.wait_ready()
+        except OSError as e:
+            _zygotes.pop(key, None)
+            _refused[key] = str(e)
+            print(f"grading: {status(chapter)}", file=sys.stderr)
+            return None
         _zygotes.move_to_end(key)
         try:
             return zygote.start(job_dir, grading_root, env, fds)
         except OSError:
             _zygotes.pop(key, None)
     return None
+
+
+# ----------------------------------------------------------------------------- starting early
+# Whether a chapter's zygote prepares Hypothesis is known for sure only once its checks are imported
+# (torch and all); a grading worker's first submission pays those imports anyway. What the last run
+# of the same library found is kept in the course's cache, so a new worker can start its zygote
+# before its own imports and the two (about two seconds each) overlap.
+_REMEMBERED: dict[str, bool] = {}
+
+
+def _flags() -> Path:
+    return course.CACHE_DIR / "zygote" / f"{results.library_hash()}.json"
+
+
+def _remember(chapter: str, hypothesis: bool) -> None:
+    if _REMEMBERED.get(chapter) == hypothesis:
+        return
+    _REMEMBERED[chapter] = hypothesis
+    try:
+        flags = json.loads(_flags().read_text())
+    except (OSError, ValueError):
+        flags = {}
+    if isinstance(flags, dict) and flags.get(chapter) == hypothesis:
+        return
+    try:
+        _flags().parent.mkdir(parents=True, exist_ok=True)
+        partial = _flags().with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps({**(flags if isinstance(flags, dict) else {}), chapter: hypothesis}))
+        os.replace(partial, _flags())
+    except OSError:
+        pass  # only a later start is slower
+
+
+def prestart(chapter: str) -> None:
+    """Start the chapter's zygote now without waiting for it, if an earlier run of this library said
+    how (else the first submission starts it, as usual). Called as a grading worker starts."""
+    try:
+        hypothesis = json.loads(_flags().read_text()).get(chapter)
+    except (OSError, ValueError, AttributeError):
+        return
+    if not isinstance(hypothesis, bool) or unavailable() is not None:
+        return
+    constant = {k: v for k, v in sandbox.child_env(jobs_root() / "job").items() if k not in _PER_JOB}
+    key = (chapter, hypothesis, sandbox.mode().name, json.dumps(constant, sort_keys=True))
+    if key in _zygotes or key in _refused:
+        return
+    try:
+        _zygotes[key] = Zygote(chapter, hypothesis, constant, wait=False)
+    except OSError as e:
+        _refused[key] = str(e)
 
 
 def close_all() -> None:
