@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import course, settings
-from . import results
+from . import faults, results
 
 # what a result depends on that a worker must share with the instructor (isolation and device may
 # differ between machines: each result says which it had)
@@ -49,24 +49,13 @@ def shared_environment(chapter: str) -> str:
     return hashlib.sha256(json.dumps({k: environment[k] for k in _SHARED}, sort_keys=True).encode()).hexdigest()
 
 
-# Fault injection for the tests (tests/test_cluster.py), read from the worker's environment: the
-# worker given this student kills itself once (the marker file says it did), or kills the scheduler
-# whose process id is in <folder>/scheduler.pid.
-_KILL_WORKER_ENV = "NNCOURSE_FAULT_KILL_DASK_WORKER"
-_KILL_SCHEDULER_ENV = "NNCOURSE_FAULT_KILL_DASK_SCHEDULER"
-
-
 def _fault(student: str) -> None:
-    target = os.environ.get(_KILL_WORKER_ENV, "")
-    if target and target.split(":")[0] == student:
-        marker = Path(target.split(":", 1)[1])
-        if not marker.exists():
-            marker.write_text("killed once")
-            os.kill(os.getpid(), signal.SIGKILL)
-    target = os.environ.get(_KILL_SCHEDULER_ENV, "")
-    if target and target.split(":")[0] == student:
-        pid = int((Path(target.split(":", 1)[1]) / "scheduler.pid").read_text())
-        os.kill(pid, signal.SIGKILL)
+    """Fault injection for tests/test_cluster.py (``grading/faults.py``): the worker given this student
+    kills itself once, or kills the scheduler whose process id is in <folder>/scheduler.pid."""
+    faults.kill_once("NNCOURSE_FAULT_KILL_DASK_WORKER", student)
+    folder = faults.target("NNCOURSE_FAULT_KILL_DASK_SCHEDULER", student)
+    if folder is not None:
+        os.kill(int((Path(folder) / "scheduler.pid").read_text()), signal.SIGKILL)
         time.sleep(30)  # the batch is cut off here: this result never reaches the instructor
 
 
