@@ -41,6 +41,15 @@ CACHE_DIR = AUTOGRADER / ".cache"
 CHAPTER_NAME = re.compile(r"^(\d\d)_[a-z0-9_]+$")
 
 
+def write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part,
+    however many processes write it at once (a file beside it, then renamed over it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 def chapters(source_dir: Path | None = None) -> list[str]:
     """The course's chapters, in order: folders ``NN_name`` of the source holding ``NN_name.ipynb``."""
     root = source_dir or SOURCE_DIR

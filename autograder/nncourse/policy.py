@@ -24,7 +24,6 @@ import ast
 import functools
 import importlib
 import json
-import os
 import types
 from dataclasses import dataclass
 
@@ -804,10 +803,7 @@ def _torch_private_names() -> frozenset:
     names |= set(vars(torch.optim.SGD([nn.Parameter(torch.zeros(1))])))
     private = frozenset(n for n in names if n.startswith("_"))
     try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps(sorted(private)))
-        os.replace(partial, cached)  # whole or absent, however many workers write it at once
+        course.write_whole(cached, json.dumps(sorted(private)))
     except OSError:
         pass
     return private

@@ -11,12 +11,12 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import os
 from dataclasses import dataclass, field
 
 import nbformat
 
 from .. import course, policy, settings
+from .results import POLICY_ON
 
 
 @dataclass
@@ -124,11 +124,6 @@ def build_job(chapter: str, submitted: nbformat.NotebookNode | None, problem: st
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     return Job(chapter, rebuilt, steps, notes, unreadable=submitted is None, refused=refused)
-
-
-# The grading policy can be switched off only by the grader's own environment, to test the layers
-# beneath it one at a time (tests/test_tamper.py); learner code never sees this process.
-POLICY_ON = os.environ.get("NNCOURSE_POLICY", "on") != "off"
 
 
 @functools.cache

@@ -22,6 +22,10 @@ from .. import course, settings
 
 CACHE_DIR = course.AUTOGRADER / ".cache" / "results"
 
+# The grading policy can be switched off only by the grader's own environment, to test the layers
+# beneath it one at a time (tests/test_tamper.py); learner code never sees this process.
+POLICY_ON = os.environ.get("NNCOURSE_POLICY", "on") != "off"
+
 
 @dataclass
 class TestResult:
@@ -147,7 +151,7 @@ def environment(chapter: str) -> dict[str, str]:
         or "auto: " + " ".join([*sandbox._gpu_devices(), os.environ.get("CUDA_VISIBLE_DEVICES", "-")]),
         "isolation": sandbox.mode().name,
         "limits": " ".join(f"{name}={getattr(grading, name)}" for name in RESULT_SETTINGS),
-        "policy": "on" if os.environ.get("NNCOURSE_POLICY", "on") != "off" else "off",
+        "policy": "on" if POLICY_ON else "off",
         "data": data_hash(),
     }
 
@@ -213,9 +217,5 @@ def load_stored(key: str) -> SubmissionResult | None:
 
 def store(key: str, result: SubmissionResult) -> None:
     """Write atomically: a grading run killed half-way leaves either the whole result or none."""
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
     text = result.to_json()
-    path = CACHE_DIR / f"{key}.json"
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"result": text, "mac": _signature(key, text)}))
-    os.replace(tmp, path)
+    course.write_whole(CACHE_DIR / f"{key}.json", json.dumps({"result": text, "mac": _signature(key, text)}))

@@ -262,14 +262,19 @@ class WarmChild:
                 pass
 
 
+def _key(chapter: str, hypothesis: bool, env: dict[str, str]) -> tuple[dict[str, str], tuple]:
+    """The zygote's environment (what no job changes) and the key of the zygote that serves it."""
+    constant = {k: v for k, v in env.items() if k not in _PER_JOB}
+    return constant, (chapter, hypothesis, sandbox.mode().name, json.dumps(constant, sort_keys=True))
+
+
 def start_child(
     chapter: str, hypothesis: bool, job_dir: Path, grading_root: Path, env: dict[str, str], fds: tuple[int, int, int]
 ) -> WarmChild | None:
     """A warm child for the job, or None: start this one cold (``status`` says why)."""
     if unavailable() is not None or not str(job_dir).startswith(str(jobs_root()) + os.sep):
         return None
-    constant = {k: v for k, v in env.items() if k not in _PER_JOB}
-    key = (chapter, hypothesis, sandbox.mode().name, json.dumps(constant, sort_keys=True))
+    constant, key = _key(chapter, hypothesis, env)
     if key in _refused:
         return None
     _remember(chapter, hypothesis)
@@ -320,10 +325,7 @@ def _remember(chapter: str, hypothesis: bool) -> None:
     if isinstance(flags, dict) and flags.get(chapter) == hypothesis:
         return
     try:
-        _flags().parent.mkdir(parents=True, exist_ok=True)
-        partial = _flags().with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps({**(flags if isinstance(flags, dict) else {}), chapter: hypothesis}))
-        os.replace(partial, _flags())
+        course.write_whole(_flags(), json.dumps({**(flags if isinstance(flags, dict) else {}), chapter: hypothesis}))
     except OSError:
         pass  # only a later start is slower
 
@@ -337,8 +339,7 @@ def prestart(chapter: str) -> None:
         return
     if not isinstance(hypothesis, bool) or unavailable() is not None:
         return
-    constant = {k: v for k, v in sandbox.child_env(jobs_root() / "job").items() if k not in _PER_JOB}
-    key = (chapter, hypothesis, sandbox.mode().name, json.dumps(constant, sort_keys=True))
+    constant, key = _key(chapter, hypothesis, sandbox.child_env(jobs_root() / "job"))
     if key in _zygotes or key in _refused:
         return
     try:
