@@ -316,3 +316,55 @@ def test_tamper_honest_style_keeps_full_marks(tamper_graded, name):
     assert got == expected, f"{name} ({', '.join(h.styles)}): " + str(
         {c: p for c, p in got.items() if p != expected[c]}
     )
+
+
+# ----------------------------------------------------------------------------- the grader's own files
+_POISON = """
+import numpy as np
+import os
+import torch
+_cache = os.environ.get("NNCOURSE_ROOT", "") + "/autograder/.cache/"
+for _name in ("policy/torch-private-names-" + torch.__version__ + ".json", "results.key", "recorded/x.json"):
+    try:  # "[]" as the list of torch's private names would let later answers reach `_modules` & co.
+        np.savetxt(_cache + _name, np.zeros((0,)), header="[]", comments="")
+    except BaseException:
+        pass
+"""
+
+
+_CH1 = "01_module_basics"
+
+
+@pytest.mark.slow
+def test_tamper_cannot_poison_the_graders_caches(tmp_path):
+    """The grader keeps files in the course's cache between runs (the policy's list of torch's private
+    names, the key that signs results, what was recorded). An answer that writes there, with the
+    policy off so that only the sandbox and the audit hook stand in the way, changes none of them,
+    and the policy still refuses a private attribute on the next run."""
+    course_dir = make_course(tmp_path / "course", [_CH1])
+    solution = solution_notebook(_CH1)
+    submit(course_dir, _CH1, "honest", solution)
+    first = grade(course_dir, _CH1, "--no-feedback")
+    assert first.returncode == 0, first.stdout + first.stderr
+    cache = course_dir / "autograder/.cache"
+    kept = {p: p.read_bytes() for p in (cache / "policy").rglob("*") if p.is_file()}
+    kept[cache / "results.key"] = (cache / "results.key").read_bytes()
+    assert any("policy" in p.parts for p in kept), "the policy's cache was not written"
+
+    answer = next(c.source for c in solution.cells if course.grade_id(c) == "ex1_1_simple_nn") + _POISON
+    submit(course_dir, _CH1, "poisoner", with_answers(solution, {"ex1_1_simple_nn": answer}))
+    second = grade(course_dir, _CH1, "--no-feedback", env_extra={"NNCOURSE_POLICY": "off"})
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert {p: p.read_bytes() for p in kept} == kept
+    assert not (cache / "recorded/x.json").exists()  # the grader's records: only the grader writes there
+
+    # with the real list, `self._call_impl` is torch's, not the answer's own: refused
+    reach = (
+        answer.replace(_POISON, "")
+        + "\nclass _Reach(nn.Module):\n    def peek(self):\n        return self._call_impl\n"
+    )
+    submit(course_dir, _CH1, "poisoner", with_answers(solution, {"ex1_1_simple_nn": reach}))
+    third = grade(course_dir, _CH1, "--no-feedback")
+    assert third.returncode == 0, third.stdout + third.stderr
+    line = next(row for row in third.stdout.splitlines() if row.strip().startswith("poisoner"))
+    assert "refused by the grading policy" in line and "_call_impl" in line, line
