@@ -275,10 +275,18 @@ def test_isolation_strongest_mode_is_used(monkeypatch, grading_settings):
     assert sandbox.mode().filesystem
 
 
+def _warm_or_skip(start: str) -> None:
+    from nncourse.grading import warm
+
+    if start == "warm" and warm.unavailable():
+        pytest.skip(f"no warm start here: {warm.unavailable()}")
+
+
 @pytest.mark.parametrize("start", ["cold", "warm"])
 def test_isolation_hides_the_machine_as_the_grader(course_copies, listener, start):
     """The same probe, started cold in the cage and forked from a zygote (``grading/zygote.py``)."""
     _strongest_or_skip()
+    _warm_or_skip(start)
     secrets = course_copies + _repo_secrets()
     result = _run_driver(secrets, listener, warm=start == "warm")
     _assert_isolated(result, secrets, expect_uid=sandbox.NOBODY if os.geteuid() == 0 else os.getuid())
@@ -340,6 +348,7 @@ def grader_user():
 
 @pytest.mark.parametrize("start", ["cold", "warm"])
 def test_isolation_as_a_non_root_grader(grader_user, listener, start):
+    _warm_or_skip(start)
     if shutil.which("unshare") is None or shutil.which("setpriv") is None:
         pytest.skip("needs unshare and setpriv (util-linux) to run as another user")
     entry = pwd.getpwnam(grader_user)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from nncourse import course
-from nncourse.grading import engine, sandbox, warm
+from nncourse.grading import engine, results, sandbox, warm
 
 from .grader_cases import chapter_cases, submissions
 from .helpers import solution_notebook, with_answers
@@ -129,7 +129,7 @@ def test_warm_nothing_outlives_the_grader(tmp_path):
         from pathlib import Path
         sys.path.insert(0, {str(Path(__file__).parents[1])!r})
         from tests.test_warm import _constant_env
-        from nncourse.grading import engine, sandbox, warm
+        from nncourse.grading import engine, results, sandbox, warm
         zygote = warm.Zygote({CHAPTER!r}, False, _constant_env(Path("/nonexistent")))
         root = Path(tempfile.mkdtemp(dir=warm.jobs_root()))
         job = root / "w" / "job"
@@ -186,6 +186,15 @@ def test_warm_a_new_worker_starts_its_zygote_before_its_first_submission(tmp_pat
     again = engine.grade(CHAPTER, _solution(tmp_path), refresh=True)
     assert list(warm._zygotes.values()) == [early] and early.ready
     assert "warm start" in again.sandbox and again.total == first.total
+
+
+def test_warm_start_needs_the_library_outside_tmp(monkeypatch, grading_settings):
+    """Each warm child gets a fresh, empty /tmp: a course or environment kept there (a clone in /tmp)
+    would vanish from under it, so such a course grades with cold starts, saying why."""
+    grading_settings()
+    monkeypatch.setattr(results, "library_dir", lambda: Path("/tmp/clone/autograder/nncourse"))
+    assert "/tmp/clone/autograder/nncourse lies under /tmp" in warm.status(CHAPTER)
+    assert warm.status(CHAPTER).startswith("cold start:")
 
 
 def test_warm_start_off_or_a_gpu_means_cold(monkeypatch, grading_settings, tmp_path):

@@ -34,6 +34,7 @@ KEEP = 2  # zygotes kept per grading process (one per chapter graded lately)
 _zygotes: OrderedDict[tuple, Zygote] = OrderedDict()
 _refused: dict[tuple, str] = {}  # key -> why its zygote could not be used (not retried in this process)
 _root: list[Path] = []
+_FRESH_IN_EACH_CHILD = ("/tmp", "/dev/shm")  # tmpfs mounted anew in every child (zygote.py)
 
 
 def jobs_root() -> Path:
@@ -53,6 +54,10 @@ def unavailable() -> str | None:
         return "a GPU is visible, and CUDA cannot be used in a process forked after it started"
     if not hasattr(os, "pidfd_open") or not sys.platform.startswith("linux"):
         return "needs Linux 5.3 or later"
+    for needed in (sys.prefix, str(results.library_dir())):
+        where = os.path.realpath(needed)
+        if any(where == top or where.startswith(top + "/") for top in _FRESH_IN_EACH_CHILD):
+            return f"{where} lies under /tmp or /dev/shm, which each warm child gets fresh and empty"
     return None
 
 
