@@ -192,6 +192,7 @@ def test_warm_start_needs_the_library_outside_tmp(monkeypatch, grading_settings)
     """Each warm child gets a fresh, empty /tmp: a course or environment kept there (a clone in /tmp)
     would vanish from under it, so such a course grades with cold starts, saying why."""
     grading_settings()
+    monkeypatch.setattr(sys, "prefix", "/usr")  # the environment elsewhere: the library decides
     monkeypatch.setattr(results, "library_dir", lambda: Path("/tmp/clone/autograder/nncourse"))
     assert "/tmp/clone/autograder/nncourse lies under /tmp" in warm.status(CHAPTER)
     assert warm.status(CHAPTER).startswith("cold start:")
